@@ -1,0 +1,1 @@
+"""Docker for ML engineers: a Streamlit dashboard, its Docker engine and its command line."""

@@ -1,0 +1,121 @@
+"""Connecting to the Docker daemon: DOCKER_HOST, Docker contexts, and one typed error.
+
+Whatever goes wrong (no socket, refused, permission denied, timeout), callers get
+`DaemonUnavailable` with a sentence a student can act on, never a raw traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import docker
+import requests
+from docker.context import ContextAPI
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str
+    source: str  # "DOCKER_HOST", "context NAME" or "default"
+    tls: object = None
+
+
+class DaemonUnavailable(Exception):
+    """The Docker daemon cannot be reached; `message` says why and `hint` what to do."""
+
+    def __init__(self, reason: str, message: str, hint: str, endpoint: str):
+        super().__init__(f"{message} {hint}")
+        self.reason = reason
+        self.message = message
+        self.hint = hint
+        self.endpoint = endpoint
+
+
+def resolve_endpoint() -> Endpoint:
+    """DOCKER_HOST wins, as for the CLI; otherwise the current Docker context."""
+    host = os.environ.get("DOCKER_HOST")
+    if host:
+        return Endpoint(host, "DOCKER_HOST")
+    try:
+        ctx = ContextAPI.get_current_context()
+    except Exception:  # a broken ~/.docker/config.json must not hide the default socket
+        ctx = None
+    if ctx is not None and ctx.Host:
+        tls = ctx.TLSConfig if getattr(ctx, "TLSConfig", None) else None
+        name = ctx.Name or "default"
+        return Endpoint(ctx.Host, "default" if name == "default" else f"context {name}", tls)
+    return Endpoint(default_socket(), "default")
+
+
+def default_socket() -> str:
+    if sys.platform == "win32":
+        return "npipe:////./pipe/docker_engine"
+    return "unix:///var/run/docker.sock"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None and exc.args and isinstance(exc.args[0], BaseException):
+            nxt = exc.args[0]
+        if nxt is None:
+            break
+        exc = nxt
+    return exc
+
+
+def explain(exc: BaseException, endpoint: str) -> DaemonUnavailable:
+    """Turn any connection failure into a `DaemonUnavailable` with an actionable hint."""
+    text = f"{exc!r} {exc}"
+    root = _root_cause(exc)
+    start = (
+        "Start Docker: on Linux `sudo systemctl start docker` (or run `dockerd`); "
+        "on macOS or Windows, open Docker Desktop (on Windows, inside WSL 2 enable "
+        "Settings > Resources > WSL integration)."
+    )
+    if isinstance(root, PermissionError) or "Permission denied" in text:
+        return DaemonUnavailable(
+            "permission",
+            f"Permission denied on the Docker socket ({endpoint}).",
+            "Add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in "
+            "again) or run as a user that may use Docker.",
+            endpoint,
+        )
+    if isinstance(root, FileNotFoundError) or "No such file" in text:
+        return DaemonUnavailable(
+            "missing",
+            f"No Docker daemon socket at {endpoint}.",
+            start + " If Docker runs elsewhere, set DOCKER_HOST or `docker context use`.",
+            endpoint,
+        )
+    if isinstance(root, ConnectionRefusedError) or "Connection refused" in text:
+        return DaemonUnavailable(
+            "refused", f"The Docker daemon at {endpoint} refused the connection.", start, endpoint
+        )
+    if isinstance(root, TimeoutError) or "timed out" in text.lower():
+        return DaemonUnavailable(
+            "timeout", f"The Docker daemon at {endpoint} did not answer in time.", start, endpoint
+        )
+    return DaemonUnavailable(
+        "error", f"Cannot talk to the Docker daemon at {endpoint}: {root}", start, endpoint
+    )
+
+
+CONNECTION_ERRORS = (docker.errors.DockerException, requests.exceptions.ConnectionError, OSError)
+
+
+def connect(timeout: int = 60) -> docker.DockerClient:
+    """A high-level client that has answered a ping, or `DaemonUnavailable`."""
+    endpoint = resolve_endpoint()
+    try:
+        client = docker.DockerClient(
+            base_url=endpoint.base_url, version="auto", timeout=timeout, tls=endpoint.tls or False
+        )
+        client.ping()
+    except CONNECTION_ERRORS as exc:
+        raise explain(exc, endpoint.base_url) from exc
+    return client
