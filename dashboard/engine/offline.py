@@ -191,7 +191,13 @@ def build_standin(client: docker.DockerClient, report: Report = _quiet) -> None:
         raise RuntimeError(f"debootstrap failed: {done.stdout[-800:]}{done.stderr[-800:]}")
     _customize_rootfs(rootfs)
     py = subprocess.run(
-        ["chroot", str(rootfs), "python3", "-c", "import platform; print(platform.python_version())"],
+        [
+            "chroot",
+            str(rootfs),
+            "python3",
+            "-c",
+            "import platform; print(platform.python_version())",
+        ],
         capture_output=True,
         text=True,
     ).stdout.strip()

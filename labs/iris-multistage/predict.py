@@ -1,7 +1,6 @@
 """Lesson 3, predictor stage: load the trained model and classify one hand-made flower."""
 
 import joblib
-
 from svm_numpy import predict
 
 model = joblib.load("model_pipeline.joblib")

@@ -21,7 +21,7 @@ pipeline = joblib.load(MODEL)
 wine = load_wine()
 samples = [0, 70, 140]  # one wine of each cultivar, from the data set itself
 predicted = pipeline.predict(wine.data[samples])
-for row, label in zip(samples, predicted):
+for row, label in zip(samples, predicted, strict=True):
     print(
         f"Wine #{row}: predicted {wine.target_names[label]} "
         f"(actual {wine.target_names[wine.target[row]]})",

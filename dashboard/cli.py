@@ -1,0 +1,266 @@
+"""The instructor's command line: `python -m dashboard VERB [--json]`.
+
+Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset. With `--json`, every verb prints
+JSON Lines (documented in README.md); without it, short human lines. Exit status is non-zero on
+any failure, and a daemon that cannot be reached is one clear sentence, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+
+from dashboard.engine import labs
+from dashboard.engine.connection import DaemonUnavailable, connect
+
+
+class Output:
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+
+    def emit(self, record: dict, text: str | None = None) -> None:
+        if self.as_json:
+            print(json.dumps(record, default=str), flush=True)
+        elif text is not None:
+            print(text, flush=True)
+
+    def say(self, text: str) -> None:
+        self.emit({"type": "message", "text": text}, text)
+
+
+def _plain(obj):
+    return asdict(obj) if is_dataclass(obj) else obj
+
+
+def cmd_doctor(args, out: Output) -> int:
+    from dashboard.engine import doctor
+
+    checks = doctor.run_checks()
+    for check in checks:
+        mark = "ok " if check.ok else ("-- " if check.optional else "!! ")
+        text = f"{mark}{check.name}: {check.detail}"
+        if not check.ok and check.fix:
+            text += f"\n    fix: {check.fix}"
+        out.emit({"type": "check", **_plain(check)}, text)
+    return 0 if all(c.ok or c.optional for c in checks) else 1
+
+
+def cmd_prepare(args, out: Output) -> int:
+    from dashboard.engine import offline
+
+    client = connect()
+    status = offline.prepare_offline(client, out.say)
+    out.emit({"type": "base_image", **_plain(status)}, status.summary)
+    if args.no_build:
+        return 0
+    failed = 0
+    for name, lab in labs.LABS.items():
+        if lab.compose:
+            from dashboard.engine import compose
+
+            project = compose.ComposeProject(client)
+            res = project.build(on_line=None)
+            ok = res.ok
+            out.emit(
+                {"type": "prepared", "lab": name, "ok": ok},
+                f"{name}: {'built' if ok else 'FAILED'}",
+            )
+        else:
+            result = _build(client, lab, out, quiet_steps=True)
+            ok = result.ok
+        failed += not ok
+    return 1 if failed else 0
+
+
+def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool = False):
+    from dashboard.engine import builds
+    from dashboard.engine.build_stream import StepFinished
+
+    result = None
+    for event in builds.stream_lab_build(client, lab, nocache=nocache):
+        if isinstance(event, StepFinished) and not event.step.synthetic:
+            s = event.step
+            record = {
+                "type": "step",
+                "lab": lab.name,
+                "index": s.index,
+                "total": s.total,
+                "stage": s.stage_name or s.stage,
+                "instruction": s.instruction,
+                "cached": s.cached,
+                "status": s.status,
+                "seconds": round(s.seconds, 3),
+                "layer_id": s.layer_id,
+                "miss_reason": s.miss_reason,
+            }
+            flag = {"base": "base  ", "cached": "cached", "executed": "built ", "failed": "FAILED"}
+            text = (
+                None
+                if quiet_steps
+                else (
+                    f"[{s.index}/{s.total}] {flag.get(s.status, s.status)} {s.seconds:6.2f}s  "
+                    f"{s.instruction}"
+                )
+            )
+            out.emit(record, text)
+        elif hasattr(event, "result"):
+            result = event.result
+    assert result is not None
+    for miss in result.cache_misses:
+        out.emit(
+            {"type": "cache_miss", "lab": lab.name, **_plain(miss)},
+            None if quiet_steps else f"first rebuilt step {miss.step_index}: {miss.reason}",
+        )
+    record = {
+        "type": "result",
+        "lab": lab.name,
+        "ok": result.ok,
+        "image": lab.image,
+        "image_id": result.image_id,
+        "tags": result.tags,
+        "size_bytes": result.size_bytes,
+        "steps_cached": result.steps_cached,
+        "steps_total": result.steps_total,
+        "seconds": round(result.seconds, 3),
+        "command": result.command,
+        "error": result.error,
+    }
+    if result.ok:
+        text = (
+            f"{lab.name}: {lab.image} built in {result.seconds:.1f}s, "
+            f"{result.steps_cached}/{result.steps_total} steps cached, "
+            f"{result.size_bytes / 1e6:.0f} MB\n    {result.command}"
+        )
+    else:
+        step = result.failed_step
+        text = f"{lab.name}: build FAILED" + (
+            f" at step {step.index}: {step.instruction}" if step else ""
+        )
+        text += f"\n    {result.error}"
+        if step and step.output:
+            text += "\n    " + "\n    ".join(step.output[-10:])
+    out.emit(record, text)
+    return result
+
+
+def cmd_build(args, out: Output) -> int:
+    client = connect()
+    lab = labs.get(args.lab)
+    if lab.compose:
+        from dashboard.engine import compose
+
+        res = compose.ComposeProject(client).build(on_line=lambda line: out.say(str(line)))
+        out.emit({"type": "result", "lab": lab.name, "ok": res.ok}, f"{lab.name}: {res.ok}")
+        return 0 if res.ok else 1
+    return 0 if _build(client, lab, out, nocache=args.no_cache).ok else 1
+
+
+def cmd_run(args, out: Output) -> int:
+    from dashboard.engine import lab_output, runs
+
+    client = connect()
+    lab = labs.get(args.lab)
+    if lab.compose:
+        from dashboard.engine import compose
+
+        return compose.run_cli(client, out)  # defined by the compose module
+    result = runs.run_container(
+        client,
+        lab.image,
+        lab=lab.name,
+        timeout=args.timeout or lab.run_timeout,
+        on_line=lambda line: out.emit({"type": "log", "line": line.text}, line.text),
+    )
+    parsed = lab_output.parse_lab_output(result.lines)
+    out.emit(
+        {
+            "type": "result",
+            "lab": lab.name,
+            "container": result.name,
+            "exit_code": result.exit_code,
+            "status": result.status,
+            "seconds": round(result.duration_seconds, 3),
+            "parsed": _plain(parsed),
+        },
+        f"{lab.name}: {result.status}, exit code {result.exit_code}, "
+        f"{result.duration_seconds:.1f}s",
+    )
+    return 0 if result.exit_code == 0 else 1
+
+
+def cmd_layers(args, out: Output) -> int:
+    from dashboard.engine import images
+
+    client = connect()
+    report = images.image_layers(client, args.image)
+    for layer in report.layers:
+        out.emit(
+            {"type": "layer", **_plain(layer)},
+            f"{layer.size_bytes / 1e6:9.1f} MB  {'(empty) ' if layer.empty else ''}"
+            f"{layer.created_by[:90]}",
+        )
+    out.emit(
+        {"type": "image", "image": args.image, "size_bytes": report.size_bytes},
+        f"total {report.size_bytes / 1e6:.1f} MB",
+    )
+    return 0
+
+
+def cmd_reset(args, out: Output) -> int:
+    from dashboard.engine import cleanup
+
+    client = connect()
+    report = cleanup.reset(client, session=args.session)
+    out.emit({"type": "reset", **_plain(report)}, str(report))
+    return 0 if not getattr(report, "errors", None) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print JSON Lines")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("doctor", help="check the daemon, Compose, base image, wheelhouse, GPU, disk")
+    p = verbs.add_parser("prepare", help="offline classroom mode and a prebuild of every lab")
+    p.add_argument("--no-build", action="store_true", help="only the base image and wheelhouse")
+    p = verbs.add_parser("build", help="build a lab image, one line per step")
+    p.add_argument("lab", choices=list(labs.LABS))
+    p.add_argument("--no-cache", action="store_true")
+    p = verbs.add_parser("run", help="run a lab and parse what it printed")
+    p.add_argument("lab", choices=list(labs.LABS))
+    p.add_argument("--timeout", type=int, default=None, help="seconds before it is stopped")
+    p = verbs.add_parser("layers", help="an image's layers and their sizes")
+    p.add_argument("image")
+    p = verbs.add_parser("reset", help="remove what the dashboard created (nothing else)")
+    p.add_argument("--session", default=None, help="only this session's resources")
+    return parser
+
+
+HANDLERS: dict[str, Callable] = {
+    "doctor": cmd_doctor,
+    "prepare": cmd_prepare,
+    "build": cmd_build,
+    "run": cmd_run,
+    "layers": cmd_layers,
+    "reset": cmd_reset,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Output(args.json)
+    try:
+        return HANDLERS[args.verb](args, out)
+    except DaemonUnavailable as exc:
+        out.emit(
+            {"type": "error", "reason": exc.reason, "message": exc.message, "hint": exc.hint},
+            f"error: {exc.message}\n  {exc.hint}",
+        )
+        return 2
+    except BrokenPipeError:  # `python -m dashboard build iris | head`
+        return 0
+    except (KeyError, RuntimeError) as exc:
+        out.emit({"type": "error", "message": str(exc)}, f"error: {exc}")
+        return 1
