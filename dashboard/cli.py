@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 
@@ -261,6 +260,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `python -m dashboard build iris | head`
         return 0
-    except (KeyError, RuntimeError) as exc:
+    except (KeyError, ValueError, RuntimeError) as exc:
         out.emit({"type": "error", "message": str(exc)}, f"error: {exc}")
         return 1

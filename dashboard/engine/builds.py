@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import requests
 
-from dashboard.engine import build_context, labels, offline
+from dashboard.engine import build_context, labels, offline, validation
 from dashboard.engine.build_stream import (
     BuildStep,
     ClassicStreamParser,
@@ -162,6 +162,8 @@ def stream_build(
 ) -> Iterator[BuildEvent]:
     """Build `folder`: an event per step start, output line and step end, then the result."""
     folder = Path(folder)
+    if tag:
+        tag = str(validation.parse_image_ref(tag))  # InvalidInput before any Docker call
     network = offline.build_network(client)
     command = build_command(folder, dockerfile, tag, network=network, nocache=nocache)
     key = build_context.context_key(folder, dockerfile)
@@ -202,8 +204,8 @@ def stream_build(
     if ended.image_id:
         try:
             if tag:
-                repo, _, version = tag.rpartition(":") if ":" in tag else (tag, "", "latest")
-                client.api.tag(ended.image_id, repo, version or "latest")
+                ref = validation.parse_image_ref(tag)
+                client.api.tag(ended.image_id, ref.name, ref.tag)
             image = client.images.get(ended.image_id)
             result.ok = True
             result.image_id = image.id
