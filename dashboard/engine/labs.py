@@ -54,7 +54,9 @@ LABS: dict[str, Lab] = {
             title="Cache: dependencies installed before the code",
         ),
         Lab("iris-multistage", "iris-multistage", "iris-model:2.0", title="Lesson 3: multi-stage"),
-        Lab("wine", "wine", "wine-trainer", compose=True, run_timeout=300, title="Lesson 4: Compose"),
+        Lab(
+            "wine", "wine", "wine-trainer", compose=True, run_timeout=300, title="Lesson 4: Compose"
+        ),
     ]
 }
 
