@@ -56,22 +56,30 @@ def cmd_prepare(args, out: Output) -> int:
     if args.no_build:
         return 0
     failed = 0
-    for name, lab in labs.LABS.items():
-        if lab.compose:
-            from dashboard.engine import compose
-
-            project = compose.ComposeProject(client)
-            res = project.build(on_line=None)
-            ok = res.ok
-            out.emit(
-                {"type": "prepared", "lab": name, "ok": ok},
-                f"{name}: {'built' if ok else 'FAILED'}",
-            )
-        else:
-            result = _build(client, lab, out, quiet_steps=True)
-            ok = result.ok
+    for lab in labs.LABS.values():
+        ok = _build_compose(client, lab, out, quiet=True) if lab.compose else None
+        if ok is None:
+            ok = _build(client, lab, out, quiet_steps=True).ok
         failed += not ok
     return 1 if failed else 0
+
+
+def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
+    from dashboard.engine import compose
+
+    project = compose.ComposeProject(client, lab=lab.name)
+    out.emit({"type": "command", "command": project.build_command().display}, None)
+    try:
+        for line in project.build():
+            out.emit({"type": "log", "line": line}, None if quiet else line)
+    except compose.ComposeFailed as exc:
+        out.emit({"type": "result", "lab": lab.name, "ok": False, "error": str(exc)}, str(exc))
+        return False
+    out.emit(
+        {"type": "result", "lab": lab.name, "ok": True, "command": project.build_command().display},
+        f"{lab.name}: built\n    {project.build_command().display}",
+    )
+    return True
 
 
 def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool = False):
@@ -149,11 +157,7 @@ def cmd_build(args, out: Output) -> int:
     client = connect()
     lab = labs.get(args.lab)
     if lab.compose:
-        from dashboard.engine import compose
-
-        res = compose.ComposeProject(client).build(on_line=lambda line: out.say(str(line)))
-        out.emit({"type": "result", "lab": lab.name, "ok": res.ok}, f"{lab.name}: {res.ok}")
-        return 0 if res.ok else 1
+        return 0 if _build_compose(client, lab, out) else 1
     return 0 if _build(client, lab, out, nocache=args.no_cache).ok else 1
 
 
@@ -163,9 +167,7 @@ def cmd_run(args, out: Output) -> int:
     client = connect()
     lab = labs.get(args.lab)
     if lab.compose:
-        from dashboard.engine import compose
-
-        return compose.run_cli(client, out)  # defined by the compose module
+        return _run_compose(client, lab, args, out)
     result = runs.run_container(
         client,
         lab.image,
@@ -181,13 +183,44 @@ def cmd_run(args, out: Output) -> int:
             "container": result.name,
             "exit_code": result.exit_code,
             "status": result.status,
-            "seconds": round(result.duration_seconds, 3),
+            "seconds": round(result.duration_s, 3),
             "parsed": _plain(parsed),
         },
-        f"{lab.name}: {result.status}, exit code {result.exit_code}, "
-        f"{result.duration_seconds:.1f}s",
+        f"{lab.name}: {result.status}, exit code {result.exit_code}, {result.duration_s:.1f}s",
     )
     return 0 if result.exit_code == 0 else 1
+
+
+def _run_compose(client, lab, args, out: Output) -> int:
+    from dashboard.engine import compose, lab_output
+
+    project = compose.ComposeProject(client, lab=lab.name)
+    out.emit(
+        {"type": "command", "command": project.up_command().display}, project.up_command().display
+    )
+    project.up()
+    lines = []
+    for line in project.follow_logs():
+        lines.append(line.text)
+        out.emit(
+            {"type": "log", "service": line.service, "at": line.at, "line": line.text},
+            f"{line.service:>10} | {line.text}",
+        )
+    waited = project.wait(timeout=args.timeout or lab.run_timeout)
+    parsed = lab_output.parse_lab_output(lines)
+    states = {name: state.exit_code for name, state in waited.states.items()}
+    out.emit(
+        {
+            "type": "result",
+            "lab": lab.name,
+            "exit_codes": states,
+            "timed_out": waited.timed_out,
+            "seconds": round(waited.seconds, 3),
+            "parsed": _plain(parsed),
+        },
+        f"{lab.name}: exit codes {states}" + (" (timed out)" if waited.timed_out else ""),
+    )
+    return 0 if waited.succeeded else 1
 
 
 def cmd_layers(args, out: Output) -> int:

@@ -1,0 +1,308 @@
+"""Cleaning up after the dashboard, and only after it.
+
+Everything the dashboard creates carries `io.dockerml.dashboard.managed=true` (see labels.py);
+`list_ours` finds those objects with the daemon's label filters and `reset` stops and removes
+them: containers first (they hold volumes, networks and images), then networks, volumes and
+images. Nothing is forced: an object still in use (409) is reported and left alone, and one
+already gone (404) counts as done, so a reset can run twice, or beside another one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import docker
+
+from dashboard.engine import labels, offline
+
+Kind = Literal["container", "image", "volume", "network"]
+Outcome = Literal["removed", "gone", "in use", "failed"]
+
+
+@dataclass(frozen=True)
+class OwnedObject:
+    kind: Kind
+    id: str
+    name: str  # container/volume/network name, or the image's first tag (short id if none)
+    labels: dict[str, str] = field(default_factory=dict)
+    status: str = ""  # containers: running, exited, ...
+    tags: tuple[str, ...] = ()  # images only
+    created: str | int = ""
+
+    @property
+    def lab(self) -> str | None:
+        return self.labels.get(labels.LAB)
+
+    @property
+    def session(self) -> str | None:
+        return self.labels.get(labels.SESSION)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    containers: tuple[OwnedObject, ...] = ()
+    images: tuple[OwnedObject, ...] = ()
+    volumes: tuple[OwnedObject, ...] = ()
+    networks: tuple[OwnedObject, ...] = ()
+
+    @property
+    def all(self) -> tuple[OwnedObject, ...]:
+        return self.containers + self.images + self.volumes + self.networks
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "containers": len(self.containers),
+            "images": len(self.images),
+            "volumes": len(self.volumes),
+            "networks": len(self.networks),
+        }
+
+
+@dataclass(frozen=True)
+class Removal:
+    kind: Kind
+    id: str
+    name: str
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ResetReport:
+    removals: tuple[Removal, ...]
+    session: str | None = None
+
+    def _with(self, outcome: Outcome) -> list[Removal]:
+        return [r for r in self.removals if r.outcome == outcome]
+
+    @property
+    def removed(self) -> list[Removal]:
+        return self._with("removed")
+
+    @property
+    def gone(self) -> list[Removal]:
+        return self._with("gone")
+
+    @property
+    def in_use(self) -> list[Removal]:
+        return self._with("in use")
+
+    @property
+    def failed(self) -> list[Removal]:
+        return self._with("failed")
+
+    @property
+    def ok(self) -> bool:
+        """Everything we own (in scope) is gone; nothing was in use or failed."""
+        return not self.in_use and not self.failed
+
+    @property
+    def summary(self) -> str:
+        parts = [f"{len(self.removed)} removed"]
+        if self.gone:
+            parts.append(f"{len(self.gone)} already gone")
+        if self.in_use:
+            parts.append(f"{len(self.in_use)} in use (left alone)")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return ", ".join(parts)
+
+
+def container_is_ours(
+    container_labels: dict[str, str] | None, image_labels: dict[str, str] | None
+) -> bool:
+    """A container we created: our labels, and a session label it did not inherit.
+
+    A container inherits its image's labels, so `docker run iris-model:1.0` typed by a student
+    carries `managed=true` from the lab image. What we create always gets a session label
+    (labels.for_lab), which lab images do not have (labels.for_image).
+    """
+    lbls = container_labels or {}
+    session = lbls.get(labels.SESSION)
+    if not labels.is_ours(lbls) or not session:
+        return False
+    return (image_labels or {}).get(labels.SESSION) != session
+
+
+def _base_image_id(client: docker.DockerClient) -> str | None:
+    try:
+        return client.images.get(offline.BASE_IMAGE).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _image_name(image) -> str:
+    return image.tags[0] if image.tags else image.short_id.removeprefix("sha256:")
+
+
+def list_ours(
+    client: docker.DockerClient,
+    session: str | None = None,
+    lab: str | None = None,
+    include_base: bool = False,
+) -> Inventory:
+    """Our containers, images, volumes and networks (optionally one session's or one lab's).
+
+    The python:3.11-slim base is left out unless `include_base`: every lab builds on it, and as
+    an offline stand-in it cannot be pulled again. (Images built on the stand-in inherit its
+    labels, so it is told apart by id, not by label.)
+    """
+    wanted = labels.filters(lab=lab, session=session)
+    image_labels: dict[str, dict[str, str]] = {}
+
+    def labels_of_image(image_id: str) -> dict[str, str]:
+        if image_id not in image_labels:
+            try:
+                config = client.api.inspect_image(image_id).get("Config") or {}
+                image_labels[image_id] = config.get("Labels") or {}
+            except docker.errors.NotFound:
+                image_labels[image_id] = {}
+        return image_labels[image_id]
+
+    # The low-level listing has names, labels and state without one inspect per container.
+    containers = tuple(
+        OwnedObject(
+            "container",
+            c["Id"],
+            (c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/"),
+            dict(c.get("Labels") or {}),
+            status=c.get("State", ""),
+            created=c.get("Created", ""),
+        )
+        for c in client.api.containers(all=True, filters=wanted)
+        if container_is_ours(c.get("Labels"), labels_of_image(c.get("ImageID", "")))
+    )
+    base_id = _base_image_id(client)
+    images = []
+    for image in client.images.list(all=True, filters=wanted):
+        if not labels.is_ours(image.labels):
+            continue
+        if image.id == base_id and not include_base:
+            continue
+        images.append(
+            OwnedObject(
+                "image",
+                image.id,
+                _image_name(image),
+                dict(image.labels or {}),
+                tags=tuple(image.tags),
+                created=image.attrs.get("Created", ""),
+            )
+        )
+    if include_base and base_id and all(i.id != base_id for i in images):
+        base = client.images.get(base_id)
+        # Only a stand-in is ours to remove; a pulled python:3.11-slim belongs to the user.
+        if (base.labels or {}).get(labels.STANDIN) == "true" and lab is None and session is None:
+            images.append(
+                OwnedObject(
+                    "image", base.id, _image_name(base), dict(base.labels), tuple(base.tags)
+                )
+            )
+    volumes = tuple(
+        OwnedObject("volume", v.id, v.name, dict(v.attrs.get("Labels") or {}))
+        for v in client.volumes.list(filters=wanted)
+        if labels.is_ours(v.attrs.get("Labels"))
+    )
+    networks = tuple(
+        OwnedObject("network", n.id, n.name, dict(n.attrs.get("Labels") or {}))
+        for n in client.networks.list(filters=wanted)
+        if labels.is_ours(n.attrs.get("Labels"))
+    )
+    # Newest first: an image built on another of ours must go before its parent.
+    images.sort(key=lambda i: str(i.created), reverse=True)
+    return Inventory(containers, tuple(images), volumes, networks)
+
+
+def classify(exc: docker.errors.APIError) -> tuple[Outcome, str]:
+    """What a failed removal means: gone (404), in use (409, or 403 for a busy network), failed."""
+    status = exc.status_code
+    text = str(exc.explanation or exc)
+    if status == 404:
+        return "gone", text
+    if status == 409 and "already in progress" in text:
+        return "gone", text  # someone else (or --rm) is removing it right now
+    if status in (403, 409):
+        return "in use", text
+    return "failed", text
+
+
+class _InUse(Exception):
+    """Found in use before trying: nothing was touched."""
+
+
+def _attempt(kind: Kind, obj: OwnedObject, action) -> Removal:
+    try:
+        action()
+    except _InUse as exc:
+        return Removal(kind, obj.id, obj.name, "in use", str(exc))
+    except docker.errors.NotFound as exc:
+        return Removal(kind, obj.id, obj.name, "gone", str(exc.explanation or exc))
+    except docker.errors.APIError as exc:
+        outcome, detail = classify(exc)
+        return Removal(kind, obj.id, obj.name, outcome, detail)
+    return Removal(kind, obj.id, obj.name, "removed")
+
+
+def remove_container(
+    client: docker.DockerClient, obj: OwnedObject, stop_timeout: int = 5
+) -> Removal:
+    def action():
+        container = client.containers.get(obj.id)
+        if container.status in {"running", "restarting", "paused"}:
+            if container.status == "paused":
+                container.unpause()
+            container.stop(timeout=stop_timeout)
+        container.remove(v=True)
+
+    return _attempt("container", obj, action)
+
+
+def remove_image(client: docker.DockerClient, obj: OwnedObject) -> Removal:
+    def action():
+        users = client.api.containers(all=True, filters={"ancestor": obj.id}, quiet=True)
+        if users:
+            ids = ", ".join(u["Id"][:12] for u in users)
+            raise _InUse(f"image {obj.name} is used by container(s) {ids}")
+        # Untag one name at a time (the last one deletes the image): removing by id an image
+        # with several names needs force, which we never use.
+        for tag in obj.tags:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(tag, noprune=False)
+        if not obj.tags:
+            client.images.remove(obj.id, noprune=False)
+        else:
+            try:
+                client.images.get(obj.id)
+            except docker.errors.ImageNotFound:
+                return
+            client.images.remove(obj.id, noprune=False)
+
+    return _attempt("image", obj, action)
+
+
+def remove_volume(client: docker.DockerClient, obj: OwnedObject) -> Removal:
+    return _attempt("volume", obj, lambda: client.api.remove_volume(obj.name))
+
+
+def remove_network(client: docker.DockerClient, obj: OwnedObject) -> Removal:
+    return _attempt("network", obj, lambda: client.api.remove_network(obj.id))
+
+
+def reset(
+    client: docker.DockerClient,
+    session: str | None = None,
+    include_images: bool = True,
+    lab: str | None = None,
+) -> ResetReport:
+    """Stop and remove what we own (one session's, or all of it): never forced, never others'."""
+    found = list_ours(client, session=session, lab=lab)
+    removals: list[Removal] = []
+    removals += [remove_container(client, c) for c in found.containers]
+    removals += [remove_network(client, n) for n in found.networks]
+    removals += [remove_volume(client, v) for v in found.volumes]
+    if include_images:
+        removals += [remove_image(client, i) for i in found.images]
+    return ResetReport(tuple(removals), session)

@@ -1,0 +1,779 @@
+"""Running lab containers: `docker run`, `run -d -it`, `exec`, `ps -a`, `stop` and `rm`.
+
+`run_container` creates a labelled container with a capped json-file log, attaches to it before
+starting it (as `docker run` does, so no line is lost), hands each line of stdout and stderr to a
+callback while keeping only a bounded tail in memory, and enforces its own deadline (the SDK's
+`wait(timeout=...)` is only an HTTP timeout): at the deadline the container gets SIGTERM, a
+grace period, then SIGKILL. A container that cannot start (a GPU request on a daemon without
+one) is removed, never left behind, and `RunFailed` says why.
+
+Everything that touches an existing container first checks it is ours (`is_our_container`: the
+managed label and a session label) and refuses with `NotOurs` otherwise. Each operation also
+gives the equivalent `docker` CLI command, so the UI can show what a student would type.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import re
+import shlex
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import docker
+import docker.errors
+import requests
+
+from dashboard.engine import labels
+from dashboard.engine import labs as lab_catalog
+
+DEFAULT_TIMEOUT = 120  # seconds, for a lab the catalog does not know
+DEFAULT_GRACE = 5  # seconds between SIGTERM and SIGKILL at the deadline
+DEFAULT_TAIL = 2000  # lines of output kept in memory
+MAX_LINE_CHARS = 64 * 1024  # a "line" longer than this is cut, so one endless line cannot grow
+LOG_CONFIG = {"type": "json-file", "config": {"max-size": "1m", "max-file": "2"}}
+
+# Statuses of a finished run.
+EXITED = "exited"
+TIMED_OUT = "timed_out"
+OOM_KILLED = "oom_killed"
+KILLED = "killed"
+STOPPED = "stopped"  # cancelled by the caller (`cancel` event) before it finished
+FAILED_TO_START = "failed_to_start"
+
+Command = str | Sequence[str] | None
+DAEMON_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException)
+
+
+# ---------------------------------------------------------------- errors
+
+
+class RunError(Exception):
+    """Anything this module refuses or cannot do; `str()` is a sentence for the student."""
+
+
+class RunFailed(RunError):
+    """The container could not be created or started; nothing was left behind.
+
+    `result` is the `RunResult` with status "failed_to_start" when a container had been
+    created (and then removed), otherwise None.
+    """
+
+    def __init__(self, message: str, *, image: str = "", result: RunResult | None = None):
+        super().__init__(message)
+        self.message = message
+        self.image = image
+        self.result = result
+
+
+class NotOurs(RunError):
+    """The container exists but was not made by the dashboard: it is left alone."""
+
+    def __init__(self, container_id: str, name: str):
+        super().__init__(
+            f"Container {name or container_id[:12]} was not made by the dashboard "
+            f"(it lacks the {labels.MANAGED} and {labels.SESSION} labels), "
+            "so the dashboard leaves it alone."
+        )
+        self.container_id = container_id
+        self.name = name
+
+
+class ContainerNotFound(RunError):
+    """No container with that id or name (someone may have removed it)."""
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """One line of a running container's output, as it arrives."""
+
+    number: int  # 1-based, counting every line, also those that fell out of the tail
+    text: str  # without the line break and ANSI codes
+    elapsed: float  # seconds since the container started
+    stream: str = "stdout"  # or "stderr"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    container_id: str
+    name: str
+    image: str
+    lab: str
+    status: str  # exited, timed_out, oom_killed, killed, stopped, failed_to_start
+    exit_code: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float
+    lines: tuple[str, ...]  # the last `tail_lines` lines of output
+    lines_total: int
+    truncated: bool  # True when earlier lines were dropped from `lines`
+    cli: str  # the equivalent `docker run ...`
+    oom_killed: bool = False
+    error: str = ""  # the daemon's State.Error, or why the run failed
+    removed: bool = False  # removed after the run (remove=True, or a failed start)
+
+    @property
+    def short_id(self) -> str:
+        return self.container_id[:12]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == EXITED and self.exit_code == 0
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """A container of ours, as `docker ps -a` shows it."""
+
+    id: str
+    name: str
+    image: str
+    status: str  # created, running, paused, restarting, removing, exited, dead
+    exit_code: int | None  # None unless it has exited
+    created: datetime | None
+    labels: dict[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] = ()
+    cli: str = ""  # the `docker run ...` that made it, when this process made it
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def lab(self) -> str:
+        return self.labels.get(labels.LAB, "")
+
+    @property
+    def session(self) -> str:
+        return self.labels.get(labels.SESSION, "")
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int | None
+    output: str  # stdout and stderr together, ANSI codes stripped
+    cli: str  # the equivalent `docker exec ...`
+    duration_s: float = 0.0
+
+    @property
+    def lines(self) -> list[str]:
+        return self.output.splitlines()
+
+
+@dataclass(frozen=True)
+class ContainerAction:
+    """What `stop_container` / `remove_container` did."""
+
+    container_id: str
+    name: str
+    action: str  # "stop" or "rm"
+    already_gone: bool  # 404: nothing to do, counts as done
+    cli: str
+
+
+# ---------------------------------------------------------------- pure helpers
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_line(raw: str) -> str:
+    """A line as a terminal would show it: no ANSI codes, and after a `\\r` only what follows."""
+    text = _ANSI.sub("", raw).rstrip("\r")
+    if "\r" in text:  # progress bars redraw the line: keep the last drawing
+        text = text.rsplit("\r", 1)[-1]
+    return _CONTROL.sub("", text)
+
+
+class LineSplitter:
+    """Turns output chunks (split anywhere, even inside a UTF-8 character) into clean lines."""
+
+    def __init__(self, max_chars: int = MAX_LINE_CHARS):
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+        self._max = max_chars
+
+    def feed(self, chunk: bytes | str) -> list[str]:
+        text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
+        if "\n" not in text:
+            self._pending += text
+            return self._cut_long()
+        head, *rest = text.split("\n")
+        complete = [self._pending + head, *rest[:-1]]
+        self._pending = rest[-1]
+        return [clean_line(line) for line in complete] + self._cut_long()
+
+    def _cut_long(self) -> list[str]:
+        out = []
+        while len(self._pending) > self._max:
+            out.append(clean_line(self._pending[: self._max]))
+            self._pending = self._pending[self._max :]
+        return out
+
+    def flush(self) -> list[str]:
+        text = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        return [clean_line(text)] if text else []
+
+
+def classify_exit(exit_code: int | None, oom_killed: bool, timed_out: bool, cancelled: bool) -> str:
+    """The run's status from the daemon's State and what the runner did to it."""
+    if timed_out:
+        return TIMED_OUT
+    if cancelled:
+        return STOPPED
+    if oom_killed:
+        return OOM_KILLED
+    if exit_code == 137:  # SIGKILL without OOMKilled (some kernels do not report OOM kills)
+        return KILLED
+    return EXITED
+
+
+def parse_docker_time(value: str | None) -> datetime | None:
+    """Docker's RFC 3339 times with nanoseconds; the zero time means "never"."""
+    if not value or value.startswith("0001-01-01"):
+        return None
+    m = re.match(r"(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$", value)
+    if not m:
+        return None
+    base, frac, zone = m.groups()
+    text = base + (f".{frac[:6]}" if frac else "") + ("+00:00" if zone in (None, "Z") else zone)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _command_parts(command: Command) -> list[str]:
+    if command is None:
+        return []
+    if isinstance(command, str):
+        return shlex.split(command)
+    return list(command)
+
+
+def _env_items(environment: Mapping[str, str] | Sequence[str] | None) -> list[str]:
+    if not environment:
+        return []
+    if isinstance(environment, Mapping):
+        return [f"{k}={v}" for k, v in environment.items()]
+    return list(environment)
+
+
+def _gpus_flag(request: Mapping) -> str:
+    count = request.get("Count", 0)
+    ids = request.get("DeviceIDs") or []
+    if ids:
+        return "device=" + ",".join(ids)
+    return "all" if count == -1 else str(count)
+
+
+def docker_run_command(
+    image: str,
+    *,
+    command: Command = None,
+    name: str | None = None,
+    detach: bool = False,
+    interactive: bool = False,
+    tty: bool = False,
+    remove: bool = False,
+    mem_limit: str | int | None = None,
+    environment: Mapping[str, str] | Sequence[str] | None = None,
+    device_requests: Sequence[Mapping] | None = None,
+    labels: Mapping[str, str] | None = None,
+    log_opts: Mapping[str, str] | None = None,
+) -> str:
+    """The `docker run` a student would type. Labels and log options only when given."""
+    parts = ["docker", "run"]
+    if remove:
+        parts.append("--rm")
+    if detach:
+        parts.append("-d")
+    flags = ("i" if interactive else "") + ("t" if tty else "")
+    if flags:
+        parts.append("-" + flags)
+    if name:
+        parts += ["--name", name]
+    if mem_limit is not None:
+        parts += ["--memory", str(mem_limit)]
+    for item in _env_items(environment):
+        parts += ["-e", item]
+    for request in device_requests or []:
+        parts += ["--gpus", _gpus_flag(request)]
+    for key, value in (labels or {}).items():
+        parts += ["--label", f"{key}={value}"]
+    for key, value in (log_opts or {}).items():
+        parts += ["--log-opt", f"{key}={value}"]
+    parts.append(image)
+    parts += _command_parts(command)
+    return shlex.join(parts)
+
+
+def docker_exec_command(container: str, command: Command) -> str:
+    return shlex.join(["docker", "exec", container, *_command_parts(command)])
+
+
+def docker_stop_command(container: str, grace: int | None = None) -> str:
+    extra = ["-t", str(grace)] if grace is not None and grace != 10 else []
+    return shlex.join(["docker", "stop", *extra, container])
+
+
+def docker_rm_command(container: str, force: bool = False) -> str:
+    return shlex.join(["docker", "rm", *(["-f"] if force else []), container])
+
+
+def docker_ps_command(lab: str | None = None, session: str | None = None) -> str:
+    parts = ["docker", "ps", "-a"]
+    for wanted in labels.filters(lab, session)["label"]:
+        parts += ["--filter", f"label={wanted}"]
+    return shlex.join(parts)
+
+
+def run_timeout_for(lab: str, timeout: float | None) -> float:
+    """The deadline of a run: the caller's, else the lab's `run_timeout`, else the default."""
+    if timeout is not None:
+        return float(timeout)
+    known = lab_catalog.LABS.get(lab)
+    return float(known.run_timeout if known else DEFAULT_TIMEOUT)
+
+
+# ---------------------------------------------------------------- daemon helpers
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, docker.errors.APIError):
+        text = exc.explanation or str(exc)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        return str(text).strip()
+    return str(exc).strip() or type(exc).__name__
+
+
+def _start_hint(explanation: str) -> str:
+    low = explanation.lower()
+    if "capabilities" in low and "gpu" in low:
+        return (
+            " This Docker daemon has no GPU runtime (NVIDIA Container Toolkit), so a GPU cannot "
+            "be given to the container; run without --gpus to use the CPU."
+        )
+    if "executable file not found" in low or "no such file or directory" in low:
+        return " The command does not exist inside the image."
+    return ""
+
+
+def _container_name(attrs: Mapping) -> str:
+    return (attrs.get("Name") or "").lstrip("/")
+
+
+def is_our_container(container_labels: Mapping[str, str] | None) -> bool:
+    """Made by the dashboard: the managed label *and* a session label.
+
+    `labels.is_ours` alone is not enough for containers: a container inherits its image's
+    labels, and lab images carry managed=true, so a student's own `docker run iris-model:1.0`
+    in a terminal would pass. Images carry no session label; the containers we create do.
+    """
+    return labels.is_ours(dict(container_labels or {})) and bool(
+        (container_labels or {}).get(labels.SESSION)
+    )
+
+
+def _get_ours(client: docker.DockerClient, container_id: str):
+    """The container, if it exists and is ours; NotOurs / ContainerNotFound otherwise."""
+    try:
+        container = client.containers.get(container_id)
+    except docker.errors.NotFound:
+        raise ContainerNotFound(f"No container {container_id!r} (was it removed?).") from None
+    if not is_our_container(container.labels):
+        raise NotOurs(container.id, container.name)
+    return container
+
+
+def _refuse_taken_name(client: docker.DockerClient, name: str, exc: Exception) -> RunError:
+    try:
+        other = client.containers.get(name)
+    except docker.errors.NotFound:
+        return RunFailed(f"Could not create container {name}: {_explain(exc)}")
+    if not is_our_container(other.labels):
+        return NotOurs(other.id, other.name)
+    return RunFailed(
+        f"The name {name} is already used by container {other.short_id} "
+        f"({other.status}); remove it first (`{docker_rm_command(name)}`) or pick another name."
+    )
+
+
+def _create(client: docker.DockerClient, image: str, **kwargs):
+    name = kwargs.get("name")
+    try:
+        return client.containers.create(image, **kwargs)
+    except docker.errors.ImageNotFound:
+        raise RunFailed(
+            f"There is no image {image} on this machine: build it first.", image=image
+        ) from None
+    except docker.errors.APIError as exc:
+        if name and exc.status_code == 409:
+            raise _refuse_taken_name(client, name, exc) from exc
+        raise RunFailed(
+            f"Could not create a container from {image}: {_explain(exc)}", image=image
+        ) from exc
+
+
+def _start(container, image: str, lab: str, cli: str) -> None:
+    """start; if it fails the created container is removed, then RunFailed."""
+    try:
+        container.start()
+    except DAEMON_ERRORS as exc:
+        explanation = _explain(exc).rstrip(".")
+        removed = _remove_quietly(container)
+        result = RunResult(
+            container_id=container.id,
+            name=container.name,
+            image=image,
+            lab=lab,
+            status=FAILED_TO_START,
+            exit_code=None,
+            started_at=None,
+            finished_at=datetime.now().astimezone(),
+            duration_s=0.0,
+            lines=(),
+            lines_total=0,
+            truncated=False,
+            cli=cli,
+            error=explanation,
+            removed=removed,
+        )
+        raise RunFailed(
+            f"The container from {image} could not start: {explanation}.{_start_hint(explanation)}",
+            image=image,
+            result=result,
+        ) from exc
+
+
+def _remove_quietly(container) -> bool:
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        return True
+    except docker.errors.APIError:
+        return False
+    return True
+
+
+def _kill_quietly(container) -> None:
+    with contextlib.suppress(*DAEMON_ERRORS):
+        container.kill()
+
+
+class _Watchdog(threading.Thread):
+    """Stops the container at the deadline (or on cancel) and unblocks the log stream."""
+
+    def __init__(self, container, deadline: float, grace: int, cancel: threading.Event | None):
+        super().__init__(daemon=True, name=f"run-watchdog-{container.short_id}")
+        self.container = container
+        self.deadline = deadline
+        self.grace = grace
+        self.cancel = cancel
+        self.stream = None
+        self.done = threading.Event()  # set by the runner when the output has ended
+        self.timed_out = False
+        self.cancelled = False
+
+    def run(self) -> None:
+        while not self.done.wait(min(0.1, max(0.0, self.deadline - time.monotonic()))):
+            if self.cancel is not None and self.cancel.is_set():
+                self.cancelled = True
+            elif time.monotonic() >= self.deadline:
+                self.timed_out = True
+            else:
+                continue
+            self._halt()
+            return
+
+    def _halt(self) -> None:
+        try:
+            state = self.container.client.api.inspect_container(self.container.id)["State"]
+            if state.get("Running"):
+                self.container.stop(timeout=self.grace)  # SIGTERM, grace, then SIGKILL
+            else:  # it finished on its own just now: not a timeout
+                self.timed_out = self.cancelled = False
+        except docker.errors.NotFound:
+            pass
+        except DAEMON_ERRORS:
+            _kill_quietly(self.container)
+        # The stream normally ends by itself once the container is gone; if not, cut it.
+        if not self.done.wait(3) and self.stream is not None:
+            self.stream.close()
+
+
+def _final_state(container, give_up_at: float) -> dict | None:
+    """The State once the container is no longer running (None if it was removed)."""
+    api = container.client.api
+    while True:
+        try:
+            state = api.inspect_container(container.id)["State"]
+        except docker.errors.NotFound:
+            return None
+        if not state.get("Running") and state.get("Status") != "created":
+            return state
+        if time.monotonic() > give_up_at:
+            _kill_quietly(container)
+            give_up_at = time.monotonic() + 10
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- public operations
+
+
+def run_container(
+    client: docker.DockerClient,
+    image: str,
+    *,
+    lab: str,
+    command: Command = None,
+    name: str | None = None,
+    timeout: float | None = None,
+    mem_limit: str | int | None = None,
+    environment: Mapping[str, str] | Sequence[str] | None = None,
+    device_requests: Sequence[Mapping] | None = None,
+    on_line: Callable[[RunLine], None] | None = None,
+    grace: int = DEFAULT_GRACE,
+    tail_lines: int = DEFAULT_TAIL,
+    remove: bool = False,
+    cancel: threading.Event | None = None,
+) -> RunResult:
+    """`docker run IMAGE [COMMAND]`: run to the end (or the deadline) and report.
+
+    `timeout` defaults to the lab's `run_timeout`. `on_line` runs in the calling thread as
+    each line arrives (a slow callback slows the container's writes, as a slow terminal would).
+    `cancel`, when set from another thread, stops the run (status "stopped"). The container is
+    kept, as `docker run` without `--rm` keeps it, unless `remove=True`. Raises `RunFailed` if
+    it cannot be created or started; an exception from `on_line` kills the container first.
+    """
+    limit = run_timeout_for(lab, timeout)
+    cli = docker_run_command(
+        image,
+        command=command,
+        name=name,
+        remove=remove,
+        mem_limit=mem_limit,
+        environment=environment,
+        device_requests=device_requests,
+    )
+    container = _create(
+        client,
+        image,
+        command=command,
+        name=name,
+        labels=labels.for_lab(lab),
+        log_config=LOG_CONFIG,
+        detach=True,
+        mem_limit=mem_limit,
+        environment=environment,
+        device_requests=list(device_requests) if device_requests else None,
+    )
+    # Attach before start, as `docker run` does: the output comes straight from the container.
+    # A `logs(follow=True)` reader lags behind and, with the capped json-file log, loses lines
+    # when the file rotates under it (seen here: 39,684 of 100,000 fast lines).
+    try:
+        stream = container.attach(stdout=True, stderr=True, stream=True, demux=True)
+    except DAEMON_ERRORS as exc:
+        _remove_quietly(container)
+        raise RunFailed(f"Could not attach to the container: {_explain(exc)}", image=image) from exc
+    try:
+        _start(container, image, lab, cli)
+    except RunFailed:
+        stream.close()
+        raise
+    started = time.monotonic()
+    watchdog = _Watchdog(container, started + limit, grace, cancel)
+    watchdog.stream = stream
+    tail: deque[str] = deque(maxlen=tail_lines)
+    total = 0
+
+    def emit(texts: Iterable[str], source: str) -> None:
+        nonlocal total
+        for text in texts:
+            total += 1
+            tail.append(text)
+            if on_line is not None:
+                on_line(RunLine(total, text, time.monotonic() - started, source))
+
+    try:
+        watchdog.start()
+        # One splitter per stream: a partial stdout line must not swallow a stderr line.
+        out, err = LineSplitter(), LineSplitter()
+        for stdout_chunk, stderr_chunk in stream:
+            if stdout_chunk:
+                emit(out.feed(stdout_chunk), "stdout")
+            if stderr_chunk:
+                emit(err.feed(stderr_chunk), "stderr")
+        emit(out.flush(), "stdout")
+        emit(err.flush(), "stderr")
+        state = _final_state(container, started + limit + grace + 30)
+    except BaseException:
+        # A failing callback or an interrupt must not leave a runaway container.
+        watchdog.done.set()
+        stream.close()
+        if remove:
+            _remove_quietly(container)
+        else:
+            _kill_quietly(container)
+        raise
+    watchdog.done.set()
+    watchdog.join(timeout=5)
+    elapsed = time.monotonic() - started
+
+    state = state or {}
+    exit_code = state.get("ExitCode")
+    oom = bool(state.get("OOMKilled"))
+    status = classify_exit(exit_code, oom, watchdog.timed_out, watchdog.cancelled)
+    started_at = parse_docker_time(state.get("StartedAt"))
+    finished_at = parse_docker_time(state.get("FinishedAt"))
+    duration = (finished_at - started_at).total_seconds() if started_at and finished_at else elapsed
+    error = state.get("Error") or ("" if state else "the container was removed while it ran")
+    removed = _remove_quietly(container) if remove else not state
+    return RunResult(
+        container_id=container.id,
+        name=container.name,
+        image=image,
+        lab=lab,
+        status=status,
+        exit_code=exit_code if state else None,
+        started_at=started_at,
+        finished_at=finished_at,
+        duration_s=max(0.0, duration),
+        lines=tuple(tail),
+        lines_total=total,
+        truncated=total > len(tail),
+        cli=cli,
+        oom_killed=oom,
+        error=error,
+        removed=removed,
+    )
+
+
+def start_detached(
+    client: docker.DockerClient,
+    image: str,
+    *,
+    lab: str,
+    command: Command = "/bin/bash",
+    name: str | None = None,
+) -> ContainerRecord:
+    """`docker run -d -it --name NAME IMAGE /bin/bash`: a container that keeps running.
+
+    A name already used by a container that is not ours raises `NotOurs`; by one of ours,
+    `RunFailed`. A failed start removes the created container and raises `RunFailed`.
+    """
+    cli = docker_run_command(
+        image, command=command, name=name, detach=True, interactive=True, tty=True
+    )
+    container = _create(
+        client,
+        image,
+        command=command,
+        name=name,
+        labels=labels.for_lab(lab),
+        log_config=LOG_CONFIG,
+        detach=True,
+        tty=True,
+        stdin_open=True,
+    )
+    _start(container, image, lab, cli)
+    container.reload()
+    return _record(container.attrs, cli)
+
+
+def exec_in(client: docker.DockerClient, container_id: str, command: Command) -> ExecResult:
+    """`docker exec CONTAINER COMMAND` in a running container of ours; waits for it to end."""
+    container = _get_ours(client, container_id)
+    cli = docker_exec_command(container.name, command)
+    started = time.monotonic()
+    try:
+        exit_code, output = container.exec_run(_command_parts(command), stdout=True, stderr=True)
+    except docker.errors.APIError as exc:
+        raise RunError(f"Could not run `{cli}`: {_explain(exc)}") from exc
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output or "")
+    clean = "\n".join(clean_line(line) for line in text.split("\n"))
+    return ExecResult(exit_code, clean, cli, time.monotonic() - started)
+
+
+def _record(attrs: Mapping, cli: str = "") -> ContainerRecord:
+    state = attrs.get("State") or {}
+    config = attrs.get("Config") or {}
+    status = state.get("Status", "")
+    return ContainerRecord(
+        id=attrs.get("Id", ""),
+        name=_container_name(attrs),
+        image=config.get("Image") or attrs.get("Image", ""),
+        status=status,
+        exit_code=state.get("ExitCode") if status in ("exited", "dead") else None,
+        created=parse_docker_time(attrs.get("Created")),
+        labels=dict(config.get("Labels") or {}),
+        command=tuple((config.get("Entrypoint") or []) + (config.get("Cmd") or [])),
+        cli=cli,
+    )
+
+
+def list_lab_containers(
+    client: docker.DockerClient, lab: str | None = None, session: str | None = None
+) -> list[ContainerRecord]:
+    """`docker ps -a`, ours only (optionally one lab or session), newest first."""
+    wanted = labels.filters(lab, session)
+    wanted["label"].append(labels.SESSION)  # a key alone: containers we made, not our images'
+    containers = client.containers.list(all=True, filters=wanted, ignore_removed=True)
+    records = [_record(c.attrs) for c in containers if is_our_container(c.labels)]
+    never = datetime.min.replace(tzinfo=UTC)
+    return sorted(records, key=lambda r: r.created or never, reverse=True)
+
+
+def stop_container(
+    client: docker.DockerClient, container_id: str, grace: int = DEFAULT_GRACE
+) -> ContainerAction:
+    """`docker stop`: SIGTERM, `grace` seconds, SIGKILL. Ours only; a missing one is done."""
+    try:
+        container = _get_ours(client, container_id)
+    except ContainerNotFound:
+        return ContainerAction(container_id, "", "stop", True, docker_stop_command(container_id))
+    cli = docker_stop_command(container.name, grace)
+    try:
+        container.stop(timeout=grace)
+    except docker.errors.NotFound:
+        return ContainerAction(container.id, container.name, "stop", True, cli)
+    except docker.errors.APIError as exc:
+        raise RunError(f"Could not stop {container.name}: {_explain(exc)}") from exc
+    return ContainerAction(container.id, container.name, "stop", False, cli)
+
+
+def remove_container(
+    client: docker.DockerClient, container_id: str, force: bool = False
+) -> ContainerAction:
+    """`docker rm` (`-f` with force). Ours only; a missing one is done."""
+    try:
+        container = _get_ours(client, container_id)
+    except ContainerNotFound:
+        return ContainerAction(container_id, "", "rm", True, docker_rm_command(container_id))
+    cli = docker_rm_command(container.name, force)
+    try:
+        container.remove(force=force)
+    except docker.errors.NotFound:
+        return ContainerAction(container.id, container.name, "rm", True, cli)
+    except docker.errors.APIError as exc:
+        hint = " Stop it first, or remove it with force." if exc.status_code == 409 else ""
+        raise RunError(f"Could not remove {container.name}: {_explain(exc)}.{hint}") from exc
+    return ContainerAction(container.id, container.name, "rm", False, cli)
