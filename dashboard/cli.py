@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 
@@ -28,6 +29,13 @@ class Output:
 
     def say(self, text: str) -> None:
         self.emit({"type": "message", "text": text}, text)
+
+
+def human_size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
 
 
 def _plain(obj):
@@ -231,12 +239,12 @@ def cmd_layers(args, out: Output) -> int:
     for layer in report.layers:
         out.emit(
             {"type": "layer", **_plain(layer)},
-            f"{layer.size_bytes / 1e6:9.1f} MB  {'(empty) ' if layer.empty else ''}"
-            f"{layer.created_by[:90]}",
+            f"{human_size(layer.size_bytes):>9}  {'(empty) ' if layer.empty else ''}"
+            f"{layer.title[:90]}",
         )
     out.emit(
         {"type": "image", "image": args.image, "size_bytes": report.size_bytes},
-        f"total {report.size_bytes / 1e6:.1f} MB",
+        f"{human_size(report.size_bytes):>9}  total",
     )
     return 0
 
@@ -293,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `python -m dashboard build iris | head`
         return 0
-    except (KeyError, ValueError, RuntimeError) as exc:
-        out.emit({"type": "error", "message": str(exc)}, f"error: {exc}")
+    except Exception as exc:  # engine errors carry sentences; a class sees those, not tracebacks
+        if os.environ.get("DASHBOARD_DEBUG"):
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        out.emit(
+            {"type": "error", "kind": type(exc).__name__, "message": message}, f"error: {message}"
+        )
         return 1

@@ -45,7 +45,8 @@ def resolve_endpoint() -> Endpoint:
     if ctx is not None and ctx.Host:
         tls = ctx.TLSConfig if getattr(ctx, "TLSConfig", None) else None
         name = ctx.Name or "default"
-        return Endpoint(ctx.Host, "default" if name == "default" else f"context {name}", tls)
+        host = ctx.Host.removeprefix("http+") if ctx.Host.startswith("http+unix") else ctx.Host
+        return Endpoint(host, "default" if name == "default" else f"context {name}", tls)
     return Endpoint(default_socket(), "default")
 
 

@@ -1,0 +1,125 @@
+"""`python -m dashboard VERB` as an instructor runs it: real processes, the real daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, env: dict | None = None, timeout: int = 600):
+    done = subprocess.run(
+        [sys.executable, "-m", "dashboard", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    return done
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.docker
+def test_build_json_lines_have_the_documented_fields(docker_client):
+    done = cli("--json", "build", "iris")
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = json_lines(done.stdout)
+    steps = [r for r in records if r["type"] == "step"]
+    assert [s["index"] for s in steps] == list(range(1, 8))
+    for s in steps:
+        assert {"index", "total", "instruction", "cached", "seconds"} <= set(s)
+        assert s["total"] == 7 and isinstance(s["cached"], bool)
+    (result,) = [r for r in records if r["type"] == "result"]
+    assert result["image"] == "iris-model:1.0" and result["steps_total"] == 7
+    assert 0 <= result["steps_cached"] <= 7
+    inspected = docker_client.images.get("iris-model:1.0")
+    assert result["size_bytes"] == inspected.attrs["Size"]
+    assert result["image_id"] == inspected.id
+
+
+@pytest.mark.docker
+def test_run_parses_the_report_into_data(docker_client):
+    assert cli("build", "iris").returncode == 0
+    done = cli("--json", "run", "iris")
+    assert done.returncode == 0, done.stderr
+    (result,) = [r for r in json_lines(done.stdout) if r["type"] == "result"]
+    assert result["exit_code"] == 0 and result["status"] == "exited"
+    assert result["parsed"]["accuracy"] == 1.0
+    assert result["parsed"]["predictions"][-1]["label"] == "setosa"
+    docker_client.containers.get(result["container"]).remove()
+
+
+@pytest.mark.docker
+def test_layers_add_up_to_the_image_size(docker_client):
+    assert cli("build", "iris").returncode == 0
+    records = json_lines(cli("--json", "layers", "iris-model:1.0").stdout)
+    layers = [r for r in records if r["type"] == "layer"]
+    (image,) = [r for r in records if r["type"] == "image"]
+    assert sum(layer["size_bytes"] for layer in layers) == image["size_bytes"]
+    assert max(layers, key=lambda r: r["size_bytes"])["created_by"].startswith("RUN pip install")
+
+
+@pytest.mark.docker
+def test_reset_of_a_session_leaves_other_containers_alone(docker_client):
+    session = "cli-test-" + uuid.uuid4().hex[:8]
+    theirs = docker_client.containers.create("python:3.11-slim", "true", name=f"theirs-{session}")
+    ours = docker_client.containers.create(
+        "python:3.11-slim",
+        "true",
+        labels={
+            "io.dockerml.dashboard.managed": "true",
+            "io.dockerml.dashboard.lab": "test",
+            "io.dockerml.dashboard.session": session,
+        },
+    )
+    try:
+        done = cli("--json", "reset", "--session", session)
+        assert done.returncode == 0, done.stdout + done.stderr
+        ids = {c.id for c in docker_client.containers.list(all=True)}
+        assert theirs.id in ids and ours.id not in ids
+        assert cli("reset", "--session", session).returncode == 0  # twice is fine
+    finally:
+        theirs.remove(force=True)
+
+
+@pytest.mark.docker
+def test_doctor_reports_every_piece(docker_client):
+    done = cli("--json", "doctor")
+    checks = {r["name"]: r for r in json_lines(done.stdout)}
+    assert {"daemon", "compose", "base image", "wheelhouse", "gpu", "disk"} <= set(checks)
+    assert checks["daemon"]["ok"] and checks["base image"]["ok"]
+    assert done.returncode == 0
+
+
+def test_missing_daemon_is_one_sentence_and_exit_2(tmp_path):
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"}
+    done = cli("build", "iris", env=env, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "No Docker daemon socket" in done.stdout and "Start Docker" in done.stdout
+    records = json_lines(cli("--json", "doctor", env=env, timeout=60).stdout)
+    daemon = next(r for r in records if r["name"] == "daemon")
+    assert daemon["ok"] is False and "DOCKER_HOST" in daemon["fix"]
+
+
+def test_refused_socket(tmp_path):
+    import socket
+
+    refused = tmp_path / "refused.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(refused))
+    s.close()  # a socket file with nobody listening: connection refused
+    done = cli("--json", "build", "iris", env={"DOCKER_HOST": f"unix://{refused}"}, timeout=60)
+    (err,) = json_lines(done.stdout)
+    assert done.returncode == 2 and err["reason"] == "refused", err
