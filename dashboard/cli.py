@@ -191,12 +191,13 @@ def cmd_run(args, out: Output) -> int:
             "container": result.name,
             "exit_code": result.exit_code,
             "status": result.status,
+            "message": result.message,
             "seconds": round(result.duration_s, 3),
             "parsed": _plain(parsed),
         },
-        f"{lab.name}: {result.status}, exit code {result.exit_code}, {result.duration_s:.1f}s",
+        f"{lab.name}: {result.message}",
     )
-    return 0 if result.exit_code == 0 else 1
+    return 0 if result.ok else 1
 
 
 def _run_compose(client, lab, args, out: Output) -> int:
@@ -254,8 +255,17 @@ def cmd_reset(args, out: Output) -> int:
 
     client = connect()
     report = cleanup.reset(client, session=args.session)
-    out.emit({"type": "reset", **_plain(report)}, str(report))
-    return 0 if not getattr(report, "errors", None) else 1
+    for removal in report.removals:
+        text = f"{removal.outcome:>8}  {removal.kind} {removal.name}"
+        if removal.outcome in ("in use", "failed"):
+            text += f": {removal.detail}"
+        out.emit({"type": "removal", **_plain(removal)}, text)
+    out.emit(
+        {"type": "reset", **_plain(report), "ok": report.ok, "summary": report.summary},
+        f"reset: {report.summary}"
+        + ("" if report.ok else " (nothing was forced: stop what uses them, then reset again)"),
+    )
+    return 0 if report.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,10 @@
 Uses the low-level API with `decode=True` (the classic builder), because the SDK's
 `images.build()` returns only at the end. The image is tagged only after the build succeeded,
 so a failing step never takes the tag away from the previous good image.
+
+Whatever goes wrong ends the stream with `BuildFinished(result)` where `result.ok` is False and
+`result.error` is a sentence: a failing step, a Dockerfile Docker refused, a daemon that went
+away mid-build, a full Docker disk. Only `InvalidInput` (a bad tag) is raised, before any call.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import docker
 import requests
+import urllib3.exceptions
 
 from dashboard.engine import build_context, labels, offline, validation
 from dashboard.engine.build_stream import (
@@ -25,6 +30,7 @@ from dashboard.engine.build_stream import (
     StepStarted,
     StreamEnded,
 )
+from dashboard.engine.connection import short_reason
 from dashboard.engine.labs import Lab
 from dashboard.engine.paths import REPO_ROOT
 
@@ -75,6 +81,39 @@ class BuildFinished:
 
 
 BuildEvent = StepStarted | StepOutput | StepFinished | BuildFinished
+
+# What a daemon that stops mid-stream raises: docker-py reads the raw response, so urllib3's
+# ProtocolError ("Connection broken: IncompleteRead") arrives unwrapped.
+CONNECTION_ERRORS = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    OSError,
+)
+LOST_CONNECTION = (
+    "Lost the connection to the Docker daemon during the build ({detail}). Start Docker again "
+    "and rebuild: the steps that finished before are reused from the cache."
+)
+DISK_FULL = (
+    "The Docker disk is full: {detail}. Free space with `python -m dashboard reset` (removes only "
+    "what the dashboard made) and see what uses it with `docker system df` (`docker image prune` "
+    "removes dangling images)."
+)
+
+
+def explain_error(error: str | None, output: list[str] | None = None) -> str | None:
+    """A build error as the student should read it: a full disk is named and its fix given."""
+    texts = [error or "", *(output or [])]
+    for text in texts:
+        if "no space left on device" in text.lower():
+            return DISK_FULL.format(detail=text.strip().rstrip("."))
+    return error
+
+
+def _daemon_answers(client: docker.DockerClient) -> bool:
+    try:
+        return bool(client.ping())
+    except (docker.errors.DockerException, *CONNECTION_ERRORS):
+        return False
 
 
 def build_command(
@@ -164,14 +203,25 @@ def stream_build(
     folder = Path(folder)
     if tag:
         tag = str(validation.parse_image_ref(tag))  # InvalidInput before any Docker call
-    network = offline.build_network(client)
+    started = clock()
+    try:
+        network = offline.build_network(client)
+    except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
+        command = build_command(folder, dockerfile, tag, network=None, nocache=nocache)
+        result = BuildResult(lab=lab_name, ok=False, command=command)
+        result.error = (
+            f"Cannot reach the Docker daemon to start the build ({short_reason(exc)}). Start "
+            "Docker, then build again."
+        )
+        result.seconds = clock() - started
+        yield BuildFinished(result)
+        return
     command = build_command(folder, dockerfile, tag, network=network, nocache=nocache)
     key = build_context.context_key(folder, dockerfile)
     previous = build_context.load_previous(key)
     current = build_context.snapshot(folder, dockerfile)
     changes = build_context.diff(previous, current) if previous else None
 
-    started = clock()
     build_labels = labels.for_image(lab_name)
     parser = ClassicStreamParser(clock, appended_steps=len(build_labels))
     result = BuildResult(lab=lab_name, ok=False, command=command, network=network)
@@ -188,12 +238,15 @@ def stream_build(
         )
         for chunk in stream:
             yield from parser.feed(chunk)
+        if parser.error is None and parser.image_id is None and not _daemon_answers(client):
+            # The stream ended quietly, without an image or an error: the daemon went away.
+            parser.error = LOST_CONNECTION.format(detail="the build stream ended early")
         events = list(parser.finish())
     except docker.errors.APIError as exc:  # e.g. a Dockerfile parse error answers 400 at once
         parser.error = f"Docker refused the build: {exc.explanation or exc}"
         events = list(parser.finish())
-    except (requests.exceptions.RequestException, OSError) as exc:
-        parser.error = f"Lost the connection to the Docker daemon during the build ({exc})."
+    except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
+        parser.error = LOST_CONNECTION.format(detail=short_reason(exc))
         events = list(parser.finish())
     ended = next(e for e in events if isinstance(e, StreamEnded))
     yield from (e for e in events if not isinstance(e, StreamEnded))
@@ -212,11 +265,14 @@ def stream_build(
             result.tags = list(image.tags)
             result.size_bytes = image.attrs.get("Size", 0)
             build_context.save(key, current)
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            result.error = f"The image was built but could not be tagged or read: {exc}"
+        except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
+            result.error = explain_error(
+                f"The image was built but could not be tagged or read: {exc}"
+            )
     else:
-        result.error = ended.error
         result.failed_step = next((s for s in parser.steps if s.status == "failed"), None)
+        output = result.failed_step.output[-10:] if result.failed_step else result.log_tail[-10:]
+        result.error = explain_error(ended.error, output)
     result.seconds = clock() - started
     yield BuildFinished(result)
 

@@ -3,8 +3,14 @@
 Everything the dashboard creates carries `io.dockerml.dashboard.managed=true` (see labels.py);
 `list_ours` finds those objects with the daemon's label filters and `reset` stops and removes
 them: containers first (they hold volumes, networks and images), then networks, volumes and
-images. Nothing is forced: an object still in use (409) is reported and left alone, and one
-already gone (404) counts as done, so a reset can run twice, or beside another one.
+images. Nothing is forced: an object still in use (409, or an image others were built on) is
+reported and left alone, and one already gone (404) counts as done, so a reset can run twice,
+or beside another one. Labels can be inherited, so a container counts as ours only with a
+session label its image did not give it, and an image only if its labels are not its parent's
+(labels.container_is_ours, labels.image_is_ours).
+
+`leftovers` lists what other sessions left behind (a dashboard killed mid-run), for the next
+start to offer `remove_all`.
 """
 
 from __future__ import annotations
@@ -50,6 +56,21 @@ class Inventory:
     @property
     def all(self) -> tuple[OwnedObject, ...]:
         return self.containers + self.images + self.volumes + self.networks
+
+    @property
+    def sessions(self) -> set[str]:
+        """The session ids found on these objects (images carry none)."""
+        return {o.session for o in self.all if o.session}
+
+    def only_session(self, session: str) -> Inventory:
+        """The part of this inventory that one session created."""
+
+        def keep(objs: tuple[OwnedObject, ...]) -> tuple[OwnedObject, ...]:
+            return tuple(o for o in objs if o.session == session)
+
+        return Inventory(
+            keep(self.containers), keep(self.images), keep(self.volumes), keep(self.networks)
+        )
 
     @property
     def counts(self) -> dict[str, int]:
@@ -116,15 +137,9 @@ def container_is_ours(
 ) -> bool:
     """A container we created: our labels, and a session label it did not inherit.
 
-    A container inherits its image's labels, so `docker run iris-model:1.0` typed by a student
-    carries `managed=true` from the lab image. What we create always gets a session label
-    (labels.for_lab), which lab images do not have (labels.for_image).
+    The rule lives in `labels.container_is_ours`; runs.py applies the same one.
     """
-    lbls = container_labels or {}
-    session = lbls.get(labels.SESSION)
-    if not labels.is_ours(lbls) or not session:
-        return False
-    return (image_labels or {}).get(labels.SESSION) != session
+    return labels.container_is_ours(container_labels, image_labels)
 
 
 def _base_image_id(client: docker.DockerClient) -> str | None:
@@ -132,6 +147,17 @@ def _base_image_id(client: docker.DockerClient) -> str | None:
         return client.images.get(offline.BASE_IMAGE).id
     except docker.errors.ImageNotFound:
         return None
+
+
+def _last_step(client: docker.DockerClient, image) -> str | None:
+    """The newest history entry of a classic-builder image (one with a parent), else None."""
+    if not image.attrs.get("Parent"):
+        return None
+    try:
+        history = client.api.history(image.id)
+    except docker.errors.NotFound:
+        return None
+    return (history[0].get("CreatedBy") or "") if history else ""
 
 
 def _image_name(image) -> str:
@@ -178,7 +204,7 @@ def list_ours(
     base_id = _base_image_id(client)
     images = []
     for image in client.images.list(all=True, filters=wanted):
-        if not labels.is_ours(image.labels):
+        if not labels.image_is_ours(image.labels, _last_step(client, image)):
             continue
         if image.id == base_id and not include_base:
             continue
@@ -266,6 +292,11 @@ def remove_image(client: docker.DockerClient, obj: OwnedObject) -> Removal:
         if users:
             ids = ", ".join(u["Id"][:12] for u in users)
             raise _InUse(f"image {obj.name} is used by container(s) {ids}")
+        # Untagging first would strip the name off an image that then cannot be deleted.
+        children = [i["Id"] for i in client.api.images(all=True) if i.get("ParentId") == obj.id]
+        if children:
+            ids = ", ".join(c.removeprefix("sha256:")[:12] for c in children)
+            raise _InUse(f"image {obj.name} has images built on it ({ids})")
         # Untag one name at a time (the last one deletes the image): removing by id an image
         # with several names needs force, which we never use.
         for tag in obj.tags:
@@ -291,6 +322,34 @@ def remove_network(client: docker.DockerClient, obj: OwnedObject) -> Removal:
     return _attempt("network", obj, lambda: client.api.remove_network(obj.id))
 
 
+def leftovers(client: docker.DockerClient, current_session: str) -> Inventory:
+    """Our containers, volumes and networks that other sessions made (a crashed dashboard's).
+
+    What a dashboard killed mid-run leaves behind still carries our labels, with its own
+    session id: the next start lists them here and offers `remove_all`. Images are left out:
+    they carry no session and are the build cache every session shares. Another dashboard that
+    is still running (another terminal, another machine user) also shows up here: a running
+    container may be its, so the caller should show `status` before offering to remove it.
+    """
+    found = list_ours(client)
+
+    def other(objs: tuple[OwnedObject, ...]) -> tuple[OwnedObject, ...]:
+        return tuple(o for o in objs if o.session and o.session != current_session)
+
+    return Inventory(other(found.containers), (), other(found.volumes), other(found.networks))
+
+
+def remove_all(client: docker.DockerClient, inventory: Inventory) -> ResetReport:
+    """Remove exactly these objects: containers first, then networks, volumes, images."""
+    removals: list[Removal] = []
+    removals += [remove_container(client, c) for c in inventory.containers]
+    removals += [remove_network(client, n) for n in inventory.networks]
+    removals += [remove_volume(client, v) for v in inventory.volumes]
+    removals += [remove_image(client, i) for i in inventory.images]
+    sessions = inventory.sessions
+    return ResetReport(tuple(removals), sessions.pop() if len(sessions) == 1 else None)
+
+
 def reset(
     client: docker.DockerClient,
     session: str | None = None,
@@ -299,10 +358,7 @@ def reset(
 ) -> ResetReport:
     """Stop and remove what we own (one session's, or all of it): never forced, never others'."""
     found = list_ours(client, session=session, lab=lab)
-    removals: list[Removal] = []
-    removals += [remove_container(client, c) for c in found.containers]
-    removals += [remove_network(client, n) for n in found.networks]
-    removals += [remove_volume(client, v) for v in found.volumes]
-    if include_images:
-        removals += [remove_image(client, i) for i in found.images]
-    return ResetReport(tuple(removals), session)
+    if not include_images:
+        found = Inventory(found.containers, (), found.volumes, found.networks)
+    report = remove_all(client, found)
+    return ResetReport(report.removals, session)

@@ -69,6 +69,23 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def short_reason(exc: BaseException) -> str:
+    """A few words on why a connection to the daemon failed, for "Lost the connection (...)"."""
+    root = _root_cause(exc)
+    text = f"{exc!r} {exc}"
+    if isinstance(root, ConnectionRefusedError) or "Connection refused" in text:
+        return "the daemon refused the connection"
+    if isinstance(root, FileNotFoundError) or "No such file" in text:
+        return "its socket is gone"
+    if isinstance(root, TimeoutError) or "timed out" in text.lower():
+        return "it stopped answering"
+    if isinstance(root, ConnectionError) or any(
+        word in text for word in ("IncompleteRead", "Connection broken", "RemoteDisconnected")
+    ):
+        return "the connection broke off"
+    return str(root) or type(root).__name__
+
+
 def explain(exc: BaseException, endpoint: str) -> DaemonUnavailable:
     """Turn any connection failure into a `DaemonUnavailable` with an actionable hint."""
     text = f"{exc!r} {exc}"

@@ -49,7 +49,10 @@ class ImageGone(Exception):
     """The image does not exist (never built, or removed while we looked at it)."""
 
     def __init__(self, ref: str):
-        super().__init__(f"No image {ref!r}: build it first (or it was removed meanwhile).")
+        super().__init__(
+            f"The image {ref!r} is gone: it was never built here, or it was removed outside the "
+            "dashboard (e.g. `docker rmi`). Build it again."
+        )
         self.ref = ref
 
 
@@ -203,7 +206,7 @@ def image_layers(client: docker.DockerClient, ref: str) -> ImageReport:
     try:
         inspect = client.api.inspect_image(ref)
         history = client.api.history(inspect["Id"])
-    except docker.errors.ImageNotFound as exc:
+    except docker.errors.NotFound as exc:  # also between the two calls: removed meanwhile
         raise ImageGone(ref) from exc
     return report_from_api(ref, inspect, history)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping
 
 PREFIX = "io.dockerml.dashboard"
 MANAGED = f"{PREFIX}.managed"
@@ -39,5 +40,40 @@ def filters(lab: str | None = None, session: str | None = None) -> dict[str, lis
     return {"label": wanted}
 
 
-def is_ours(labels: dict[str, str] | None) -> bool:
+def is_ours(labels: Mapping[str, str] | None) -> bool:
     return (labels or {}).get(MANAGED) == "true"
+
+
+def container_is_ours(
+    container_labels: Mapping[str, str] | None, image_labels: Mapping[str, str] | None = None
+) -> bool:
+    """A container the dashboard created: the managed label and a session label not inherited.
+
+    `is_ours` alone is not enough for containers: a container inherits its image's labels, and
+    lab images carry managed=true, so a student's own `docker run iris-model:1.0` in a terminal
+    would pass. What we create always gets a session label (`for_lab`); lab images have none
+    (`for_image`), and a session label that equals the image's was inherited, not given by us.
+    Pass `image_labels` when known; without them only the first two checks apply.
+    """
+    lbls = container_labels or {}
+    session = lbls.get(SESSION)
+    if not is_ours(lbls) or not session:
+        return False
+    return (image_labels or {}).get(SESSION) != session
+
+
+def image_is_ours(image_labels: Mapping[str, str] | None, last_step: str | None = None) -> bool:
+    """An image the dashboard built: the managed label, and not inherited from a parent of ours.
+
+    The classic builder appends our build labels as the last steps (`LABEL io.dockerml...`), so
+    an image we built ends with one. An image a student builds `FROM iris-model:1.0` inherits
+    all of our labels but ends with the student's own instructions. Pass `last_step`, the newest
+    history entry's `CreatedBy`, for an image that has a recorded parent (classic builds);
+    None for one without (BuildKit and Compose builds record none, and their labels cannot be
+    told apart from inherited ones).
+    """
+    if not is_ours(image_labels):
+        return False
+    if last_step is None:
+        return True
+    return "LABEL" in last_step and f"{PREFIX}." in last_step

@@ -8,8 +8,15 @@ grace period, then SIGKILL. A container that cannot start (a GPU request on a da
 one) is removed, never left behind, and `RunFailed` says why.
 
 Everything that touches an existing container first checks it is ours (`is_our_container`: the
-managed label and a session label) and refuses with `NotOurs` otherwise. Each operation also
-gives the equivalent `docker` CLI command, so the UI can show what a student would type.
+managed label and a session label it did not inherit from its image) and refuses with `NotOurs`
+otherwise. Each operation also gives the equivalent `docker` CLI command, so the UI can show what
+a student would type.
+
+User input is checked before any Docker call (`InvalidInput`): the image reference, the container
+name, the memory limit and the command, which always reaches Docker as an argv list (it is never
+run by a shell on the host). Only the options named in `ALLOWED_CREATE_OPTIONS` ever reach
+`containers.create`: no binds, privileges, host namespaces, devices or capabilities. A daemon that
+goes away mid-run gives `DaemonLost`, never a raw connection error or a hang.
 """
 
 from __future__ import annotations
@@ -28,9 +35,12 @@ from datetime import UTC, datetime
 import docker
 import docker.errors
 import requests
+import urllib3.exceptions
 
-from dashboard.engine import labels
+from dashboard.engine import labels, validation
 from dashboard.engine import labs as lab_catalog
+from dashboard.engine.connection import short_reason
+from dashboard.engine.validation import InvalidInput
 
 DEFAULT_TIMEOUT = 120  # seconds, for a lab the catalog does not know
 DEFAULT_GRACE = 5  # seconds between SIGTERM and SIGKILL at the deadline
@@ -47,7 +57,33 @@ STOPPED = "stopped"  # cancelled by the caller (`cancel` event) before it finish
 FAILED_TO_START = "failed_to_start"
 
 Command = str | Sequence[str] | None
-DAEMON_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException)
+# A daemon that dies mid-stream surfaces as any of these (urllib3's ProtocolError is not wrapped
+# by requests when docker-py reads the raw response).
+CONNECTION_ERRORS = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    ConnectionError,
+)
+DAEMON_ERRORS = (docker.errors.APIError, *CONNECTION_ERRORS)
+
+# The only `containers.create` options this module ever passes. User text reaches none but
+# `command`, `name`, `environment` and `mem_limit`, and those are checked first.
+ALLOWED_CREATE_OPTIONS = frozenset(
+    {
+        "command",
+        "name",
+        "labels",
+        "log_config",
+        "detach",
+        "mem_limit",
+        "environment",
+        "device_requests",
+        "tty",
+        "stdin_open",
+    }
+)
+_MEMORY_RE = re.compile(r"^[0-9]+(?:[bkmg]b?)?$", re.IGNORECASE)
+_ENV_KEY_RE = re.compile(r"^[^=\x00]+$")
 
 
 # ---------------------------------------------------------------- errors
@@ -88,6 +124,26 @@ class ContainerNotFound(RunError):
     """No container with that id or name (someone may have removed it)."""
 
 
+class DaemonLost(RunError):
+    """The Docker daemon stopped answering (stopped, crashed, restarted) during the operation."""
+
+    def __init__(self, message: str, *, container_id: str = "", name: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.container_id = container_id
+        self.name = name
+
+
+def _lost(exc: BaseException, during: str, container_id: str = "", name: str = "") -> DaemonLost:
+    return DaemonLost(
+        f"Lost the connection to the Docker daemon {during} ({short_reason(exc)}). Start Docker "
+        "again (`sudo systemctl start docker`, or Docker Desktop), then retry; `docker ps -a` "
+        "shows what became of the container.",
+        container_id=container_id,
+        name=name,
+    )
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -119,6 +175,8 @@ class RunResult:
     oom_killed: bool = False
     error: str = ""  # the daemon's State.Error, or why the run failed
     removed: bool = False  # removed after the run (remove=True, or a failed start)
+    timeout_s: float | None = None  # the deadline the run had
+    grace_s: float | None = None  # seconds between SIGTERM and SIGKILL at the deadline
 
     @property
     def short_id(self) -> str:
@@ -131,6 +189,11 @@ class RunResult:
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    @property
+    def message(self) -> str:
+        """One sentence for the student: how the run ended."""
+        return describe(self)
 
 
 @dataclass(frozen=True)
@@ -245,6 +308,41 @@ def classify_exit(exit_code: int | None, oom_killed: bool, timed_out: bool, canc
     return EXITED
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 or float(value).is_integer() else f"{value:.1f} s"
+
+
+def describe(result: RunResult) -> str:
+    """How a run ended, as the UI and the CLI say it ("timed out after 120 s ...")."""
+    status = result.status
+    if status == TIMED_OUT:
+        limit = result.timeout_s if result.timeout_s is not None else result.duration_s
+        grace = f"{result.grace_s:g} s" if result.grace_s is not None else "a grace period"
+        return (
+            f"Timed out after {_seconds(limit)}: the container was still running at the lab's "
+            f"time limit, so it got SIGTERM and, {grace} later, SIGKILL."
+        )
+    if status == OOM_KILLED:
+        return (
+            "Out of memory: the container went over its memory limit and the kernel killed it "
+            "(Docker reports OOMKilled, exit code 137). Give it more memory or use less."
+        )
+    if status == KILLED:
+        return (
+            f"Killed (exit code {result.exit_code}, SIGKILL) by something outside the program; "
+            "Docker does not report it as out of memory."
+        )
+    if status == STOPPED:
+        return f"Stopped by you after {_seconds(result.duration_s)}."
+    if status == FAILED_TO_START:
+        return f"Could not start: {result.error}."
+    if result.exit_code is None:
+        return f"Ended without an exit code: {result.error or 'the container disappeared'}."
+    if result.exit_code == 0:
+        return f"Finished (exit code 0) in {_seconds(result.duration_s)}."
+    return f"Failed with exit code {result.exit_code} after {_seconds(result.duration_s)}."
+
+
 def parse_docker_time(value: str | None) -> datetime | None:
     """Docker's RFC 3339 times with nanoseconds; the zero time means "never"."""
     if not value or value.startswith("0001-01-01"):
@@ -261,11 +359,65 @@ def parse_docker_time(value: str | None) -> datetime | None:
 
 
 def _command_parts(command: Command) -> list[str]:
+    """The argv of a command: a string is split as a shell would, but never run by a shell."""
     if command is None:
         return []
     if isinstance(command, str):
-        return shlex.split(command)
-    return list(command)
+        try:
+            return shlex.split(command)
+        except ValueError as exc:  # "No closing quotation"
+            raise InvalidInput(
+                f"The command {command!r} cannot be split into words: {exc}."
+            ) from None
+    parts = list(command)
+    if not all(isinstance(part, str) for part in parts):
+        raise InvalidInput("A command is a string or a list of strings.")
+    return parts
+
+
+def _valid_memory(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value > 0
+    return isinstance(value, str) and bool(_MEMORY_RE.match(value))
+
+
+def check_run_inputs(
+    image: str,
+    *,
+    name: str | None = None,
+    command: Command = None,
+    mem_limit: str | int | None = None,
+    environment: Mapping[str, str] | Sequence[str] | None = None,
+    device_requests: Sequence[Mapping] | None = None,
+) -> tuple[str | None, list[str] | None]:
+    """Check what the user gave before any Docker call: InvalidInput says what is wrong.
+
+    Returns the container name (without a leading "/") and the command as an argv list (None:
+    the image's CMD).
+    """
+    validation.parse_image_ref(image)
+    if name is not None:
+        name = validation.check_container_name(name)
+    argv = _command_parts(command) if command is not None else None
+    if mem_limit is not None and not _valid_memory(mem_limit):
+        raise InvalidInput(
+            f"{mem_limit!r} is not a memory limit: use a number of bytes or a number with "
+            "b, k, m or g, e.g. 512m."
+        )
+    if isinstance(environment, Mapping):
+        keys = [str(k) for k in environment]
+    else:
+        keys = [str(item).split("=", 1)[0] for item in environment or ()]
+    bad = [k for k in keys if not _ENV_KEY_RE.match(k)]
+    if bad:
+        raise InvalidInput(f"{bad[0]!r} is not an environment variable name.")
+    for request in device_requests or ():
+        capabilities = request.get("Capabilities") if isinstance(request, Mapping) else None
+        if not capabilities or not all("gpu" in group for group in capabilities):
+            raise InvalidInput("Only GPU device requests (--gpus) can be given to a lab container.")
+    return name, (argv or None)
 
 
 def _env_items(environment: Mapping[str, str] | Sequence[str] | None) -> list[str]:
@@ -381,16 +533,29 @@ def _container_name(attrs: Mapping) -> str:
     return (attrs.get("Name") or "").lstrip("/")
 
 
-def is_our_container(container_labels: Mapping[str, str] | None) -> bool:
-    """Made by the dashboard: the managed label *and* a session label.
+def is_our_container(
+    container_labels: Mapping[str, str] | None, image_labels: Mapping[str, str] | None = None
+) -> bool:
+    """Made by the dashboard: the managed label *and* a session label it did not inherit.
 
-    `labels.is_ours` alone is not enough for containers: a container inherits its image's
-    labels, and lab images carry managed=true, so a student's own `docker run iris-model:1.0`
-    in a terminal would pass. Images carry no session label; the containers we create do.
+    The rule is `labels.container_is_ours` (cleanup.py applies the same one).
     """
-    return labels.is_ours(dict(container_labels or {})) and bool(
-        (container_labels or {}).get(labels.SESSION)
-    )
+    return labels.container_is_ours(container_labels, image_labels)
+
+
+def _image_labels(client: docker.DockerClient, image_id: str) -> dict[str, str]:
+    if not image_id:
+        return {}
+    try:
+        return dict((client.api.inspect_image(image_id).get("Config") or {}).get("Labels") or {})
+    except docker.errors.NotFound:
+        return {}
+
+
+def _container_is_ours(client: docker.DockerClient, container) -> bool:
+    if not labels.container_is_ours(container.labels):
+        return False
+    return is_our_container(container.labels, _image_labels(client, container.attrs.get("Image")))
 
 
 def _get_ours(client: docker.DockerClient, container_id: str):
@@ -399,7 +564,9 @@ def _get_ours(client: docker.DockerClient, container_id: str):
         container = client.containers.get(container_id)
     except docker.errors.NotFound:
         raise ContainerNotFound(f"No container {container_id!r} (was it removed?).") from None
-    if not is_our_container(container.labels):
+    except CONNECTION_ERRORS as exc:
+        raise _lost(exc, "while looking for the container", container_id) from exc
+    if not _container_is_ours(client, container):
         raise NotOurs(container.id, container.name)
     return container
 
@@ -409,7 +576,7 @@ def _refuse_taken_name(client: docker.DockerClient, name: str, exc: Exception) -
         other = client.containers.get(name)
     except docker.errors.NotFound:
         return RunFailed(f"Could not create container {name}: {_explain(exc)}")
-    if not is_our_container(other.labels):
+    if not _container_is_ours(client, other):
         return NotOurs(other.id, other.name)
     return RunFailed(
         f"The name {name} is already used by container {other.short_id} "
@@ -418,12 +585,17 @@ def _refuse_taken_name(client: docker.DockerClient, name: str, exc: Exception) -
 
 
 def _create(client: docker.DockerClient, image: str, **kwargs):
+    unknown = sorted(set(kwargs) - ALLOWED_CREATE_OPTIONS)
+    if unknown:  # a guard against future edits: nothing else may reach the daemon
+        raise InvalidInput(f"Container options not allowed here: {', '.join(unknown)}.")
     name = kwargs.get("name")
     try:
         return client.containers.create(image, **kwargs)
     except docker.errors.ImageNotFound:
         raise RunFailed(
-            f"There is no image {image} on this machine: build it first.", image=image
+            f"There is no image {image} on this machine (never built, or removed outside the "
+            "dashboard): build it again.",
+            image=image,
         ) from None
     except docker.errors.APIError as exc:
         if name and exc.status_code == 409:
@@ -431,6 +603,10 @@ def _create(client: docker.DockerClient, image: str, **kwargs):
         raise RunFailed(
             f"Could not create a container from {image}: {_explain(exc)}", image=image
         ) from exc
+    except CONNECTION_ERRORS as exc:
+        raise _lost(exc, "before the container was created", name=name or "") from exc
+    except docker.errors.DockerException as exc:  # the SDK refusing an option value
+        raise RunFailed(f"Could not create a container from {image}: {exc}", image=image) from exc
 
 
 def _start(container, image: str, lab: str, cli: str) -> None:
@@ -469,7 +645,7 @@ def _remove_quietly(container) -> bool:
         container.remove(force=True)
     except docker.errors.NotFound:
         return True
-    except docker.errors.APIError:
+    except DAEMON_ERRORS:
         return False
     return True
 
@@ -561,13 +737,23 @@ def run_container(
     `timeout` defaults to the lab's `run_timeout`. `on_line` runs in the calling thread as
     each line arrives (a slow callback slows the container's writes, as a slow terminal would).
     `cancel`, when set from another thread, stops the run (status "stopped"). The container is
-    kept, as `docker run` without `--rm` keeps it, unless `remove=True`. Raises `RunFailed` if
-    it cannot be created or started; an exception from `on_line` kills the container first.
+    kept, as `docker run` without `--rm` keeps it, unless `remove=True`. Raises `InvalidInput`
+    (before any Docker call) for a bad image, name, command or memory limit, `RunFailed` if it
+    cannot be created or started, `NotOurs` if the name belongs to someone else's container, and
+    `DaemonLost` if the daemon goes away; an exception from `on_line` kills the container first.
     """
+    name, argv = check_run_inputs(
+        image,
+        name=name,
+        command=command,
+        mem_limit=mem_limit,
+        environment=environment,
+        device_requests=device_requests,
+    )
     limit = run_timeout_for(lab, timeout)
     cli = docker_run_command(
         image,
-        command=command,
+        command=argv,
         name=name,
         remove=remove,
         mem_limit=mem_limit,
@@ -577,7 +763,7 @@ def run_container(
     container = _create(
         client,
         image,
-        command=command,
+        command=argv,
         name=name,
         labels=labels.for_lab(lab),
         log_config=LOG_CONFIG,
@@ -617,18 +803,22 @@ def run_container(
         watchdog.start()
         # One splitter per stream: a partial stdout line must not swallow a stderr line.
         out, err = LineSplitter(), LineSplitter()
-        for stdout_chunk, stderr_chunk in stream:
-            if stdout_chunk:
-                emit(out.feed(stdout_chunk), "stdout")
-            if stderr_chunk:
-                emit(err.feed(stderr_chunk), "stderr")
-        emit(out.flush(), "stdout")
-        emit(err.flush(), "stderr")
-        state = _final_state(container, started + limit + grace + 30)
+        try:
+            for stdout_chunk, stderr_chunk in stream:
+                if stdout_chunk:
+                    emit(out.feed(stdout_chunk), "stdout")
+                if stderr_chunk:
+                    emit(err.feed(stderr_chunk), "stderr")
+            emit(out.flush(), "stdout")
+            emit(err.flush(), "stderr")
+            state = _final_state(container, started + limit + grace + 30)
+        except CONNECTION_ERRORS as exc:
+            raise _lost(exc, f"while {container.name} ran", container.id, container.name) from exc
     except BaseException:
         # A failing callback or an interrupt must not leave a runaway container.
         watchdog.done.set()
-        stream.close()
+        with contextlib.suppress(Exception):
+            stream.close()
         if remove:
             _remove_quietly(container)
         else:
@@ -646,7 +836,10 @@ def run_container(
     finished_at = parse_docker_time(state.get("FinishedAt"))
     duration = (finished_at - started_at).total_seconds() if started_at and finished_at else elapsed
     error = state.get("Error") or ("" if state else "the container was removed while it ran")
-    removed = _remove_quietly(container) if remove else not state
+    try:
+        removed = _remove_quietly(container) if remove else not state
+    except CONNECTION_ERRORS:
+        removed = False
     return RunResult(
         container_id=container.id,
         name=container.name,
@@ -664,6 +857,8 @@ def run_container(
         oom_killed=oom,
         error=error,
         removed=removed,
+        timeout_s=limit,
+        grace_s=grace,
     )
 
 
@@ -678,15 +873,17 @@ def start_detached(
     """`docker run -d -it --name NAME IMAGE /bin/bash`: a container that keeps running.
 
     A name already used by a container that is not ours raises `NotOurs`; by one of ours,
-    `RunFailed`. A failed start removes the created container and raises `RunFailed`.
+    `RunFailed`. A failed start removes the created container and raises `RunFailed`. Bad input
+    raises `InvalidInput` before any Docker call.
     """
+    name, argv = check_run_inputs(image, name=name, command=command)
     cli = docker_run_command(
-        image, command=command, name=name, detach=True, interactive=True, tty=True
+        image, command=argv, name=name, detach=True, interactive=True, tty=True
     )
     container = _create(
         client,
         image,
-        command=command,
+        command=argv,
         name=name,
         labels=labels.for_lab(lab),
         log_config=LOG_CONFIG,
@@ -701,13 +898,16 @@ def start_detached(
 
 def exec_in(client: docker.DockerClient, container_id: str, command: Command) -> ExecResult:
     """`docker exec CONTAINER COMMAND` in a running container of ours; waits for it to end."""
+    argv = _command_parts(command)  # InvalidInput before any call
     container = _get_ours(client, container_id)
-    cli = docker_exec_command(container.name, command)
+    cli = docker_exec_command(container.name, argv)
     started = time.monotonic()
     try:
-        exit_code, output = container.exec_run(_command_parts(command), stdout=True, stderr=True)
+        exit_code, output = container.exec_run(argv, stdout=True, stderr=True)
     except docker.errors.APIError as exc:
         raise RunError(f"Could not run `{cli}`: {_explain(exc)}") from exc
+    except CONNECTION_ERRORS as exc:
+        raise _lost(exc, f"during `{cli}`", container.id, container.name) from exc
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output or "")
     clean = "\n".join(clean_line(line) for line in text.split("\n"))
     return ExecResult(exit_code, clean, cli, time.monotonic() - started)
@@ -737,7 +937,14 @@ def list_lab_containers(
     wanted = labels.filters(lab, session)
     wanted["label"].append(labels.SESSION)  # a key alone: containers we made, not our images'
     containers = client.containers.list(all=True, filters=wanted, ignore_removed=True)
-    records = [_record(c.attrs) for c in containers if is_our_container(c.labels)]
+    image_labels: dict[str, dict[str, str]] = {}
+    records = []
+    for c in containers:
+        image_id = c.attrs.get("Image", "")
+        if image_id not in image_labels:
+            image_labels[image_id] = _image_labels(client, image_id)
+        if is_our_container(c.labels, image_labels[image_id]):
+            records.append(_record(c.attrs))
     never = datetime.min.replace(tzinfo=UTC)
     return sorted(records, key=lambda r: r.created or never, reverse=True)
 
@@ -757,6 +964,8 @@ def stop_container(
         return ContainerAction(container.id, container.name, "stop", True, cli)
     except docker.errors.APIError as exc:
         raise RunError(f"Could not stop {container.name}: {_explain(exc)}") from exc
+    except CONNECTION_ERRORS as exc:
+        raise _lost(exc, f"while stopping {container.name}", container.id, container.name) from exc
     return ContainerAction(container.id, container.name, "stop", False, cli)
 
 
@@ -776,4 +985,6 @@ def remove_container(
     except docker.errors.APIError as exc:
         hint = " Stop it first, or remove it with force." if exc.status_code == 409 else ""
         raise RunError(f"Could not remove {container.name}: {_explain(exc)}.{hint}") from exc
+    except CONNECTION_ERRORS as exc:
+        raise _lost(exc, f"while removing {container.name}", container.id, container.name) from exc
     return ContainerAction(container.id, container.name, "rm", False, cli)
