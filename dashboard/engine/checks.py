@@ -1,0 +1,429 @@
+"""Guided checks: each lesson's steps, ticked from what the daemon and the history really show.
+
+A check looks at real state, never at button clicks: an image that exists, a container of ours
+that exited 0, a build in the history whose steps came from the cache. When a check holds it is
+marked in the history database with the time it first held, so it stays ticked after the image
+or container is removed: a `CheckResult` says both whether it is `true_now` and whether it was
+`done_before`, and gives a `hint` for what to do when it is not done.
+
+`evaluate(client, history, lesson=None)` asks the daemon a handful of questions (a few image
+inspections, one container listing per lab, the logs of at most a few predictor containers), so
+a page can call it on demand or every few seconds. With no daemon (`client=None`, or one that
+stops answering) the daemon checks report the error and the history still answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import docker
+import requests
+
+from dashboard.engine import labs, runs
+from dashboard.engine.dockerfile_lint import LESSONS  # one list of lesson ids for both
+from dashboard.engine.history import BuildRecord, History, StepRecord
+from dashboard.engine.lab_output import parse_lab_output
+
+REBUILD_MIN_CACHED = 4  # iris: WORKDIR, ENV, COPY requirements.txt and the pip install
+PREDICTOR_SERVICE = "predictor"
+COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+LOG_TAIL = 200  # lines of a predictor's log read to find its predictions
+MAX_LOG_READS = 3  # predictor containers whose logs are read, newest first
+
+DAEMON_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One step of a lesson: what to achieve and how."""
+
+    id: str
+    lesson: str  # a key of LESSONS
+    title: str
+    hint: str  # what to do while it is not done
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    lesson: str
+    title: str
+    done: bool  # true now, or ticked earlier
+    hint: str
+    detail: str  # what was found just now (names, sizes, times)
+    true_now: bool  # the daemon / history shows it at this moment
+    done_before: bool  # ticked by an earlier evaluation (kept in the history database)
+    done_at: datetime | None  # when it first ticked
+    done_detail: str = ""  # what was seen the last time it held
+    error: str | None = None  # the daemon could not be asked
+
+    @property
+    def newly_done(self) -> bool:
+        """Ticked for the first time by this evaluation (a moment for a balloon)."""
+        return self.true_now and not self.done_before
+
+
+@dataclass(frozen=True)
+class Evidence:
+    true_now: bool
+    detail: str
+
+
+def _lab(name: str) -> labs.Lab:
+    return labs.get(name)
+
+
+IRIS = _lab("iris")
+MULTI = _lab("iris-multistage")
+CODE_FIRST = _lab("cache-code-first")
+DEPS_FIRST = _lab("cache-deps-first")
+WINE = _lab("wine")
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        "iris-image",
+        "lesson1",
+        f"Build the image {IRIS.image}",
+        f"Build labs/iris: `{IRIS.build_command}` (the Build button of Lesson 1).",
+    ),
+    Check(
+        "iris-run",
+        "lesson1",
+        f"Run a container from {IRIS.image} that exits with code 0",
+        f"Run `{IRIS.run_command}`: it trains, prints the report and exits 0. It shows as "
+        "Exited (0) in `docker ps -a`.",
+    ),
+    Check(
+        "iris-rebuild-cached",
+        "cache",
+        f"Rebuild iris with at least {REBUILD_MIN_CACHED} steps from the cache",
+        "Edit labs/iris/main.py (a comment is enough) and build iris again: WORKDIR, ENV, COPY "
+        "requirements.txt and the pip install come from the cache; only COPY main.py and what "
+        "follows run again.",
+    ),
+    Check(
+        "cache-order-compared",
+        "cache",
+        "Compare the two layer orders after an edit",
+        "Build both cache-order Dockerfiles, edit labs/cache-order/main.py, then build both "
+        "again: code-first (COPY . . before the install) runs pip install again; deps-first "
+        "takes it from the cache and only copies main.py.",
+    ),
+    Check(
+        "multistage-smaller",
+        "multistage",
+        f"Build {MULTI.image} and see it is smaller than {IRIS.image}",
+        f"Build labs/iris-multistage (`docker build -t {MULTI.image} .`); keep {IRIS.image} "
+        "from Lesson 1 to compare: the predictor stage leaves scikit-learn and SciPy behind.",
+    ),
+    Check(
+        "multistage-run",
+        "multistage",
+        f"Run {MULTI.image}: it predicts with the model trained during the build",
+        f"Run `docker run {MULTI.image}`: it prints 'Predicted class: setosa' and exits 0.",
+    ),
+    Check(
+        "wine-predicted",
+        "compose",
+        "Run the wine pair with Compose: the predictor prints its predictions",
+        f"Run `{WINE.run_command}`: the trainer saves the model into the shared volume, the "
+        "predictor finds it, prints 'Wine #0: predicted ...' and exits 0.",
+    ),
+)
+CHECKS_BY_ID = {c.id: c for c in CHECKS}
+
+
+# ---------------------------------------------------------------- facts, asked once
+
+
+class _Facts:
+    """What the checks ask the daemon and the history, each asked at most once."""
+
+    def __init__(self, client, history: History | None, session: str | None):
+        self.client = client
+        self.history = history
+        self.session = session
+        self._images: dict[str, dict | None] = {}
+        self._containers: dict[str, list[runs.ContainerRecord]] = {}
+
+    def _need_client(self) -> None:
+        if self.client is None:
+            raise ConnectionError("Docker is not answering")
+
+    def image(self, ref: str) -> dict | None:
+        if ref not in self._images:
+            self._need_client()
+            try:
+                self._images[ref] = self.client.api.inspect_image(ref)
+            except docker.errors.ImageNotFound:
+                self._images[ref] = None
+        return self._images[ref]
+
+    def containers(self, lab: str) -> list[runs.ContainerRecord]:
+        """Our containers of `lab` (this session's only when one is given), newest first."""
+        if lab not in self._containers:
+            self._need_client()
+            self._containers[lab] = runs.list_lab_containers(self.client, lab, self.session)
+        return self._containers[lab]
+
+    def exited_ok(self, lab: str) -> list[runs.ContainerRecord]:
+        return [c for c in self.containers(lab) if c.status == "exited" and c.exit_code == 0]
+
+    def log_lines(self, container_id: str) -> list[str]:
+        self._need_client()
+        raw = self.client.api.logs(container_id, stdout=True, stderr=True, tail=LOG_TAIL)
+        return raw.decode("utf-8", "replace").splitlines()
+
+    def builds(self, lab: str, *, with_steps: bool = False, limit: int = 50) -> list[BuildRecord]:
+        if self.history is None:
+            return []
+        return self.history.builds(lab, ok_only=True, with_steps=with_steps, limit=limit)
+
+
+def _mb(size: int | None) -> str:
+    return f"{(size or 0) / 1e6:,.0f} MB"
+
+
+def _when(value: datetime | None) -> str:
+    return f" at {value.astimezone():%H:%M:%S}" if value else ""
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def _image_exists(facts: _Facts, ref: str) -> Evidence:
+    attrs = facts.image(ref)
+    if attrs is None:
+        return Evidence(False, f"There is no image {ref} on this machine.")
+    return Evidence(True, f"{ref} exists ({_mb(attrs.get('Size'))}, id {attrs['Id'][7:19]}).")
+
+
+def _container_exited_ok(facts: _Facts, lab: str, image: str) -> Evidence:
+    found = facts.exited_ok(lab)
+    if found:
+        c = found[0]
+        more = f" ({len(found)} such containers)" if len(found) > 1 else ""
+        return Evidence(True, f"Container {c.name} of {c.image} exited with code 0{more}.")
+    recorded = facts.history.runs(lab, ok_only=True) if facts.history else []
+    if recorded:
+        r = recorded[-1]
+        return Evidence(
+            True,
+            f"The history has a run of {r.image or image} that exited 0"
+            f"{_when(r.finished_at or r.recorded_at)} (its container is gone).",
+        )
+    others = facts.containers(lab)
+    if others:
+        c = others[0]
+        state = c.status if c.exit_code is None else f"{c.status} with code {c.exit_code}"
+        return Evidence(False, f"The latest container of {lab}, {c.name}, is {state}.")
+    return Evidence(False, f"No container of ours from {image} yet.")
+
+
+def _iris_rebuild(facts: _Facts) -> Evidence:
+    found = facts.builds(IRIS.name, limit=1)
+    if not found:
+        return Evidence(False, "No build of iris is in the history yet.")
+    b = found[-1]
+    text = (
+        f"The latest iris build (#{b.id}, {b.seconds:.1f} s) took {b.steps_cached} of "
+        f"{b.steps_cacheable} steps from the cache"
+    )
+    if b.steps_cached >= REBUILD_MIN_CACHED:
+        return Evidence(True, text + ".")
+    return Evidence(False, text + f"; at least {REBUILD_MIN_CACHED} are needed.")
+
+
+def _install_step(b: BuildRecord) -> StepRecord | None:
+    return next((s for s in b.steps if s.keyword == "RUN" and "install" in s.instruction), None)
+
+
+def _code_first_reran(builds: list[BuildRecord]) -> BuildRecord | None:
+    """A code-first rebuild (not the first recorded one, not --no-cache) whose install ran."""
+    for b in reversed(builds[1:]):
+        step = _install_step(b)
+        if step is not None and step.status == "executed" and "--no-cache" not in b.command:
+            return b
+    return None
+
+
+def _deps_first_reused(builds: list[BuildRecord]) -> BuildRecord | None:
+    """A deps-first build whose install came from the cache while a later step ran again."""
+    for b in reversed(builds):
+        step = _install_step(b)
+        if step is None or step.status != "cached":
+            continue
+        if any(s.index > step.index and s.status == "executed" for s in b.steps):
+            return b
+    return None
+
+
+def _cache_order(facts: _Facts) -> Evidence:
+    code = _code_first_reran(facts.builds(CODE_FIRST.name, with_steps=True))
+    deps = _deps_first_reused(facts.builds(DEPS_FIRST.name, with_steps=True))
+    parts = []
+    if code:
+        parts.append(f"code-first build #{code.id} ran pip install again ({code.seconds:.1f} s)")
+    else:
+        parts.append("no code-first rebuild that ran pip install again yet")
+    if deps:
+        parts.append(
+            f"deps-first build #{deps.id} took pip install from the cache ({deps.seconds:.1f} s)"
+        )
+    else:
+        parts.append("no deps-first rebuild that reused pip install and copied main.py again")
+    text = "; ".join(parts)
+    return Evidence(bool(code and deps), text[0].upper() + text[1:] + ".")
+
+
+def _multistage_smaller(facts: _Facts) -> Evidence:
+    new = facts.image(MULTI.image)
+    old = facts.image(IRIS.image)
+    if new is None:
+        return Evidence(False, f"There is no image {MULTI.image} on this machine.")
+    if old is None:
+        return Evidence(
+            False,
+            f"{MULTI.image} exists ({_mb(new.get('Size'))}) but {IRIS.image} is gone, so there "
+            "is nothing to compare with: build Lesson 1 again.",
+        )
+    new_size, old_size = int(new.get("Size") or 0), int(old.get("Size") or 0)
+    saved = old_size - new_size
+    if saved > 0:
+        share = saved / old_size if old_size else 0.0
+        return Evidence(
+            True,
+            f"{MULTI.image} is {_mb(new_size)}, {IRIS.image} is {_mb(old_size)}: "
+            f"{_mb(saved)} ({share:.0%}) smaller.",
+        )
+    return Evidence(
+        False,
+        f"{MULTI.image} is {_mb(new_size)}, not smaller than {IRIS.image} ({_mb(old_size)}).",
+    )
+
+
+def _wine_predicted(facts: _Facts) -> Evidence:
+    predictors = [
+        c
+        for c in facts.exited_ok(WINE.name)
+        if c.labels.get(COMPOSE_SERVICE_LABEL) == PREDICTOR_SERVICE
+    ]
+    for c in predictors[:MAX_LOG_READS]:
+        try:
+            parsed = parse_lab_output(facts.log_lines(c.id))
+        except docker.errors.NotFound:
+            continue
+        if parsed.predictions:
+            first = parsed.predictions[0]
+            return Evidence(
+                True,
+                f"{c.name} exited 0 and printed {len(parsed.predictions)} predictions "
+                f"(the first: {first.label}).",
+            )
+    recorded = facts.history.runs(WINE.name, ok_only=True) if facts.history else []
+    with_predictions = [r for r in recorded if r.predictions]
+    if with_predictions:
+        r = with_predictions[-1]
+        return Evidence(
+            True,
+            f"The history has a wine run ({r.container_name or r.service}) that printed "
+            f"{len(r.predictions)} predictions{_when(r.finished_at or r.recorded_at)}.",
+        )
+    if predictors:
+        return Evidence(False, f"{predictors[0].name} exited 0 but printed no prediction.")
+    others = [
+        c
+        for c in facts.containers(WINE.name)
+        if c.labels.get(COMPOSE_SERVICE_LABEL) == PREDICTOR_SERVICE
+    ]
+    if others:
+        c = others[0]
+        state = c.status if c.exit_code is None else f"{c.status} with code {c.exit_code}"
+        return Evidence(False, f"The predictor {c.name} is {state}.")
+    return Evidence(False, "No predictor container of ours yet.")
+
+
+EVALUATORS: dict[str, Callable[[_Facts], Evidence]] = {
+    "iris-image": lambda f: _image_exists(f, IRIS.image),
+    "iris-run": lambda f: _container_exited_ok(f, IRIS.name, IRIS.image),
+    "iris-rebuild-cached": _iris_rebuild,
+    "cache-order-compared": _cache_order,
+    "multistage-smaller": _multistage_smaller,
+    "multistage-run": lambda f: _container_exited_ok(f, MULTI.name, MULTI.image),
+    "wine-predicted": _wine_predicted,
+}
+
+
+def _describe(exc: BaseException) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc).strip() or type(exc).__name__
+
+
+# ---------------------------------------------------------------- public entry points
+
+
+def checks_for(lesson: str | None = None) -> list[Check]:
+    """The checks of one lesson (all lessons when None), in teaching order."""
+    if lesson is not None and lesson not in LESSONS:
+        raise KeyError(f"No lesson {lesson!r}; the lessons are: {', '.join(LESSONS)}")
+    return [c for c in CHECKS if lesson is None or c.lesson == lesson]
+
+
+def evaluate(
+    client: docker.DockerClient | None,
+    history: History | None,
+    lesson: str | None = None,
+    *,
+    session: str | None = None,
+    now: datetime | None = None,
+) -> list[CheckResult]:
+    """Evaluate the checks of `lesson` (or all) and tick the ones that hold in the history.
+
+    `session` limits the container checks to one session's containers (default: any
+    container the dashboard made on this machine). `client=None` means no daemon.
+    """
+    facts = _Facts(client, history, session)
+    progress = history.check_progress() if history is not None else {}
+    results = []
+    for check in checks_for(lesson):
+        error = None
+        try:
+            evidence = EVALUATORS[check.id](facts)
+        except DAEMON_ERRORS as exc:
+            error = f"Could not ask Docker: {_describe(exc)}"
+            evidence = Evidence(False, error)
+        before = progress.get(check.id)
+        done_at = before.first_done_at if before else None
+        done_detail = before.detail if before else ""
+        if evidence.true_now and history is not None:
+            if before is None or before.detail != evidence.detail:  # no write when unchanged
+                marked = history.mark_check(check.id, check.lesson, evidence.detail, at=now)
+                done_at = marked or done_at
+            done_detail = evidence.detail
+        results.append(
+            CheckResult(
+                id=check.id,
+                lesson=check.lesson,
+                title=check.title,
+                done=evidence.true_now or before is not None,
+                hint=check.hint,
+                detail=evidence.detail,
+                true_now=evidence.true_now,
+                done_before=before is not None,
+                done_at=done_at,
+                done_detail=done_detail,
+                error=error,
+            )
+        )
+    return results
+
+
+def lesson_progress(results: list[CheckResult]) -> dict[str, tuple[int, int]]:
+    """lesson -> (done, total), for progress bars."""
+    out: dict[str, tuple[int, int]] = {}
+    for r in results:
+        done, total = out.get(r.lesson, (0, 0))
+        out[r.lesson] = (done + int(r.done), total + 1)
+    return out

@@ -1,0 +1,916 @@
+"""Hints for Dockerfiles: the lab files and whatever a student edits, tied to the lessons.
+
+The text is parsed by the `dockerfile` package (Python bindings of the Go parser that Docker
+itself uses: line continuations, comments, JSON against shell form, heredocs, the escape
+directive), then checked by rules of our own. Each rule has an id, a level (error: the build or
+the container will fail; warning: it works, but against what the lessons teach; info: worth
+knowing for a teaching image), a message and the lesson that explains it ("lesson1", "cache",
+"multistage", "compose"). A text that cannot be parsed gives a `parse-error` hint, never an
+exception.
+
+The dashboard builds with the classic builder (docker-py has no BuildKit), which refuses
+heredocs and `RUN --mount` and ignores `# syntax=`; Compose builds with BuildKit. `builder`
+says which one the file is for. Checked on this machine's 20.10 daemon: a heredoc answers
+"dockerfile parse error line 3: unknown instruction: ECHO", `RUN --mount` "the --mount option
+requires BuildKit".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import dockerfile as _parser
+except ImportError:  # pragma: no cover - a missing dependency is reported as a parse error
+    _parser = None
+
+from dashboard.engine.labs import Lab
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+LEVELS = (ERROR, WARNING, INFO)
+
+CLASSIC = "classic"
+BUILDKIT = "buildkit"
+
+LESSONS = {
+    "lesson1": "Lesson 1: a single-stage image",
+    "cache": "Layer order and the cache",
+    "multistage": "Lesson 3: multi-stage builds",
+    "compose": "Lesson 4: Docker Compose",
+}
+
+KNOWN_INSTRUCTIONS = frozenset(
+    {
+        "ADD",
+        "ARG",
+        "CMD",
+        "COPY",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "FROM",
+        "HEALTHCHECK",
+        "LABEL",
+        "MAINTAINER",
+        "ONBUILD",
+        "RUN",
+        "SHELL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+    }
+)
+NEED_ARGUMENTS = KNOWN_INSTRUCTIONS - {"HEALTHCHECK"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    level: str
+    title: str
+    lesson: str
+    why: str  # the teaching point, one or two sentences
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in [
+        Rule(
+            "parse-error",
+            ERROR,
+            "The Dockerfile cannot be read",
+            "lesson1",
+            "Docker refuses a Dockerfile it cannot parse before any step runs.",
+        ),
+        Rule(
+            "unknown-instruction",
+            ERROR,
+            "Unknown instruction",
+            "lesson1",
+            "Every line of a Dockerfile starts with an instruction Docker knows (FROM, RUN, "
+            "COPY, ...), or continues the line before it with a trailing backslash.",
+        ),
+        Rule(
+            "missing-arguments",
+            ERROR,
+            "Instruction without arguments",
+            "lesson1",
+            "Each instruction needs something to act on.",
+        ),
+        Rule(
+            "no-from",
+            ERROR,
+            "The Dockerfile does not start with FROM",
+            "lesson1",
+            "Every image starts from a base image: FROM comes first (only ARG may precede it).",
+        ),
+        Rule(
+            "broken-json",
+            ERROR,
+            "Exec form that is not valid JSON",
+            "lesson1",
+            'The exec form is a JSON array with double quotes: ["python", "main.py"]. Anything '
+            "else is taken as a shell command and fails when the container starts.",
+        ),
+        Rule(
+            "needs-buildkit",
+            ERROR,
+            "Needs BuildKit",
+            "compose",
+            "Heredocs and RUN --mount work with BuildKit (docker buildx, Compose) but not with "
+            "the classic builder the dashboard uses for single images.",
+        ),
+        Rule(
+            "syntax-directive",
+            INFO,
+            "The syntax directive is ignored here",
+            "compose",
+            "# syntax= selects a BuildKit frontend; the classic builder ignores it.",
+        ),
+        Rule(
+            "pip-no-cache-dir",
+            WARNING,
+            "pip install keeps its download cache",
+            "lesson1",
+            "pip keeps the wheels it downloaded in ~/.cache/pip; in an image that is dead "
+            "weight in the layer forever. --no-cache-dir leaves it out.",
+        ),
+        Rule(
+            "code-before-deps",
+            WARNING,
+            "Code copied before the dependency install",
+            "cache",
+            "A step is rebuilt when anything it copies changed, and every step after it too. "
+            "Copy the requirements file, install, and copy your code last.",
+        ),
+        Rule(
+            "base-tag",
+            WARNING,
+            "Unpinned base image",
+            "lesson1",
+            "Without a tag (or with :latest) the base image changes under you when a new "
+            "version is published; name the version, e.g. python:3.11-slim.",
+        ),
+        Rule(
+            "root-user",
+            INFO,
+            "The container runs as root",
+            "lesson1",
+            "Without USER the process runs as root inside the container: fine for a lesson, "
+            "but a production image adds a user and switches to it.",
+        ),
+        Rule(
+            "apt-lists",
+            WARNING,
+            "apt-get lists left in the image",
+            "multistage",
+            "apt-get update downloads package lists (tens of MB); remove them in the same RUN "
+            "(&& rm -rf /var/lib/apt/lists/*) or they stay in the layer.",
+        ),
+        Rule(
+            "apt-recommends",
+            WARNING,
+            "apt-get installs recommended packages",
+            "multistage",
+            "apt-get install also installs 'recommended' packages you did not ask for; "
+            "--no-install-recommends keeps the image small.",
+        ),
+        Rule(
+            "add-instead-of-copy",
+            WARNING,
+            "ADD where COPY would do",
+            "lesson1",
+            "ADD also unpacks archives and downloads URLs; for plain files COPY says what it "
+            "does and surprises no one.",
+        ),
+        Rule(
+            "cmd-shell-form",
+            WARNING,
+            "CMD in shell form",
+            "lesson1",
+            "The shell form runs /bin/sh -c '...': your program is not PID 1 and never sees "
+            "the SIGTERM of docker stop, so it is killed after the grace period. Use the exec "
+            'form: CMD ["python", "main.py"].',
+        ),
+        Rule(
+            "multiple-cmd",
+            WARNING,
+            "More than one CMD",
+            "lesson1",
+            "Only the last CMD (or ENTRYPOINT) of a stage counts; the earlier ones do nothing.",
+        ),
+        Rule(
+            "requirements-unpinned",
+            WARNING,
+            "Dependencies without a pinned version",
+            "lesson1",
+            "Pin each dependency (numpy==2.4.6): without it a rebuild next month installs other "
+            "versions, the 'works on my machine' problem Docker is meant to solve.",
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction as Docker's parser reads it."""
+
+    keyword: str  # upper case
+    args: tuple[str, ...]  # shell form: one string; exec (JSON) form: the array's items
+    flags: tuple[str, ...]  # --from=..., --chown=..., --mount=...
+    json: bool  # exec form
+    original: str  # the instruction joined onto one line
+    line: int  # 1-based first line
+    end_line: int
+    stage: int  # 0 for the first FROM's stage; -1 before any FROM
+    heredocs: tuple[str, ...] = ()  # the heredoc bodies
+    sub_keyword: str | None = None  # ONBUILD's instruction
+
+    @property
+    def text(self) -> str:
+        """The arguments as one command line."""
+        return " ".join(self.args)
+
+
+@dataclass(frozen=True)
+class Hint:
+    rule: str
+    level: str  # error, warning, info
+    message: str
+    line: int  # 1-based line of the Dockerfile; 0 when it is about the whole file
+    lesson: str  # lesson id (LESSONS)
+    end_line: int = 0
+    instruction: str = ""  # the instruction it is about, as parsed
+
+    @property
+    def title(self) -> str:
+        return RULES[self.rule].title
+
+    @property
+    def why(self) -> str:
+        return RULES[self.rule].why
+
+
+@dataclass(frozen=True)
+class LintReport:
+    file: str
+    hints: tuple[Hint, ...]
+    instructions: tuple[Instruction, ...] = ()
+    parse_error: str | None = None
+    builder: str = CLASSIC
+
+    def at_level(self, level: str) -> list[Hint]:
+        return [h for h in self.hints if h.level == level]
+
+    @property
+    def errors(self) -> list[Hint]:
+        return self.at_level(ERROR)
+
+    @property
+    def warnings(self) -> list[Hint]:
+        return self.at_level(WARNING)
+
+    @property
+    def infos(self) -> list[Hint]:
+        return self.at_level(INFO)
+
+    @property
+    def ok(self) -> bool:
+        """No error-level hint: Docker would accept it and the container can start."""
+        return not self.errors
+
+    def rule_ids(self) -> set[str]:
+        return {h.rule for h in self.hints}
+
+    def by_line(self) -> dict[int, list[Hint]]:
+        out: dict[int, list[Hint]] = {}
+        for h in self.hints:
+            out.setdefault(h.line, []).append(h)
+        return out
+
+
+class DockerfileSyntaxError(ValueError):
+    """The text is not a Dockerfile Docker could read."""
+
+
+# ---------------------------------------------------------------- parsing
+
+
+_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$")
+
+
+def parser_directives(text: str) -> dict[str, tuple[str, int]]:
+    """`# syntax=...`, `# escape=...` at the top of the file: name -> (value, line)."""
+    found: dict[str, tuple[str, int]] = {}
+    for number, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        m = _DIRECTIVE.match(raw.strip())
+        if not m or m.group(1).lower() in found:
+            break  # directives end at the first line that is not one (or a repeated one)
+        found[m.group(1).lower()] = (m.group(2), number)
+    return found
+
+
+def parse(text: str) -> list[Instruction]:
+    """The instructions of a Dockerfile, or `DockerfileSyntaxError`."""
+    if _parser is None:
+        raise DockerfileSyntaxError(
+            "The Dockerfile parser is not installed (the PyPI package `dockerfile`)."
+        )
+    try:
+        commands = _parser.parse_string(text.lstrip("\ufeff"))
+    except Exception as exc:  # GoParseError, and anything the binding may raise on odd input
+        message = str(exc) or type(exc).__name__
+        if "no instructions" in message:
+            message = "the file has no instructions (it is empty or only comments)"
+        raise DockerfileSyntaxError(message) from exc
+    out = []
+    stage = -1
+    for c in commands:
+        keyword = c.cmd.upper()
+        if keyword == "FROM":
+            stage += 1
+        out.append(
+            Instruction(
+                keyword=keyword,
+                args=tuple(c.value),
+                flags=tuple(c.flags),
+                json=bool(c.json),
+                original=c.original,
+                line=c.start_line,
+                end_line=c.end_line,
+                stage=stage,
+                heredocs=tuple(h.content for h in (c.heredocs or ())),
+                sub_keyword=c.sub_cmd.upper() if c.sub_cmd else None,
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- shell commands
+
+_SEPARATORS = {"&&", "||", ";", "|", "&", "\n", ";;", "(", ")"}
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_PIP = re.compile(r"^(?:.*/)?pip(?:\d+(?:\.\d+)?)?$")
+_PYTHON = re.compile(r"^(?:.*/)?python(?:\d+(?:\.\d+)?)?$")
+# pip install options that take a value (as a separate word)
+_PIP_VALUE_OPTIONS = {
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-e",
+    "--editable",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+    "--src",
+    "--platform",
+    "--python-version",
+    "--implementation",
+    "--abi",
+    "--upgrade-strategy",
+    "--progress-bar",
+    "--cache-dir",
+    "--trusted-host",
+    "--no-binary",
+    "--only-binary",
+    "--global-option",
+    "--config-settings",
+    "-C",
+    "--report",
+    "--log",
+    "--timeout",
+    "--retries",
+    "--proxy",
+}
+
+
+def shell_commands(script: str) -> list[list[str]]:
+    """Split a shell script into simple commands (words), at &&, ||, ;, | and newlines."""
+    text = script.replace("\\\n", " ")
+    try:
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|()")
+        lexer.whitespace = " \t\r"
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        words = list(lexer)
+    except ValueError:  # an unclosed quote: fall back to plain words
+        words = re.split(r"[ \t]+|(\n|&&|\|\||;|\|)", text)
+        words = [w for w in words if w]
+    commands: list[list[str]] = []
+    current: list[str] = []
+    for word in words:
+        if word in _SEPARATORS:
+            if current:
+                commands.append(current)
+            current = []
+        else:
+            current.append(word)
+    if current:
+        commands.append(current)
+    return commands
+
+
+def _program(words: list[str]) -> list[str]:
+    """The command without leading VAR=value assignments, sudo, or env."""
+    i = 0
+    while i < len(words) and (_ASSIGNMENT.match(words[i]) or words[i] in ("sudo", "env")):
+        i += 1
+    return words[i:]
+
+
+@dataclass(frozen=True)
+class PipInstall:
+    words: tuple[str, ...]
+    options: tuple[str, ...]
+    packages: tuple[str, ...]
+    requirement_files: tuple[str, ...]
+
+
+def pip_install(words: list[str]) -> PipInstall | None:
+    """The `pip install ...` (or `python -m pip install ...`) in these words, if it is one."""
+    prog = _program(words)
+    if not prog:
+        return None
+    if _PIP.match(prog[0]):
+        rest = prog[1:]
+    elif _PYTHON.match(prog[0]) and prog[1:3] == ["-m", "pip"]:
+        rest = prog[3:]
+    else:
+        return None
+    while rest and rest[0].startswith("-"):  # pip's own options before the subcommand
+        rest = rest[1:]
+    if not rest or rest[0] != "install":
+        return None
+    options, packages, files = [], [], []
+    args = rest[1:]
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word.startswith("-"):
+            name = word.split("=", 1)[0]
+            value = word.split("=", 1)[1] if "=" in word else None
+            if name in ("-r", "--requirement") or (word.startswith("-r") and len(word) > 2):
+                if value is None and name in ("-r", "--requirement") and i + 1 < len(args):
+                    value = args[i + 1]
+                    i += 1
+                elif value is None:
+                    value = word[2:]
+                files.append(value)
+            elif name in _PIP_VALUE_OPTIONS and value is None:
+                i += 1
+            options.append(name)
+        else:
+            packages.append(word)
+        i += 1
+    return PipInstall(tuple(prog), tuple(options), tuple(packages), tuple(files))
+
+
+def _is_apt_install(words: list[str]) -> bool:
+    prog = _program(words)
+    return bool(prog) and prog[0] in ("apt-get", "apt") and "install" in prog[1:]
+
+
+def _installs_dependencies(words: list[str]) -> bool:
+    prog = _program(words)
+    if not prog:
+        return False
+    if pip_install(words) or _is_apt_install(words):
+        return True
+    name = prog[0].rsplit("/", 1)[-1]
+    rest = prog[1:]
+    if name in ("conda", "mamba", "micromamba") and "install" in rest:
+        return True
+    if name == "poetry" and "install" in rest:
+        return True
+    if name == "uv" and (rest[:2] == ["pip", "install"] or rest[:1] == ["sync"]):
+        return True
+    return name in ("npm", "yarn", "pnpm") and bool(rest) and rest[0] in ("install", "ci")
+
+
+def _run_scripts(ins: Instruction) -> list[str]:
+    if ins.json:
+        return [shlex.join(ins.args)]
+    return [ins.text, *ins.heredocs]
+
+
+def _run_commands(ins: Instruction) -> list[list[str]]:
+    return [words for script in _run_scripts(ins) for words in shell_commands(script)]
+
+
+def _requirement_pinned(spec: str) -> bool:
+    spec = spec.split(";", 1)[0].strip()  # environment markers
+    if "==" in spec or "@" in spec:
+        return True
+    # Paths, URLs and wheel files name exact artefacts.
+    return spec.startswith((".", "/", "http:", "https:", "git+", "file:")) or spec.endswith(
+        (".whl", ".tar.gz", ".zip")
+    )
+
+
+def _shown(words: list[str] | tuple[str, ...]) -> str:
+    text = shlex.join(words)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---------------------------------------------------------------- rules
+
+
+class _Linter:
+    def __init__(self, instructions: list[Instruction], builder: str, context: Path | None):
+        self.ins = instructions
+        self.builder = builder
+        self.context = context
+        self.hints: list[Hint] = []
+        self.requirements_seen: set[Path] = set()
+        self.stages: dict[int, list[Instruction]] = {}
+        for i in instructions:
+            self.stages.setdefault(i.stage, []).append(i)
+        self.stage_names = {
+            i.args[2].lower()
+            for i in instructions
+            if i.keyword == "FROM" and len(i.args) >= 3 and i.args[1].upper() == "AS"
+        }
+
+    def add(self, rule: str, ins: Instruction | None, message: str, line: int = 0) -> None:
+        r = RULES[rule]
+        self.hints.append(
+            Hint(
+                rule=rule,
+                level=r.level,
+                message=message,
+                line=ins.line if ins else line,
+                lesson=r.lesson,
+                end_line=ins.end_line if ins else line,
+                instruction=ins.original if ins else "",
+            )
+        )
+
+    def run(self) -> list[Hint]:
+        self.structure()
+        for ins in self.ins:
+            if ins.keyword == "FROM":
+                self.base_tag(ins)
+            elif ins.keyword == "RUN":
+                self.run_instruction(ins)
+            elif ins.keyword == "ADD":
+                self.add_instruction(ins)
+            if ins.keyword in ("CMD", "ENTRYPOINT"):
+                self.exec_form(ins)
+        for stage, found in self.stages.items():
+            if stage >= 0:
+                self.code_before_deps(found)
+                self.multiple(found, "CMD")
+                self.multiple(found, "ENTRYPOINT")
+        self.root_user()
+        return sorted(self.hints, key=lambda h: (h.line, LEVELS.index(h.level), h.rule))
+
+    # -- errors Docker itself would report --
+
+    def structure(self) -> None:
+        first = next((i for i in self.ins if i.keyword != "ARG"), None)
+        if first is not None and first.keyword != "FROM":
+            self.add(
+                "no-from",
+                first,
+                f"The first instruction is {first.keyword}, but a Dockerfile must start with "
+                "FROM (the base image); Docker answers 'no build stage in current context'.",
+            )
+        for ins in self.ins:
+            if ins.keyword not in KNOWN_INSTRUCTIONS:
+                self.add(
+                    "unknown-instruction",
+                    ins,
+                    f"{ins.original.split(None, 1)[0]} is not a Dockerfile instruction. If it "
+                    "continues the line above, end that line with a backslash (\\).",
+                )
+            elif (
+                ins.keyword in NEED_ARGUMENTS
+                and not any(a.strip() for a in ins.args)
+                and not ins.heredocs
+            ):
+                self.add("missing-arguments", ins, f"{ins.keyword} needs arguments.")
+            if ins.keyword in ("RUN", "CMD", "ENTRYPOINT") and not ins.json:
+                text = ins.text.strip()
+                if text.startswith("[") and not ins.heredocs:
+                    self.add(
+                        "broken-json",
+                        ins,
+                        f"{ins.keyword} {text} looks like the exec form but is not valid JSON "
+                        "(use double quotes around every item), so Docker runs it as a shell "
+                        "command and it fails.",
+                    )
+            if self.builder == CLASSIC:
+                if ins.heredocs:
+                    self.add(
+                        "needs-buildkit",
+                        ins,
+                        f"{ins.keyword} uses a heredoc (<<), which only BuildKit understands; "
+                        "the dashboard's builder reads the next line as an instruction. Put the "
+                        "commands on one line joined with &&.",
+                    )
+                if any(f.startswith("--mount") for f in ins.flags):
+                    self.add(
+                        "needs-buildkit",
+                        ins,
+                        "RUN --mount needs BuildKit; the dashboard's builder answers 'the "
+                        "--mount option requires BuildKit'.",
+                    )
+
+    # -- FROM --
+
+    def base_tag(self, ins: Instruction) -> None:
+        if not ins.args:
+            return
+        image = ins.args[0]
+        if "$" in image or image.lower() == "scratch" or image.lower() in self.stage_names:
+            return
+        if "@" in image:
+            return  # pinned by digest
+        last = image.rsplit("/", 1)[-1]
+        tag = last.split(":", 1)[1] if ":" in last else None
+        if tag is None:
+            self.add(
+                "base-tag",
+                ins,
+                f"FROM {image} names no tag, so Docker takes {image}:latest, whatever that is "
+                f"on the day you build. Name a version, e.g. {image}:<version>.",
+            )
+        elif tag == "latest":
+            self.add(
+                "base-tag",
+                ins,
+                f"FROM {image} follows :latest, which moves with every release; name a "
+                "version so a rebuild gets the same base.",
+            )
+
+    # -- RUN --
+
+    def run_instruction(self, ins: Instruction) -> None:
+        commands = _run_commands(ins)
+        stage_env = self._stage_env(ins)
+        removes_lists = any(
+            _program(w)[:1] == ["rm"] and any(a.startswith("/var/lib/apt/lists") for a in w[1:])
+            for w in commands
+        )
+        cache_mount = any(f.startswith("--mount") and "cache" in f for f in ins.flags)
+        for words in commands:
+            pip = pip_install(words)
+            if pip is not None:
+                no_cache = "--no-cache-dir" in pip.options or "PIP_NO_CACHE_DIR" in stage_env
+                no_cache = no_cache or any(w.startswith("PIP_NO_CACHE_DIR=") for w in words)
+                if not no_cache and not cache_mount:
+                    self.add(
+                        "pip-no-cache-dir",
+                        ins,
+                        f"`{_shown(pip.words)}` keeps pip's download cache in the layer; add "
+                        "--no-cache-dir.",
+                    )
+                unpinned = [p for p in pip.packages if not _requirement_pinned(p)]
+                if unpinned:
+                    self.add(
+                        "requirements-unpinned",
+                        ins,
+                        f"`{_shown(pip.words)}` installs {', '.join(unpinned)} without a "
+                        "version: pin each one (name==version) or use a pinned requirements "
+                        "file.",
+                    )
+                for name in pip.requirement_files:
+                    self.requirements_file(ins, name)
+            if _is_apt_install(words):
+                prog = _program(words)
+                if "--no-install-recommends" not in prog and not any(
+                    "Install-Recommends" in w for w in prog
+                ):
+                    self.add(
+                        "apt-recommends",
+                        ins,
+                        f"`{_shown(prog)}` also installs recommended packages; add "
+                        "--no-install-recommends.",
+                    )
+                if not removes_lists and not cache_mount:
+                    self.add(
+                        "apt-lists",
+                        ins,
+                        "This RUN installs with apt but leaves the package lists in the layer; "
+                        "end it with && rm -rf /var/lib/apt/lists/*.",
+                    )
+
+    def _stage_env(self, until: Instruction) -> set[str]:
+        names: set[str] = set()
+        for ins in self.stages.get(until.stage, []):
+            if ins.line >= until.line:
+                break
+            if ins.keyword == "ENV":  # the parser gives name, value pairs for both forms
+                names.update(ins.args[0::2])
+            elif ins.keyword == "ARG":
+                names.update(a.split("=", 1)[0] for a in ins.args)
+        return names
+
+    def requirements_file(self, ins: Instruction, name: str) -> None:
+        if self.context is None or "$" in name:
+            return
+        candidates = [self.context / name.lstrip("/"), self.context / Path(name).name]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None or path.resolve() in self.requirements_seen:
+            return
+        self.requirements_seen.add(path.resolve())
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return
+        unpinned = []
+        for number, raw in enumerate(lines, start=1):
+            spec = raw.split(" #", 1)[0].strip()
+            if not spec or spec.startswith(("#", "-")):
+                continue
+            if not _requirement_pinned(spec):
+                unpinned.append(f"{spec} (line {number})")
+        if unpinned:
+            self.add(
+                "requirements-unpinned",
+                ins,
+                f"{path.name} lists {', '.join(unpinned)} without an exact version: each line "
+                "should pin one, like numpy==2.4.6.",
+            )
+
+    # -- ADD --
+
+    def add_instruction(self, ins: Instruction) -> None:
+        if ins.heredocs or len(ins.args) < 2:
+            return
+        if any(f.startswith(("--checksum", "--keep-git-dir")) for f in ins.flags):
+            return
+        sources = ins.args[:-1]
+        remote = any(re.match(r"^[a-z][a-z0-9+.-]*://|^git@", s) for s in sources)
+        archive = any(
+            re.search(r"\.(tar|tgz|tbz2?|txz|tzst|gz|bz2|xz|zst)$", s, re.IGNORECASE)
+            for s in sources
+        )
+        if not remote and not archive:
+            self.add(
+                "add-instead-of-copy",
+                ins,
+                f"ADD {' '.join(ins.args)} only copies files: COPY does the same and says so. "
+                "Keep ADD for unpacking a local archive.",
+            )
+
+    # -- CMD / ENTRYPOINT --
+
+    def exec_form(self, ins: Instruction) -> None:
+        if ins.json or not ins.args:
+            return
+        text = ins.text.strip()
+        if not text or text.startswith("["):
+            return  # broken JSON is reported by structure()
+        try:
+            words = shlex.split(text)
+        except ValueError:
+            words = []
+        simple = words and not re.search(r"[|&;<>$`*]", text)
+        suggestion = f" {ins.keyword} {json.dumps(words)}" if simple else ""
+        self.add(
+            "cmd-shell-form",
+            ins,
+            f"{ins.keyword} {text} is the shell form: Docker runs /bin/sh -c, so your program "
+            "does not receive docker stop's SIGTERM and is killed after the grace period. "
+            + (f"Write{suggestion}." if suggestion else "Use the exec form (a JSON array)."),
+        )
+
+    def multiple(self, found: list[Instruction], keyword: str) -> None:
+        same = [i for i in found if i.keyword == keyword]
+        for earlier in same[:-1]:
+            self.add(
+                "multiple-cmd",
+                earlier,
+                f"Only the last {keyword} of a stage counts (line {same[-1].line}); this one "
+                "does nothing.",
+            )
+
+    # -- layer order --
+
+    def code_before_deps(self, found: list[Instruction]) -> None:
+        code_copy: Instruction | None = None
+        for ins in found:
+            if ins.keyword in ("COPY", "ADD") and code_copy is None and _copies_code(ins):
+                code_copy = ins
+            elif ins.keyword == "RUN" and code_copy is not None:
+                install = next((w for w in _run_commands(ins) if _installs_dependencies(w)), None)
+                if install is not None:
+                    self.add(
+                        "code-before-deps",
+                        code_copy,
+                        f"{code_copy.original} copies your code before `{_shown(install)}` "
+                        f"(line {ins.line}): every edit to the code changes this layer, so the "
+                        "install runs again on each build. Copy the requirements file first, "
+                        "install, then copy the code.",
+                    )
+                    return
+
+    # -- USER --
+
+    def root_user(self) -> None:
+        if not self.stages:
+            return
+        final = self.stages[max(self.stages)]
+        users = [i for i in final if i.keyword == "USER" and i.args]
+        if users and users[-1].args[0].split(":", 1)[0] not in ("root", "0"):
+            return
+        frm = next((i for i in final if i.keyword == "FROM"), None)
+        where = users[-1] if users else frm
+        self.add(
+            "root-user",
+            where,
+            "The container runs as root (no USER in the final stage"
+            + (", or USER root" if users else "")
+            + "). Fine while learning; a production image adds a user "
+            "(RUN useradd -m app) and switches to it (USER app).",
+        )
+
+
+def _copies_code(ins: Instruction) -> bool:
+    if any(f.startswith("--from") for f in ins.flags) or ins.heredocs or len(ins.args) < 2:
+        return False
+    for source in ins.args[:-1]:
+        s = source.rstrip("/")
+        if s in (".", "", "*", "./*") or s.endswith(".py") or s.endswith("*"):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- public entry points
+
+
+def lint_text(
+    text: str,
+    *,
+    context_dir: Path | str | None = None,
+    builder: str = CLASSIC,
+    file: str = "Dockerfile",
+) -> LintReport:
+    """Hints for a Dockerfile's text. `context_dir` lets requirement files be checked."""
+    context = Path(context_dir) if context_dir is not None else None
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError as exc:
+        message = f"Docker cannot read this Dockerfile: {exc}."
+        hint = Hint("parse-error", ERROR, message, 0, RULES["parse-error"].lesson)
+        return LintReport(file, (hint,), (), str(exc), builder)
+    hints = _Linter(instructions, builder, context).run()
+    directives = parser_directives(text)
+    if builder == CLASSIC and "syntax" in directives:
+        value, line = directives["syntax"]
+        hints.insert(
+            0,
+            Hint(
+                "syntax-directive",
+                INFO,
+                f"# syntax={value} picks a BuildKit frontend; the dashboard's classic builder "
+                "ignores it (Compose and docker buildx use it).",
+                line,
+                RULES["syntax-directive"].lesson,
+                line,
+            ),
+        )
+    return LintReport(file, tuple(hints), tuple(instructions), None, builder)
+
+
+def lint_file(
+    path: Path | str, *, context_dir: Path | str | None = None, builder: str = CLASSIC
+) -> LintReport:
+    """Hints for a Dockerfile on disk; its folder is the build context unless one is given."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"Cannot read {path}: {exc}."
+        hint = Hint("parse-error", ERROR, message, 0, RULES["parse-error"].lesson)
+        return LintReport(str(path), (hint,), (), str(exc), builder)
+    context = context_dir if context_dir is not None else path.parent
+    return lint_text(text, context_dir=context, builder=builder, file=str(path))
+
+
+def lab_dockerfiles(lab: Lab) -> list[Path]:
+    """The Dockerfiles a lab builds: its own, or every service's for a Compose lab."""
+    if lab.compose:
+        return sorted(lab.path.glob("*/Dockerfile"))
+    return [lab.path / lab.dockerfile]
+
+
+def lint_lab(lab: Lab) -> list[LintReport]:
+    """Hints for each Dockerfile of a lab (Compose labs build with BuildKit)."""
+    builder = BUILDKIT if lab.compose else CLASSIC
+    return [lint_file(p, builder=builder) for p in lab_dockerfiles(lab)]
