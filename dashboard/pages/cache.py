@@ -1,0 +1,203 @@
+"""Layers and the build cache: edit the code in a working copy, rebuild, and see what was reused;
+then the same edit with the dependencies installed before vs after the code is copied."""
+
+import streamlit as st
+
+from dashboard.engine.builds import build_command
+from dashboard.engine.labs import get
+from dashboard.ui import charts, common, shell, state, tasks, theme, views, workspace
+from dashboard.ui import text as T
+
+IRIS = "iris"
+ORDER = "cache-order"
+IRIS_TAG = workspace.working_tag(IRIS, "Dockerfile")
+REBUILD_KEY = ("build", "iris-working-copy")
+PAIR_KEY = ("cache-pair", ORDER)
+VARIANTS = {
+    name: (dockerfile, workspace.working_tag(ORDER, dockerfile))
+    for name, dockerfile in (
+        ("code first", "Dockerfile.code-first"),
+        ("deps first", "Dockerfile.deps-first"),
+    )
+}
+EDITOR = "iris-editor"
+
+
+def render() -> None:
+    common.header(
+        T.TITLE_CACHE,
+        "Each Dockerfile instruction makes a layer, and Docker keeps the layers in its **build "
+        "cache**. On a rebuild it reuses a layer while the instruction and its inputs are "
+        "unchanged. The **first** step whose input changed runs again, **and so does every step "
+        "after it**: their cache keys include the layer below. So: what rarely changes first, your "
+        "code last.",
+    )
+    facts = state.facts()
+
+    # ---------------------------------------------------------------- edit and rebuild
+    st.header("1. Edit the code, rebuild")
+    copy = workspace.ensure_copy(IRIS)
+    st.caption(
+        f"A working copy of labs/iris at `{copy}` (the lab itself is never edited). "
+        f"It builds as `{IRIS_TAG}`, so the lesson images keep their content."
+    )
+
+    def _append() -> None:
+        workspace.append_comment(IRIS)
+        st.session_state.pop(EDITOR, None)
+
+    def _reset() -> None:
+        workspace.reset_copy(IRIS)
+        st.session_state.pop(EDITOR, None)
+
+    def _save() -> None:
+        workspace.write(IRIS, "main.py", st.session_state.get(EDITOR, ""))
+
+    edit_cols = st.columns([3, 2])
+    with edit_cols[0]:
+        if state.presenting():
+            st.code(workspace.read(IRIS, "main.py")[-600:], language="python")
+        else:
+            st.text_area(
+                "main.py (working copy)", workspace.read(IRIS, "main.py"), height=260, key=EDITOR
+            )
+            st.button(T.SAVE_EDIT, key="save-edit", on_click=_save, icon=":material/save:")
+    with edit_cols[1]:
+        st.button(T.APPEND_COMMENT, key="append-comment", on_click=_append, icon=":material/edit:")
+        st.button(T.RESET_COPY, key="reset-copy", on_click=_reset, icon=":material/undo:")
+        if workspace.differs_from_lab(IRIS):
+            st.markdown(
+                f"{theme.chip('executed')} main.py **differs from the lab** "
+                f"({workspace.edits(IRIS)} dashboard comments)",
+                unsafe_allow_html=True,
+            )
+        else:
+            st.markdown(
+                f"{theme.chip('cached')} main.py is **as in the lab**", unsafe_allow_html=True
+            )
+        common.show_file(copy / "Dockerfile", "dockerfile", "Dockerfile (working copy)")
+
+    common.command(
+        build_command(copy, "Dockerfile", IRIS_TAG, network=facts.build_network, nocache=False),
+        "This button runs:",
+    )
+    if st.button(
+        T.REBUILD_COPY, key="rebuild-copy", type="primary", icon=":material/construction:"
+    ):
+        state.start(
+            REBUILD_KEY,
+            tasks.build_folder(copy, "Dockerfile", IRIS_TAG, lab_name=IRIS),
+            f"build {IRIS_TAG}",
+        )
+
+    def rebuild_panel(snap) -> None:
+        views.build_panel(snap, idle="Not rebuilt yet: edit main.py, then rebuild.")
+        previous = state.registry().previous(REBUILD_KEY)
+        if snap is None or snap.running or previous is None or not previous.ok:
+            return
+        before, now = previous.result, snap.result
+        if before is None or now is None or not (before.ok and now.ok):
+            return
+        st.markdown("**Compared with the build before it**")
+        cols = st.columns(2)
+        cols[0].metric(
+            "Rebuild time",
+            theme.fmt_seconds(now.seconds),
+            delta=f"{now.seconds - before.seconds:+.1f} s",
+            delta_color="inverse",
+        )
+        cols[1].metric(
+            "Steps from cache",
+            f"{now.steps_cached} / {now.steps_total}",
+            delta=now.steps_cached - before.steps_cached,
+        )
+
+    common.live(REBUILD_KEY, rebuild_panel)
+
+    # ---------------------------------------------------------------- layer order
+    st.header("2. Layer order: code first vs dependencies first")
+    st.markdown(
+        "The same small app, two Dockerfiles. **Code first** copies the whole project before "
+        "`pip install`; **deps first** copies only `requirements.txt`, installs, then copies the "
+        "code. One button appends a comment to `main.py` in a working copy of labs/cache-order and "
+        "rebuilds both (after a first round that records the unedited files)."
+    )
+    order_copy = workspace.ensure_copy(ORDER)
+    order_lab = get("cache-code-first")
+    sides = st.columns(2)
+    for side, (variant, (dockerfile, tag)) in zip(sides, VARIANTS.items(), strict=True):
+        with side:
+            st.subheader(variant)
+            st.code((order_lab.path / dockerfile).read_text(), language="dockerfile")
+            common.command(
+                build_command(
+                    order_copy, dockerfile, tag, network=facts.build_network, nocache=False
+                )
+            )
+    if st.button(T.COMPARE_ORDERS, key="compare-orders", type="primary", icon=":material/compare:"):
+        state.start(
+            PAIR_KEY, tasks.cache_order_pair(order_copy, VARIANTS), "cache-order comparison"
+        )
+
+    def _pip_step(result):
+        return next((s for s in result.real_steps if "pip install" in s.instruction), None)
+
+    def pair_panel(snap) -> None:
+        if snap is None:
+            st.caption("Not compared yet.")
+            return
+        if snap.running:
+            st.progress(snap.progress or 0.0, text=f"{snap.state.get('phase', '')}: {snap.detail}")
+            common.cancel_button(snap)
+            common.live_log(snap.lines()[-views.LOG_LINES :])
+            return
+        if common.job_failed(snap):
+            common.live_log(snap.lines()[-views.LOG_LINES :])
+            return
+        outcome = snap.result
+        if outcome is None or len(outcome.rebuild) < len(VARIANTS):
+            failed = [r for r in (outcome.baseline | outcome.rebuild).values() if not r.ok]
+            st.error(failed[0].error if failed else "The comparison did not finish.")
+            return
+        st.success(f"Appended `{outcome.edit}` to main.py, then rebuilt both images.")
+        st.plotly_chart(
+            charts.rebuild_comparison(outcome.rebuild, "Rebuild after the same one-line edit"),
+            theme=None,
+            key="pair-chart",
+        )
+        cols = st.columns(2)
+        for col, (variant, result) in zip(cols, outcome.rebuild.items(), strict=True):
+            with col:
+                st.subheader(variant)
+                pip = _pip_step(result)
+                reran = pip is not None and pip.status == "executed"
+                inner = st.columns(2)
+                inner[0].metric("Rebuild time", theme.fmt_seconds(result.seconds))
+                inner[1].metric("Steps from cache", f"{result.steps_cached} / {result.steps_total}")
+                if reran:
+                    installed = next(
+                        (line for line in pip.output if line.startswith("Successfully installed")),
+                        "",
+                    )
+                    st.markdown(
+                        f"{theme.chip('executed')} `pip install` **ran again** "
+                        f"({theme.fmt_seconds(pip.seconds)}). {installed}",
+                        unsafe_allow_html=True,
+                    )
+                else:
+                    st.markdown(
+                        f"{theme.chip('cached')} `pip install` came **from the cache**.",
+                        unsafe_allow_html=True,
+                    )
+                views.cache_misses(result)
+                views.steps_table(snap.state.get(f"steps:{variant}", ()), compact=True)
+
+    common.live(PAIR_KEY, pair_panel)
+    common.command(
+        "docker system df          # the Build Cache line\n"
+        "docker builder prune      # empties the build cache: the next build starts from zero",
+        "The cache itself:",
+    )
+
+
+shell.run_page(render, __file__)

@@ -1,0 +1,236 @@
+"""Lesson 4: Docker Compose. A trainer and a predictor share a volume; the predictor waits for the
+model file, then predicts. Both logs live, side by side, and a timeline of what happened when."""
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.engine import labs
+from dashboard.ui import charts, common, shell, state, tasks, theme
+from dashboard.ui import text as T
+
+LAB = labs.get("wine")
+BUILD_KEY = ("compose-build", LAB.name)
+UP_KEY = ("compose-up", LAB.name)
+DOWN_KEY = ("compose-down", LAB.name)
+
+
+def render() -> None:
+    common.header(
+        T.TITLE_COMPOSE,
+        "Compose conducts several containers from one file. Here `train/` fits a random forest on "
+        "the wine data set and saves it to the shared volume; `predict/` checks the volume every "
+        "few seconds until the model file appears, then loads it and predicts. "
+        "`docker compose up` starts both at once.",
+    )
+
+    files = st.columns([3, 2])
+    with files[0]:
+        common.show_file(LAB.path / "compose.yaml", "yaml", "labs/wine/compose.yaml", expanded=True)
+    with files[1]:
+        common.show_file(LAB.path / "train" / "train.py", "python", "train/train.py")
+        common.show_file(LAB.path / "train" / "Dockerfile", "dockerfile", "train/Dockerfile")
+        common.show_file(LAB.path / "predict" / "predict.py", "python", "predict/predict.py")
+        common.show_file(LAB.path / "predict" / "Dockerfile", "dockerfile", "predict/Dockerfile")
+        st.markdown(
+            "- `volumes: - shared:/shared`: a named volume on the left, the path in the container "
+            "on the right (the lecture bind-mounts a host folder, `./shared:/shared`).\n"
+            "- Images are named after the project plus the service: `wine-trainer`, "
+            "`wine-predictor`."
+        )
+
+    settings = st.columns(2)
+    delay = settings[0].slider(
+        "Trainer delay before training (TRAIN_DELAY_SECONDS)",
+        0,
+        30,
+        8,
+        key="train-delay",
+        help="The lecturer added a sleep to the trainer to make the wait visible.",
+    )
+    poll = settings[1].slider(
+        "Predictor checks the volume every (POLL_SECONDS)",
+        1,
+        15,
+        3,
+        key="poll-seconds",
+        help="The lecture's predictor checks every 15 seconds.",
+    )
+    env = {"POLL_SECONDS": str(poll), "TRAIN_DELAY_SECONDS": str(delay)}
+    project = tasks.compose_project(state.client(), env)
+
+    # ---------------------------------------------------------------- build
+    st.header("1. Build both images")
+    common.command(project.build_command().display, "This button runs:")
+    if st.button(T.COMPOSE_BUILD, key="compose-build", icon=":material/construction:"):
+        state.start(BUILD_KEY, tasks.compose_build(env), "docker compose build")
+
+    def build_panel(snap) -> None:
+        if snap is None:
+            st.caption("`docker compose up` also builds missing images, so this step is optional.")
+            return
+        if snap.running:
+            st.progress(0.0, text=snap.detail)
+            common.live_log(snap.lines()[-40:], height=260)
+            return
+        if common.job_failed(snap):
+            common.live_log(snap.lines()[-40:], height=260)
+            return
+        st.success(
+            f"Compose built both images in {theme.fmt_seconds(snap.result.seconds)} "
+            "(with BuildKit: `CACHED` marks a reused step).",
+            icon=":material/check_circle:",
+        )
+        if not state.presenting():
+            with st.expander("Build output"):
+                st.code("\n".join(snap.lines()), language="text")
+
+    common.live(BUILD_KEY, build_panel)
+
+    # ---------------------------------------------------------------- up
+    st.header("2. Start the pair and watch")
+    common.command(
+        project.up_command().display, "This button runs (after `down -v` of any earlier run):"
+    )
+    buttons = st.container(horizontal=True)
+    if buttons.button(T.COMPOSE_UP, key="compose-up", type="primary", icon=":material/play_arrow:"):
+        state.start(UP_KEY, tasks.compose_up(env, timeout=LAB.run_timeout), "docker compose up")
+    if buttons.button(T.COMPOSE_DOWN, key="compose-down", icon=":material/stop:"):
+        state.start(DOWN_KEY, tasks.compose_down(), "docker compose down")
+    common.command(project.down_command().display, "The stop button runs:")
+
+    def _log_column(service: str, lines) -> None:
+        color = theme.SERVICE_COLORS.get(service, theme.RUNNING)
+        st.markdown(f"<h4 style='color:{color}'>{service}</h4>", unsafe_allow_html=True)
+        text = [f"{line.at.strftime('%H:%M:%S')}  {line.text}" for line in lines]
+        common.live_log(text[-200:], height=300, empty="(no output yet)")
+
+    def up_panel(snap) -> None:
+        if snap is None:
+            st.caption("Not started from this dashboard yet.")
+            return
+        if snap.status == "failed":
+            common.job_failed(snap)
+            return
+        if snap.status == "cancelled":
+            st.warning("Cancelled: the pair was stopped before it finished.")
+        data = vars(snap.result) if snap.finished and snap.result else snap.state
+        states = data.get("states") or {}
+        logs = data.get("logs") or {}
+        events = data.get("events") or ()
+        files = data.get("files") or ()
+        if snap.running:
+            st.progress(0.0, text=snap.detail or "docker compose up -d")
+            common.cancel_button(snap)
+        services = ["trainer", "predictor"] + sorted(set(states) - {"trainer", "predictor"})
+        cols = st.columns(len(services))
+        for col, service in zip(cols, services, strict=True):
+            s = states.get(service)
+            label = (
+                "-"
+                if s is None
+                else s.status + (f" (exit {s.exit_code})" if s.exit_code is not None else "")
+            )
+            col.metric(service, label)
+        log_cols = st.columns(2)
+        for col, service in zip(log_cols, ("trainer", "predictor"), strict=True):
+            with col:
+                _log_column(service, logs.get(service, ()))
+        if events:
+            now = None if snap.finished else datetime.now(UTC)
+            st.plotly_chart(
+                charts.compose_timeline(events, states, now),
+                theme=None,
+                key=f"timeline-{snap.number}",
+            )
+            st.dataframe(
+                pd.DataFrame.from_records(charts.timeline_rows(events)),
+                hide_index=True,
+                key=f"events-{snap.number}",
+            )
+        st.subheader("The shared volume")
+        if files:
+            st.dataframe(
+                pd.DataFrame.from_records(
+                    [
+                        {
+                            "file": f.path,
+                            "size": theme.fmt_bytes(f.size_bytes),
+                            "modified": f.modified.strftime("%H:%M:%S"),
+                        }
+                        for f in files
+                    ]
+                ),
+                hide_index=True,
+                key=f"volume-{snap.number}",
+            )
+        else:
+            st.caption("Empty so far: the model file appears when the trainer saves it.")
+        if snap.finished and snap.result is not None:
+            outcome = snap.result
+            if outcome.volume_command:
+                common.command(outcome.volume_command, "Look inside the volume yourself:")
+            predictions = outcome.parsed.predictions
+            st.subheader("Predictions")
+            if predictions:
+                correct = sum(1 for p in predictions if p.correct)
+                metrics = st.columns(3)
+                metrics[0].metric("Predictions", len(predictions))
+                metrics[1].metric("Correct", f"{correct} / {len(predictions)}")
+                metrics[2].metric("Predictor waited", f"{outcome.parsed.waits} checks")
+                st.dataframe(
+                    pd.DataFrame.from_records(
+                        [
+                            {
+                                "sample": f"{p.sample or ''} #{p.index}"
+                                if p.index is not None
+                                else "",
+                                "predicted": p.label,
+                                "actual": p.actual or "",
+                                "correct": "yes"
+                                if p.correct
+                                else ("no" if p.correct is False else ""),
+                            }
+                            for p in predictions
+                        ]
+                    ),
+                    hide_index=True,
+                    key=f"predictions-{snap.number}",
+                )
+            else:
+                st.warning("The predictor printed no prediction (see its log above).")
+            if outcome.timed_out:
+                st.warning(f"Stopped after {LAB.run_timeout} s: the pair had not finished.")
+            elif snap.ok:
+                st.success(
+                    f"Both containers exited after {theme.fmt_seconds(outcome.seconds)}. "
+                    "They stay (`docker compose ps -a`) until `docker compose down`.",
+                    icon=":material/check_circle:",
+                )
+
+    common.live(UP_KEY, up_panel, interval=1.0)
+
+    def down_panel(snap) -> None:
+        if snap is None:
+            return
+        if snap.running:
+            st.progress(0.0, text="docker compose down -v")
+            return
+        if common.job_failed(snap):
+            return
+        st.success(
+            f"Removed the containers, the network and the volume "
+            f"({theme.fmt_seconds(snap.result.seconds)}).",
+            icon=":material/check_circle:",
+        )
+
+    common.live(DOWN_KEY, down_panel)
+    common.command(
+        "docker compose -f labs/wine/compose.yaml logs -f      # both logs, interleaved\n"
+        "docker compose -f labs/wine/compose.yaml ps -a        # the pair's containers",
+        "In a terminal:",
+    )
+
+
+shell.run_page(render, __file__)

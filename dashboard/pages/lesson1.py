@@ -1,0 +1,195 @@
+"""Lesson 1: build iris-model:1.0, look at its layers, run it, and manage its containers."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.engine import labels, labs, runs
+from dashboard.engine.builds import build_command
+from dashboard.ui import charts, common, shell, state, tasks, theme, views
+from dashboard.ui import text as T
+
+LAB = labs.get("iris")
+BUILD_KEY = ("build", LAB.name)
+RUN_KEY = ("run", LAB.name)
+ACTION_KEY = ("container", LAB.name)
+EXEC_KEY = ("exec", LAB.name)
+
+
+def render() -> None:
+    common.header(
+        T.TITLE_LESSON1,
+        "A single-stage image: `main.py` trains an SVM on the iris data set, prints sklearn's "
+        "classification report and the accuracy, then predicts one hand-made flower. The "
+        "`Dockerfile` packages Python, scikit-learn and the script; `docker run` runs it anywhere.",
+    )
+
+    # ---------------------------------------------------------------- the files
+    files = st.columns([3, 2])
+    with files[0]:
+        common.show_file(
+            LAB.path / "Dockerfile", "dockerfile", "labs/iris/Dockerfile", expanded=True
+        )
+    with files[1]:
+        st.markdown(
+            "- `FROM` picks the **base image** (layer 1).\n"
+            "- `WORKDIR` and `ENV` are **metadata**: no bytes, an empty layer.\n"
+            "- `COPY requirements.txt .` then `RUN pip install`: the heavy layer, **before** the "
+            "code so an edit of `main.py` keeps it cached.\n"
+            "- `CMD` does **not** run at build time: it is what a container runs when it starts."
+        )
+        common.show_file(LAB.path / "main.py", "python", "labs/iris/main.py")
+        common.show_file(LAB.path / "requirements.txt", "text", "labs/iris/requirements.txt")
+
+    # ---------------------------------------------------------------- build
+    st.header("1. Build the image")
+    facts = state.facts()
+    nocache = False
+    if not state.presenting():
+        nocache = st.checkbox(
+            "--no-cache (rebuild every step)", key="iris-nocache", help="Slow: reinstalls packages."
+        )
+    command = build_command(
+        LAB.path, LAB.dockerfile, LAB.image, network=facts.build_network, nocache=nocache
+    )
+    common.command(command, "This button runs:")
+    if facts.base_standin:
+        st.caption(
+            "`--network host`: the offline stand-in base image installs packages from a local "
+            "mirror on this machine. With the real python:3.11-slim you would leave it out."
+        )
+    if st.button(T.BUILD_IRIS, key="build-iris", type="primary", icon=":material/construction:"):
+        state.start(BUILD_KEY, tasks.build_lab(LAB.name, nocache=nocache), f"build {LAB.image}")
+    common.live(BUILD_KEY, views.build_panel)
+
+    # ---------------------------------------------------------------- layers
+    st.header("2. The image's layers")
+    report = state.image_report(LAB.image)
+    if report is None:
+        st.info(f"There is no {LAB.image} yet: build it above.")
+    else:
+        base = state.image_report(facts.base_image)
+        base_count = len(base.layers) if base else 0
+        cols = st.columns(3)
+        cols[0].metric("Image size", theme.fmt_bytes(report.size_bytes))
+        cols[1].metric("History entries", len(report.layers))
+        cols[2].metric("Empty (metadata) entries", sum(1 for layer in report.layers if layer.empty))
+        st.plotly_chart(charts.layers_chart(report, base_count), theme=None, key="iris-layers")
+        st.caption(
+            "Each instruction adds an entry to the image's history. Only RUN, COPY and ADD add "
+            "bytes; the base image is the grey bar at the top; `pip install` is the big one."
+        )
+        common.command(f"docker history {LAB.image}\ndocker images {LAB.image.split(':')[0]}")
+
+    # ---------------------------------------------------------------- run
+    st.header("3. Run it")
+    st.markdown(
+        "`docker run` creates a **new container** from the image and starts it; `CMD` runs "
+        "`python main.py`, which trains, evaluates and predicts, then the container **exits**."
+    )
+    common.command(runs.docker_run_command(LAB.image), "This button runs:")
+    if st.button(T.RUN_IRIS, key="run-iris", type="primary", icon=":material/play_arrow:"):
+        state.start(RUN_KEY, tasks.run_image(LAB.image, LAB.name), f"run {LAB.image}")
+    common.live(RUN_KEY, views.run_panel)
+
+    # ---------------------------------------------------------------- docker ps -a
+    st.header("4. This lab's containers")
+    st.markdown(
+        "Every `docker run` made a new container. **Exited** means its command finished; it "
+        "stays on disk (with its logs) until `docker rm`. **Running** means its command is still "
+        "going."
+    )
+    session = labels.process_session()
+    common.command(runs.docker_ps_command(LAB.name, session), "The list below is:")
+    containers = state.lab_containers(LAB.name)
+    if not containers:
+        st.caption("No containers of this lab yet: run the image above.")
+    else:
+        table = pd.DataFrame.from_records(
+            [
+                {
+                    "name": c.name,
+                    "status": c.status,
+                    "exit code": "" if c.exit_code is None else str(c.exit_code),
+                    "command": " ".join(c.command),
+                    "image": c.image,
+                    "created": c.created.strftime("%H:%M:%S") if c.created else "",
+                    "id": c.short_id,
+                }
+                for c in containers
+            ]
+        )
+        st.dataframe(table, hide_index=True, key="iris-ps")
+        if any(c.exit_code == 137 for c in containers):
+            st.caption(
+                "Exit code 137 = 128 + 9: killed by SIGKILL. `docker stop` sends SIGTERM first, "
+                "but a shell running as the container's first process ignores it, so after the "
+                "grace period Docker kills it."
+            )
+        by_name = {c.name: c for c in containers}
+        row = st.container(horizontal=True, vertical_alignment="bottom")
+        chosen = row.selectbox("Container", list(by_name), key="iris-container", width=320)
+        target = by_name[chosen]
+        if row.button(T.STOP_CONTAINER, key="stop-container", disabled=not target.running):
+            state.start(ACTION_KEY, tasks.stop_container(target.id), f"docker stop {target.name}")
+        if row.button(T.REMOVE_CONTAINER, key="remove-container"):
+            state.start(ACTION_KEY, tasks.remove_container(target.id), f"docker rm {target.name}")
+        if row.button(T.REFRESH_CONTAINERS, key="refresh-containers"):
+            state.refresh_reads()
+            st.rerun()
+        st.caption(
+            f"`{runs.docker_stop_command(target.name, runs.DEFAULT_GRACE)}` sends SIGTERM, waits "
+            f"{runs.DEFAULT_GRACE} s, then SIGKILL. `{runs.docker_rm_command(target.name)}` "
+            "removes a stopped container (a running one needs stopping first)."
+        )
+    common.live(ACTION_KEY, views.action_panel)
+
+    # ---------------------------------------------------------------- run -d + exec
+    st.header("5. Keep a container running and step inside")
+    st.markdown(
+        "Override `CMD` with a shell and keep it alive with `-d -it`: the container stays "
+        "**running**, and `docker exec` runs more commands inside it, like `python main.py`."
+    )
+    detach_cols = st.columns(2)
+    name = detach_cols[0].text_input("Container name", value="iris-shell", key="detach-name")
+    override = detach_cols[1].text_input(
+        "Command (overrides CMD)", value="/bin/bash", key="detach-cmd"
+    )
+    common.command(
+        runs.docker_run_command(
+            LAB.image, command=override, name=name or None, detach=True, interactive=True, tty=True
+        ),
+        "This button runs:",
+    )
+    if st.button(T.START_DETACHED, key="start-detached", icon=":material/play_circle:"):
+        state.start(
+            ACTION_KEY,
+            tasks.start_detached(LAB.image, LAB.name, override, name.strip()),
+            f"docker run -d {name}",
+        )
+    running = [c for c in state.lab_containers(LAB.name) if c.running]
+    if running:
+        exec_cols = st.columns(2)
+        by_name = {c.name: c for c in running}
+        inside = exec_cols[0].selectbox("Running container", list(by_name), key="exec-container")
+        exec_cmd = exec_cols[1].text_input(
+            "Command to run inside", "python main.py", key="exec-cmd"
+        )
+        common.command(runs.docker_exec_command(inside, exec_cmd), "This button runs:")
+        if st.button(T.RUN_EXEC, key="run-exec", icon=":material/terminal:"):
+            chosen_container = by_name[inside]
+            state.start(
+                EXEC_KEY,
+                tasks.exec_in(chosen_container.id, chosen_container.name, exec_cmd),
+                f"docker exec {inside}",
+            )
+    else:
+        st.caption("No running container of this lab: start one above, then exec into it.")
+    common.live(EXEC_KEY, views.exec_panel)
+    common.command(
+        "docker logs -f iris-shell      # follow a container's output\n"
+        "docker exec -it iris-shell bash   # an interactive shell inside (in a terminal)",
+        "In a terminal you would also use:",
+    )
+
+
+shell.run_page(render, __file__)

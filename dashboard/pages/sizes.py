@@ -1,0 +1,251 @@
+"""Sizes: every lab image in one chart (total and by layer), wasted space the way dive counts
+it, what `docker system df` reports, and a clean-up that touches only what the dashboard made."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.engine import labels
+from dashboard.ui import charts, common, shell, state, tasks, theme
+from dashboard.ui import text as T
+
+CLEAN_KEY = ("cleanup",)
+
+
+def render() -> None:
+    common.header(
+        T.TITLE_SIZES,
+        "Image size is download time, disk and start-up time on every machine that runs it. The "
+        "lecture's iris image was 428 MB on python 3.9-slim; ML images with CUDA reach 20-30 GB. "
+        "Know where the bytes are: the base image, the library install, your files.",
+    )
+    facts = state.facts()
+
+    # ---------------------------------------------------------------- images
+    st.header("1. The lab images")
+    images = state.lab_images()
+    if not images:
+        st.info("No lab image yet: build one on the lesson pages.")
+    else:
+        st.plotly_chart(charts.sizes_chart(images), theme=None, key="sizes")
+        base = state.image_report(facts.base_image)
+        base_count = len(base.layers) if base else 0
+        reports = {}
+        for image in images:
+            ref = image.tags[0] if image.tags else image.id
+            report = state.image_report(ref)
+            if report is not None:
+                reports[ref] = (report, len(report.layers) if image.base else base_count)
+        if reports:
+            st.plotly_chart(charts.stacked_sizes_chart(reports), theme=None, key="stacked")
+            st.caption(
+                "Shared layers are stored once: every lab image here starts with the same "
+                f"{theme.fmt_bytes(base.size_bytes if base else 0)} base image, so the disk holds "
+                "it one time, not once per image."
+            )
+        table = pd.DataFrame.from_records(
+            [
+                {
+                    "image": ", ".join(image.tags) or image.name,
+                    "size": theme.fmt_bytes(image.size_bytes),
+                    "lab": image.lab or ("base image" if image.base else ""),
+                    "created": image.created.strftime("%Y-%m-%d %H:%M") if image.created else "",
+                    "id": image.id.removeprefix("sha256:")[:12],
+                }
+                for image in images
+            ]
+        )
+        st.dataframe(table, hide_index=True, key="images-table")
+    common.command(
+        f"docker images --filter label={labels.MANAGED}=true\ndocker history iris-model:1.0",
+        "The same in a terminal:",
+    )
+
+    # ---------------------------------------------------------------- dive-style efficiency
+    st.header("2. Wasted space, the way dive counts it")
+    st.markdown(
+        "A file written in one layer and changed or deleted in a later one still ships in the "
+        "earlier layer. [dive](https://github.com/wagoodman/dive) reads every layer's files and "
+        "scores the image: 100 % means no byte is stored twice. The dashboard does the same from "
+        "`docker save`."
+    )
+    refs = [t for image in images for t in image.tags if not image.base]
+    if refs:
+        pick = st.container(horizontal=True, vertical_alignment="bottom")
+        ref = pick.selectbox("Image", refs, key="analyse-ref", width=360)
+        if pick.button(T.ANALYSE_IMAGE, key="analyse", icon=":material/search:"):
+            state.start(("analyse", ref), tasks.analyse_image(ref), f"analyse {ref}")
+        common.command(f"docker save {ref} -o image.tar   # then read each layer's tar", "It runs:")
+
+        def analyse_panel(snap) -> None:
+            if snap is None:
+                st.caption("Not analysed yet (takes a few seconds: the image is saved to a file).")
+                return
+            if snap.running:
+                st.progress(0.0, text=snap.detail)
+                return
+            if common.job_failed(snap):
+                return
+            outcome = snap.result
+            report = outcome.report
+            cols = st.columns(4)
+            cols[0].metric("Efficiency", f"{report.score:.1%}")
+            cols[1].metric("Wasted space", theme.fmt_bytes(report.wasted_bytes))
+            cols[2].metric("Files in 2+ layers", report.inefficient_paths)
+            cols[3].metric("Removed files", report.removed_files)
+            st.dataframe(
+                pd.DataFrame.from_records(
+                    [
+                        {
+                            "layer": layer.index,
+                            "created by": layer.created_by,
+                            "size": theme.fmt_bytes(layer.size_bytes),
+                            "added": layer.added,
+                            "modified": layer.modified,
+                            "removed": layer.removed,
+                        }
+                        for layer in outcome.layers
+                    ]
+                ),
+                hide_index=True,
+                key=f"files-{outcome.ref}",
+            )
+            if report.top:
+                st.markdown("**Largest paths stored more than once**")
+                st.dataframe(
+                    pd.DataFrame.from_records(
+                        [
+                            {
+                                "path": w.path,
+                                "total size": theme.fmt_bytes(w.cumulative_size),
+                                "in layers": ", ".join(map(str, w.layers)),
+                                "removed later": "yes" if w.removed else "",
+                            }
+                            for w in report.top
+                        ]
+                    ),
+                    hide_index=True,
+                    key=f"wasted-{outcome.ref}",
+                )
+
+        common.live(("analyse", ref), analyse_panel)
+
+    # ---------------------------------------------------------------- docker system df
+    st.header("3. Disk use (docker system df)")
+    usage = state.disk_usage()
+    cols = st.columns(4)
+    cols[0].metric("Docker's disk use", theme.fmt_bytes(usage.total_bytes))
+    cols[1].metric("Reclaimable", theme.fmt_bytes(sum(r.reclaimable_bytes for r in usage.rows)))
+    cols[2].metric("The dashboard's share", theme.fmt_bytes(usage.ours_bytes))
+    cols[3].metric("Build cache", theme.fmt_bytes(usage.build_cache.size_bytes))
+    st.plotly_chart(charts.disk_chart(usage), theme=None, key="disk")
+    st.dataframe(
+        pd.DataFrame.from_records(
+            [
+                {
+                    "TYPE": r.kind,
+                    "TOTAL": r.count,
+                    "ACTIVE": r.active,
+                    "SIZE": theme.fmt_bytes(r.size_bytes),
+                    "RECLAIMABLE": f"{theme.fmt_bytes(r.reclaimable_bytes)} "
+                    f"({r.reclaimable_share:.0%})",
+                    "ours": ""
+                    if r.ours_count is None
+                    else f"{r.ours_count}: {theme.fmt_bytes(r.ours_bytes)}",
+                }
+                for r in usage.rows
+            ]
+        ),
+        hide_index=True,
+        key="df",
+    )
+    common.command("docker system df", "The same in a terminal:")
+    st.caption(
+        "The classic builder's cache is the intermediate images of earlier builds (the `<none>` "
+        "images); BuildKit (used by Compose) keeps its own, counted as Build Cache."
+    )
+
+    # ---------------------------------------------------------------- clean-up
+    st.header("4. Clean up what the dashboard made")
+    st.markdown(
+        f"Everything the dashboard creates carries the label `{labels.MANAGED}=true` (and a "
+        "session label on containers and volumes). The clean-up removes **only** those, never "
+        "anything else on this machine, and never forces: what is in use is reported and left."
+    )
+    session = labels.process_session()
+    inventory = state.inventory()
+    counts = inventory.counts
+    cols = st.columns(4)
+    mine = {
+        "containers": sum(1 for o in inventory.containers if o.session == session),
+        "volumes": sum(1 for o in inventory.volumes if o.session == session),
+        "networks": sum(1 for o in inventory.networks if o.session == session),
+    }
+    for col, (kind, count) in zip(cols, counts.items(), strict=True):
+        col.metric(kind.capitalize(), count)
+        if kind in mine:
+            col.caption(f"{mine[kind]} from this session")
+    if inventory.all and not state.presenting():
+        with st.expander("What would be removed"):
+            st.dataframe(
+                pd.DataFrame.from_records(
+                    [
+                        {
+                            "kind": o.kind,
+                            "name": o.name,
+                            "lab": o.lab or "",
+                            "session": o.session or "",
+                            "status": o.status,
+                        }
+                        for o in inventory.all
+                    ]
+                ),
+                hide_index=True,
+                key="inventory",
+            )
+    clean = st.columns(2)
+    with clean[0]:
+        common.command(
+            f"docker ps -aq --filter label={labels.SESSION}={session} | xargs -r docker rm -f",
+            "Containers (and volumes, networks) of this session; images stay:",
+        )
+        if st.button(T.CLEAN_SESSION, key="clean-session", icon=":material/cleaning_services:"):
+            state.start(CLEAN_KEY, tasks.reset(session, include_images=False), "clean-up")
+    with clean[1]:
+        common.command(
+            f"docker ps -aq --filter label={labels.MANAGED}=true | xargs -r docker rm -f\n"
+            f"docker images -q --filter label={labels.MANAGED}=true | xargs -r docker rmi",
+            "Every container, volume, network and image the dashboard made (labs need a rebuild):",
+        )
+        sure = st.checkbox("Yes, remove the lab images too", key="clean-all-sure")
+        if st.button(
+            T.CLEAN_ALL, key="clean-all", disabled=not sure, icon=":material/delete_forever:"
+        ):
+            state.start(CLEAN_KEY, tasks.reset(None, include_images=True), "clean-up")
+
+    def clean_panel(snap) -> None:
+        if snap is None:
+            return
+        if snap.running:
+            st.progress(0.0, text="Removing…")
+            return
+        if common.job_failed(snap):
+            return
+        report = snap.result
+        (st.success if report.ok else st.warning)(f"Clean-up: {report.summary}.")
+        left = report.in_use + report.failed
+        if left:
+            st.dataframe(
+                pd.DataFrame.from_records(
+                    [
+                        {"kind": r.kind, "name": r.name, "outcome": r.outcome, "why": r.detail}
+                        for r in left
+                    ]
+                ),
+                hide_index=True,
+                key="clean-left",
+            )
+
+    common.live(CLEAN_KEY, clean_panel)
+
+
+shell.run_page(render, __file__)

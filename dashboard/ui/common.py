@@ -1,0 +1,99 @@
+"""Small building blocks every page uses: headers, the command a button stands for, files shown
+as code, and `live()`, which renders a job from a fragment that polls only while it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.jobs import JobSnapshot
+from dashboard.ui import errors, state
+
+POLL_SECONDS = 0.7
+
+
+def header(title: str, intro: str) -> None:
+    st.title(title)
+    st.markdown(intro)
+
+
+def command(cmd: str, caption: str | None = None) -> None:
+    """The exact `docker ...` command a button stands for, copyable."""
+    if caption:
+        st.caption(caption)
+    st.code(cmd, language="bash", wrap_lines=True)
+
+
+def show_file(path: Path, language: str, label: str | None = None, expanded: bool = False):
+    """A lab file as code, in an expander titled with its path."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        st.warning(f"Cannot read {path}: {exc}")
+        return
+    with st.expander(label or path.name, expanded=expanded):
+        st.code(text, language=language, line_numbers=True, wrap_lines=True)
+
+
+def live(
+    key: tuple,
+    render: Callable[[JobSnapshot | None], None],
+    *,
+    interval: float = POLL_SECONDS,
+) -> None:
+    """Render the job `key` with `render(snapshot)`, refreshed every `interval` s while it runs.
+
+    The fragment is defined without a timer once the job has finished, so a finished page makes
+    no more reruns; when the job finishes under a polling fragment, the whole page reruns once
+    (cached reads cleared) so everything outside the fragment shows the new state too.
+    """
+    first = state.snapshot(key)
+    polling = first is not None and first.running
+
+    @st.fragment(run_every=interval if polling else None)
+    def panel() -> None:
+        with errors.boundary():
+            snap = state.snapshot(key)
+            render(snap)
+            if polling and snap is not None and snap.finished:
+                state.refresh_reads()
+                st.rerun()
+
+    panel()
+
+
+def cancel_button(snap: JobSnapshot) -> None:
+    """While a job runs: a button that asks it to stop (a build closes its stream, a run or
+    the Compose pair is stopped with SIGTERM, then SIGKILL after the grace period)."""
+    from dashboard.ui import text as T
+
+    key = "cancel-" + "-".join(map(str, snap.key))
+    if st.button(T.CANCEL, key=key, icon=":material/cancel:"):
+        state.registry().cancel(snap.key)
+        st.toast(f"Stopping: {snap.label}")
+
+
+def job_failed(snap: JobSnapshot) -> bool:
+    """Show a failed job's message (never a traceback); True if it failed."""
+    if snap.status == "failed":
+        st.error(snap.error or "The job failed.", icon=":material/error:")
+        return True
+    if snap.status == "cancelled":
+        st.warning("Stopped before it finished.", icon=":material/stop_circle:")
+        return True
+    return False
+
+
+def live_log(
+    lines: list[str], height: int = 320, empty: str = "(waiting for output…)", wrap: bool = True
+) -> None:
+    """The last lines of a log, in a fixed-height box that follows the end."""
+    with st.container(height=height, autoscroll=True):
+        st.code("\n".join(lines) if lines else empty, language="text", wrap_lines=wrap)
+
+
+def not_presenting() -> bool:
+    return not state.presenting()

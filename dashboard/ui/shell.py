@@ -1,0 +1,127 @@
+"""The frame around every page: page config, navigation, theme, sidebar, the error boundary.
+
+`main()` is the whole of app.py. Each page file ends with `run_page(render, __file__)`.
+
+Why pages also know the frame: the page files live in dashboard/pages/, which Streamlit also
+reads as a legacy "pages" folder. On the first run of a server process (and on every AppTest
+run), a URL that names a page file makes Streamlit run that file directly, without app.py. The
+page files are named after their URL paths so that this finds them (instead of showing a "Page
+not found" dialog that blocks the page), and `run_page` then builds the frame itself and runs
+the page through st.navigation, so it renders inside the same frame and error boundary, with
+the same widget ids, as in every later run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.ui import errors, sidebar, state, theme
+from dashboard.ui import text as T
+
+PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str  # in dashboard/pages/; its stem is the URL path (see the module docstring)
+    title: str  # in the navigation
+    icon: str
+    section: str
+
+    @property
+    def url_path(self) -> str:
+        return Path(self.file).stem
+
+
+WHY = PageSpec("why_docker.py", T.TITLE_WHY, ":material/help:", "Start here")
+PAGES = (
+    WHY,
+    PageSpec("lesson1.py", "Lesson 1: first image", ":material/counter_1:", "Lessons"),
+    PageSpec("cache.py", "Layers and the cache", ":material/layers:", "Lessons"),
+    PageSpec("multistage.py", "Lesson 3: multi-stage", ":material/counter_3:", "Lessons"),
+    PageSpec("compose.py", "Lesson 4: Compose", ":material/counter_4:", "Lessons"),
+    PageSpec("gpu.py", "GPUs", ":material/memory:", "More"),
+    PageSpec("sizes.py", "Sizes and clean-up", ":material/straighten:", "More"),
+    PageSpec("cicd.py", "CI/CD", ":material/sync:", "More"),
+)
+DOWN = PageSpec("docker_unreachable.py", T.TITLE_DOWN, ":material/error:", "Docker")
+# Readable while the daemon is down: theory only.
+OFFLINE_READING = ("why_docker.py", "cicd.py")
+
+
+def _page(spec: PageSpec, default: bool = False, hidden: bool = False):
+    return st.Page(
+        PAGES_DIR / spec.file,
+        title=spec.title,
+        icon=spec.icon,
+        # The default page is served at "/" but still reserves its url_path: give it another
+        # one, so a hidden twin can answer at the file's name (/why_docker) too.
+        url_path="home" if default else spec.url_path,
+        default=default,
+        visibility="hidden" if hidden else "visible",
+    )
+
+
+def frame():
+    """Everything around the page; returns the page st.navigation picked."""
+    st.set_page_config(
+        page_title="Docker for ML engineers",
+        page_icon="🐳",
+        layout="wide",
+        initial_sidebar_state="expanded",
+    )
+    facts = state.facts()
+    sections: dict[str, list] = {}
+    if facts.ok:
+        for spec in PAGES:
+            sections.setdefault(spec.section, []).append(_page(spec, default=spec is WHY))
+        # The default page lives at "/"; its hidden twin answers at /why_docker.
+        sections[WHY.section].append(_page(WHY, hidden=True))
+    else:
+        sections[DOWN.section] = [_page(DOWN, default=True)]
+        # The lessons stay registered (hidden), so their URLs still answer: with the fix.
+        sections["Read meanwhile"] = [
+            _page(spec, hidden=spec.file not in OFFLINE_READING) for spec in PAGES
+        ]
+    page = st.navigation(sections)
+    theme.apply_css(state.presenting())
+    with errors.boundary():
+        sidebar.render(facts)
+    return page
+
+
+def main() -> None:
+    """app.py: the frame, then the page."""
+    page = frame()
+    with errors.boundary():
+        page.run()
+
+
+def _legacy_direct_run() -> bool:
+    from streamlit.runtime.pages_manager import PagesManager
+
+    # True until this process's first st.navigation call (and on every AppTest run).
+    return bool(PagesManager.uses_pages_directory)
+
+
+def run_page(render: Callable[[], None], file: str) -> None:
+    """The last line of every page file: render inside the frame and the error boundary."""
+    if _legacy_direct_run():
+        # Streamlit ran this file without app.py. Build the frame, then run the page the way
+        # app.py would (page.run() executes this file again, now under st.navigation): its
+        # widgets get the same ids as in every later run, so the first click is not lost.
+        page = frame()
+        with errors.boundary():
+            page.run()
+        return
+    name = Path(file).name
+    if name != DOWN.file and name not in OFFLINE_READING and not state.facts().ok:
+        from dashboard.ui import down
+
+        render = down.render  # a lesson without a daemon: say why, and how to fix it
+    with errors.boundary():
+        render()

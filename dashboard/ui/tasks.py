@@ -1,0 +1,527 @@
+"""What each button's job does, in its worker thread: call the engine, report through the job.
+
+Every function here returns a target for `JobRegistry.start` (see dashboard/jobs.py). Targets open
+their own Docker client (connections are not shared between threads), report progress with
+`job.emit` / `job.update` / `job.progress`, and return a small result the page renders. They never
+call Streamlit. Engine modules are imported inside the targets, so a page can be shown (and its
+import checked) before every engine module exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dashboard.jobs import Job
+
+Target = Callable[[Job], Any]
+
+LIVE_LOG_LINES = 400  # what a job keeps for the live log (the engine keeps its own tails)
+
+
+@contextlib.contextmanager
+def docker_client() -> Iterator[Any]:
+    from dashboard.engine.connection import connect
+
+    client = connect()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------- builds
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """An immutable copy of a build step, safe to hand to the page while the build goes on."""
+
+    index: int
+    total: int
+    instruction: str
+    stage: int
+    stage_name: str | None
+    status: str
+    seconds: float
+    layer_id: str | None
+    miss_reason: str | None
+    output_tail: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, step) -> StepRow:
+        return cls(
+            index=step.index,
+            total=step.total,
+            instruction=step.instruction,
+            stage=step.stage,
+            stage_name=step.stage_name,
+            status=step.status,
+            seconds=step.seconds,
+            layer_id=step.layer_id,
+            miss_reason=step.miss_reason,
+            output_tail=tuple(step.output[-30:]),
+        )
+
+    @property
+    def cached(self) -> bool:
+        return self.status in ("base", "cached")
+
+    @property
+    def keyword(self) -> str:
+        return self.instruction.split(None, 1)[0].upper() if self.instruction else ""
+
+
+def consume_build(job: Job, events, *, state_key: str = "steps", prefix: str = ""):
+    """Follow a `builds.stream_build` generator: live log, progress, steps; return the result."""
+    from dashboard.engine.build_stream import StepFinished, StepOutput, StepStarted
+    from dashboard.engine.builds import BuildFinished
+
+    rows: dict[int, StepRow] = {}
+    total = 1
+    for event in events:
+        if job.cancelled:
+            events.close()  # closes the stream: the classic builder cancels the build
+            return None
+        if isinstance(event, StepStarted | StepFinished) and event.step.synthetic:
+            continue
+        if isinstance(event, StepStarted):
+            step = event.step
+            total = max(step.total, 1)
+            rows[step.index] = StepRow.of(step)
+            job.emit("line", f"{prefix}Step {step.index}/{step.total} : {step.instruction}")
+            job.progress(
+                sum(r.status != "running" for r in rows.values()) / total,
+                f"Step {step.index}/{step.total}: {step.instruction}",
+            )
+            job.update(**{state_key: tuple(rows.values())})
+        elif isinstance(event, StepOutput):
+            job.emit("line", f"{prefix}{event.line}")
+        elif isinstance(event, StepFinished):
+            step = event.step
+            rows[step.index] = StepRow.of(step)
+            said = " ---> Using cache" if step.status == "cached" else f" ---> {step.status}"
+            job.emit("line", f"{prefix}{said} ({step.seconds:.2f} s)")
+            job.progress(sum(r.status != "running" for r in rows.values()) / total)
+            job.update(**{state_key: tuple(rows.values())})
+        elif isinstance(event, BuildFinished):
+            result = event.result
+            job.update(**{state_key: tuple(StepRow.of(s) for s in result.real_steps)})
+            return result
+    return None
+
+
+def build_lab(lab_name: str, nocache: bool = False) -> Target:
+    """`docker build -t IMAGE -f DOCKERFILE labs/FOLDER` for a catalog lab."""
+
+    def target(job: Job):
+        from dashboard.engine import builds, labs
+
+        lab = labs.get(lab_name)
+        with docker_client() as client:
+            return consume_build(job, builds.stream_lab_build(client, lab, nocache=nocache))
+
+    return target
+
+
+def build_folder(folder: Path, dockerfile: str, tag: str, lab_name: str) -> Target:
+    """A build of a folder that is not a catalog lab (a working copy)."""
+
+    def target(job: Job):
+        from dashboard.engine import builds
+
+        with docker_client() as client:
+            events = builds.stream_build(
+                client, folder, dockerfile=dockerfile, tag=tag, lab_name=lab_name
+            )
+            return consume_build(job, events)
+
+    return target
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    """The cache-order comparison: the same edit, two Dockerfiles."""
+
+    edit: str
+    baseline: dict[str, Any]  # variant -> BuildResult before the edit
+    rebuild: dict[str, Any]  # variant -> BuildResult after it
+
+
+def cache_order_pair(folder: Path, variants: dict[str, tuple[str, str]]) -> Target:
+    """Build both Dockerfiles of a working copy, append a comment to main.py, build both again.
+
+    `variants`: name -> (dockerfile, tag). The first round makes sure both have a recorded
+    build of the unedited files, so the second round's cache misses are the edit's doing.
+    """
+
+    def target(job: Job):
+        from dashboard.engine import builds
+        from dashboard.ui import workspace
+
+        baseline: dict[str, Any] = {}
+        rebuild: dict[str, Any] = {}
+        with docker_client() as client:
+            rounds = (("before the edit", baseline), ("after the edit", rebuild))
+            edit = ""
+            for number, (when, store) in enumerate(rounds):
+                if number == 1:
+                    edit = workspace.append_comment(folder.name, "main.py")
+                    job.emit("line", f"main.py: appended `{edit}`")
+                for variant, (dockerfile, tag) in variants.items():
+                    job.update(phase=f"{variant}, {when}")
+                    events = builds.stream_build(
+                        client, folder, dockerfile=dockerfile, tag=tag, lab_name="cache-order"
+                    )
+                    result = consume_build(
+                        job, events, state_key=f"steps:{variant}", prefix=f"[{variant}] "
+                    )
+                    if result is None:
+                        return None
+                    store[variant] = result
+                    if not result.ok:
+                        return PairOutcome(edit, baseline, rebuild)
+        return PairOutcome(edit, baseline, rebuild)
+
+    return target
+
+
+# ---------------------------------------------------------------- runs and containers
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: Any  # runs.RunResult
+    parsed: Any  # lab_output.LabOutput
+
+
+def run_image(
+    image: str, lab: str, command: str | None = None, timeout: float | None = None
+) -> Target:
+    """`docker run IMAGE`: stream its lines, then parse what the lab printed."""
+
+    def target(job: Job):
+        from dashboard.engine import lab_output, runs
+
+        job.progress(None, f"docker run {image}")
+        with docker_client() as client:
+            result = runs.run_container(
+                client,
+                image,
+                lab=lab,
+                command=command,
+                timeout=timeout,
+                on_line=lambda line: job.emit("line", line.text),
+                cancel=job.cancel_event,
+                tail_lines=LIVE_LOG_LINES,
+            )
+        return RunOutcome(result, lab_output.parse_lab_output(result.lines))
+
+    return target
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    message: str
+    cli: str
+    record: Any = None
+
+
+def start_detached(image: str, lab: str, command: str, name: str | None) -> Target:
+    def target(job: Job):
+        from dashboard.engine import runs
+
+        with docker_client() as client:
+            record = runs.start_detached(client, image, lab=lab, command=command, name=name or None)
+        return ActionOutcome(
+            f"Container {record.name} is {record.status}: its command `{command}` keeps it alive.",
+            record.cli,
+            record,
+        )
+
+    return target
+
+
+def stop_container(container_id: str) -> Target:
+    def target(job: Job):
+        from dashboard.engine import runs
+
+        with docker_client() as client:
+            action = runs.stop_container(client, container_id)
+        what = "was already gone" if action.already_gone else "stopped"
+        return ActionOutcome(f"Container {action.name or container_id[:12]} {what}.", action.cli)
+
+    return target
+
+
+def remove_container(container_id: str, force: bool = False) -> Target:
+    def target(job: Job):
+        from dashboard.engine import runs
+
+        with docker_client() as client:
+            action = runs.remove_container(client, container_id, force=force)
+        what = "was already gone" if action.already_gone else "removed"
+        return ActionOutcome(f"Container {action.name or container_id[:12]} {what}.", action.cli)
+
+    return target
+
+
+@dataclass(frozen=True)
+class ExecOutcome:
+    result: Any  # runs.ExecResult
+    parsed: Any  # lab_output.LabOutput
+    container: str
+
+
+def exec_in(container_id: str, name: str, command: str) -> Target:
+    def target(job: Job):
+        from dashboard.engine import lab_output, runs
+
+        job.progress(None, f"docker exec {name} {command}")
+        with docker_client() as client:
+            result = runs.exec_in(client, container_id, command)
+        return ExecOutcome(result, lab_output.parse_lab_output(result.lines), name)
+
+    return target
+
+
+# ---------------------------------------------------------------- Compose
+
+
+def compose_project(client, env: dict[str, str] | None = None):
+    """The wine pair's Compose project: "wine", as `docker compose` names it after the folder.
+
+    DASHBOARD_COMPOSE_PROJECT picks another name (tests, or two dashboards on one daemon).
+    """
+    from dashboard.engine import compose
+
+    name = os.environ.get("DASHBOARD_COMPOSE_PROJECT") or compose.DEFAULT_PROJECT
+    return compose.ComposeProject(client, name, lab="wine", env=env or {})
+
+
+def compose_build(env: dict[str, str]) -> Target:
+    def target(job: Job):
+        with docker_client() as client:
+            project = compose_project(client, env)
+            job.progress(None, project.build_command().display)
+            for line in project.build():
+                job.emit("line", line)
+            return project.history[-1] if project.history else None
+
+    return target
+
+
+@dataclass(frozen=True)
+class ComposeOutcome:
+    command: str
+    states: dict[str, Any]  # service -> compose.ServiceState
+    events: tuple[Any, ...]  # compose.TimelineEvent, oldest first
+    files: tuple[Any, ...]  # compose.VolumeFile
+    logs: dict[str, tuple[Any, ...]]  # service -> compose.LogLine (bounded)
+    parsed: Any  # lab_output.LabOutput of the predictor
+    seconds: float
+    timed_out: bool
+    volume_command: str = ""
+    up_output: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _publish(job: Job, project, states, files) -> None:
+    services = sorted(set(states) | {"trainer", "predictor"})
+    job.update(
+        states=dict(states),
+        logs={s: tuple(project.logs(s)) for s in services},
+        events=tuple(project.timeline.events()),
+        files=tuple(files),
+    )
+
+
+def compose_up(env: dict[str, str], timeout: float = 300) -> Target:
+    """`docker compose up -d`, then watch both services until they exit (or the deadline)."""
+
+    def target(job: Job):
+        from dashboard.engine import lab_output
+        from dashboard.engine.compose import EventKind
+
+        started = time.monotonic()
+        with docker_client() as client:
+            project = compose_project(client, env)
+            command = project.up_command().display
+            job.update(command=command)
+            job.progress(None, command)
+            up = project.up()
+            for line in up.output[-20:]:
+                job.emit("line", line)
+            stop = threading.Event()
+
+            def follow() -> None:
+                with contextlib.suppress(Exception):  # the states loop below is the judge
+                    for _ in project.follow_logs(stop=stop):
+                        pass
+
+            follower = threading.Thread(target=follow, name="compose-logs", daemon=True)
+            follower.start()
+            deadline = time.monotonic() + timeout
+            files: list = []
+            listed_at = 0.0
+            timed_out = False
+            try:
+                while True:
+                    states = project.states()
+                    trainer = states.get("trainer")
+                    saved = project.timeline.first("trainer", EventKind.MODEL_SAVED)
+                    if (saved or (trainer and trainer.exited)) and time.monotonic() - listed_at > 3:
+                        files = project.volume_files()
+                        listed_at = time.monotonic()
+                    _publish(job, project, states, files)
+                    running = [s for s in states.values() if not s.exited]
+                    job.progress(None, f"{len(running)} of {len(states)} services running")
+                    if len(states) >= 2 and not running:
+                        break
+                    if job.cancelled or time.monotonic() > deadline:
+                        timed_out = not job.cancelled
+                        project.stop()
+                        break
+                    time.sleep(0.5)
+            finally:
+                follower.join(timeout=10)
+                stop.set()
+                follower.join(timeout=5)
+            files = project.volume_files()
+            states = project.states()
+            _publish(job, project, states, files)
+            logs = {s: tuple(project.logs(s)) for s in states}
+            predictor_lines = [line.text for line in logs.get("predictor", ())]
+            return ComposeOutcome(
+                command=command,
+                states=states,
+                events=tuple(project.timeline.events()),
+                files=tuple(files),
+                logs=logs,
+                parsed=lab_output.parse_lab_output(predictor_lines),
+                seconds=time.monotonic() - started,
+                timed_out=timed_out,
+                volume_command=project.volume_files_command(),
+                up_output=tuple(up.output[-20:]),
+            )
+
+    return target
+
+
+def compose_down() -> Target:
+    def target(job: Job):
+        with docker_client() as client:
+            project = compose_project(client)
+            result = project.down(volumes=True)
+        for line in result.output:
+            job.emit("line", line)
+        return result
+
+    return target
+
+
+# ---------------------------------------------------------------- GPU
+
+
+@dataclass(frozen=True)
+class GpuOutcome:
+    run: Any  # gpu.DeviceRun
+    parsed: Any  # lab_output.LabOutput
+    image: str
+
+
+def gpu_run(image: str, timeout: float = 120) -> Target:
+    def target(job: Job):
+        import docker
+
+        from dashboard.engine import gpu, lab_output, labels
+
+        job.progress(None, f"docker run --gpus all {image}")
+        with docker_client() as client:
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                raise RuntimeError(
+                    f"There is no image {image} yet: build it on the Lesson 1 page first."
+                ) from None
+            run = gpu.run_preferring_gpu(
+                client, image, labels=labels.for_lab("gpu"), timeout=timeout
+            )
+        for line in run.logs.splitlines():
+            job.emit("line", line)
+        return GpuOutcome(run, lab_output.parse_lab_output(run.logs.splitlines()), image)
+
+    return target
+
+
+def gpu_probe() -> Target:
+    def target(job: Job):
+        from dashboard.engine import gpu
+
+        with docker_client() as client:
+            return gpu.gpu_status(client, probe=True)
+
+    return target
+
+
+# ---------------------------------------------------------------- sizes and clean-up
+
+
+@dataclass(frozen=True)
+class LayerFilesSummary:
+    index: int
+    created_by: str
+    size_bytes: int
+    added: int
+    modified: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class EfficiencyOutcome:
+    ref: str
+    report: Any  # efficiency.EfficiencyReport
+    layers: tuple[LayerFilesSummary, ...]
+    archive_bytes: int
+    save_seconds: float
+
+
+def analyse_image(ref: str) -> Target:
+    """`docker save` the image, read every layer's file list, score it the way dive does."""
+
+    def target(job: Job):
+        from dashboard.engine import efficiency, image_archive
+
+        job.progress(None, f"docker save {ref} (reading every layer's files)")
+        with docker_client() as client:
+            files = image_archive.image_files(client, ref)
+        report = efficiency.efficiency(files.layers, top=15)
+        layers = tuple(
+            LayerFilesSummary(
+                layer.index,
+                layer.created_by,
+                layer.size_bytes,
+                len(layer.added),
+                len(layer.modified),
+                len(layer.removed),
+            )
+            for layer in files.layers
+        )
+        return EfficiencyOutcome(ref, report, layers, files.archive_bytes, files.save_seconds)
+
+    return target
+
+
+def reset(session: str | None, include_images: bool) -> Target:
+    def target(job: Job):
+        from dashboard.engine import cleanup
+
+        with docker_client() as client:
+            return cleanup.reset(client, session=session, include_images=include_images)
+
+    return target

@@ -1,0 +1,58 @@
+"""Page titles and button labels, in one place: the browser tests find elements by these words,
+so they stay stable. Change one here and the pages follow.
+"""
+
+from __future__ import annotations
+
+# Page titles (each page's st.title) and the navigation labels.
+TITLE_WHY = "Why Docker"
+TITLE_LESSON1 = "Lesson 1: your first image"
+TITLE_CACHE = "Layers and the build cache"
+TITLE_MULTISTAGE = "Lesson 3: multi-stage builds"
+TITLE_COMPOSE = "Lesson 4: Docker Compose"
+TITLE_GPU = "GPUs in containers"
+TITLE_SIZES = "Image sizes and clean-up"
+TITLE_CICD = "CI/CD with Docker"
+TITLE_DOWN = "Docker is not reachable"
+
+# Buttons. Lesson 1.
+BUILD_IRIS = "Build iris-model:1.0"
+RUN_IRIS = "Run iris-model:1.0"
+REFRESH_CONTAINERS = "Refresh the list"
+STOP_CONTAINER = "Stop container"
+REMOVE_CONTAINER = "Remove container"
+START_DETACHED = "Start detached container"
+RUN_EXEC = "Run docker exec"
+
+# Layers and the cache.
+APPEND_COMMENT = "Append a comment to main.py"
+SAVE_EDIT = "Save main.py"
+RESET_COPY = "Reset the working copy"
+REBUILD_COPY = "Rebuild the working copy"
+COMPARE_ORDERS = "Edit main.py and rebuild both Dockerfiles"
+
+# Lesson 3.
+BUILD_MULTISTAGE = "Build iris-model:2.0"
+RUN_MULTISTAGE = "Run iris-model:2.0"
+
+# Lesson 4.
+COMPOSE_BUILD = "Build the wine images"
+COMPOSE_UP = "Start the wine pair"
+COMPOSE_DOWN = "Stop and remove the pair"
+
+# GPU.
+GPU_RUN = "Train and predict (GPU if available)"
+GPU_PROBE = "Probe the GPU with nvidia-smi"
+
+# Sizes.
+ANALYSE_IMAGE = "Analyse wasted space"
+CLEAN_SESSION = "Remove this session's containers"
+CLEAN_ALL = "Remove everything the dashboard made"
+
+# Any running build, run or Compose pair.
+CANCEL = "Cancel"
+
+# Sidebar and the daemon page.
+PRESENTATION = "Presentation mode"
+REFRESH_STATUS = "Refresh status"
+RETRY = "Retry"

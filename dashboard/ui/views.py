@@ -1,0 +1,266 @@
+"""How a build, a run, an exec or a container action looks on a page, from its job snapshot.
+
+Shared by the lesson pages so a build looks the same everywhere: a progress bar and the live log
+while it runs; then big numbers (size, seconds, steps from cache), the steps as a table and a
+timeline (green = from the cache, orange = executed), and why the cache missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.jobs import JobSnapshot
+from dashboard.ui import charts, common, state, theme
+
+LOG_LINES = 60
+
+
+# ---------------------------------------------------------------- builds
+
+
+def steps_frame(rows: Sequence, stages: bool = False) -> pd.DataFrame:
+    records = []
+    for r in rows:
+        record = {
+            "Step": f"{r.index}/{r.total}",
+            "Instruction": r.instruction,
+            "Result": theme.STATUS_TEXT.get(r.status, r.status),
+            "Seconds": round(r.seconds, 2),
+            "Why it ran": r.miss_reason or "",
+        }
+        if stages:
+            record = {"Stage": r.stage_name or f"stage {r.stage}", **record}
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _result_style(value: str) -> str:
+    for status, text in theme.STATUS_TEXT.items():
+        if value == text:
+            return f"background-color: {theme.STATUS_COLORS[status]}; color: white"
+    return ""
+
+
+def steps_table(rows: Sequence, stages: bool = False, compact: bool = False) -> None:
+    """The steps, with the result coloured as in the charts. `compact` for half-width columns."""
+    if not rows:
+        return
+    frame = steps_frame(rows, stages)
+    if compact:
+        frame = frame[["Step", "Result", "Instruction"]]
+    styled = frame.style.map(_result_style, subset=["Result"])
+    if not compact:
+        styled = styled.format({"Seconds": "{:.2f}"})
+    st.dataframe(
+        styled,
+        hide_index=True,
+        height=min(38 + 35 * len(frame), 700),
+        column_config={
+            "Instruction": st.column_config.TextColumn(width="medium" if compact else "large"),
+            "Why it ran": st.column_config.TextColumn(width="large"),
+        },
+    )
+
+
+def build_summary(result) -> str:
+    """What Docker did, in one sentence."""
+    executed = sum(1 for s in result.real_steps if s.status == "executed")
+    tags = ", ".join(f"`{t}`" for t in result.tags) or "(untagged)"
+    return (
+        f"Docker ran {result.steps_total} Dockerfile steps: {result.steps_cached} came from the "
+        f"build cache and {executed} executed. The result is image "
+        f"`{(result.image_id or '').removeprefix('sha256:')[:12]}`, tagged {tags}, "
+        f"{theme.fmt_bytes(result.size_bytes)}."
+    )
+
+
+def build_metrics(result) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Image size", theme.fmt_bytes(result.size_bytes))
+    cols[1].metric("Build time", theme.fmt_seconds(result.seconds))
+    cols[2].metric("Steps from cache", f"{result.steps_cached} / {result.steps_total}")
+    executed = sum(1 for s in result.real_steps if s.status == "executed")
+    cols[3].metric("Steps executed", executed)
+
+
+def cache_misses(result) -> None:
+    for miss in result.cache_misses:
+        st.info(
+            f"**Step {miss.step_index}** `{miss.instruction}` was the first step to run again: "
+            f"{miss.reason}.",
+            icon=":material/bolt:",
+        )
+
+
+def build_panel(
+    snap: JobSnapshot | None,
+    *,
+    stages: bool = False,
+    idle: str = "Not built from this dashboard yet: press the button above.",
+    chart_key: str = "",
+) -> None:
+    """A build job: live while it runs, the full report when it is done."""
+    if snap is None:
+        st.caption(idle)
+        return
+    rows = snap.state.get("steps", ())
+    if snap.running:
+        st.progress(snap.progress or 0.0, text=snap.detail or "Sending the build context…")
+        common.cancel_button(snap)
+        common.live_log(snap.lines()[-LOG_LINES:])
+        steps_table(rows, stages)
+        return
+    if common.job_failed(snap):
+        common.live_log(snap.lines()[-LOG_LINES:])
+        return
+    result = snap.result
+    if result is None:
+        st.warning("The build stopped before it finished.")
+        return
+    common.command(result.command, "The command this build ran:")
+    if not result.ok:
+        failed = result.failed_step
+        where = f" at step {failed.index}: `{failed.instruction}`" if failed else ""
+        st.error(f"The build failed{where}. Docker said: {result.error}", icon=":material/error:")
+        if failed and failed.output:
+            common.live_log(failed.output[-40:])
+        else:
+            common.live_log(list(result.log_tail))
+        steps_table(rows, stages)
+        return
+    st.success(build_summary(result), icon=":material/check_circle:")
+    build_metrics(result)
+    cache_misses(result)
+    steps_table(rows, stages)
+    st.plotly_chart(
+        charts.steps_timeline(rows, total_seconds=result.seconds),
+        theme=None,
+        key=f"timeline-{chart_key or '-'.join(map(str, snap.key))}",
+    )
+    if not state.presenting():
+        with st.expander("Full build log"):
+            st.code("\n".join(snap.lines()) or "(empty)", language="text")
+
+
+# ---------------------------------------------------------------- runs
+
+
+def report_frame(report) -> pd.DataFrame:
+    rows = list(report.rows) + list(report.averages)
+    frame = pd.DataFrame.from_records(
+        [
+            {
+                "class": r.label,
+                "precision": r.precision,
+                "recall": r.recall,
+                "f1-score": r.f1,
+                "support": r.support,
+            }
+            for r in rows
+        ]
+    )
+    return frame
+
+
+def parsed_output(parsed, *, key: str, lead: Sequence[tuple[str, object]] = ()) -> None:
+    """Accuracy, predicted class and the classification report, as big numbers and a table.
+
+    `lead`: (label, value) metrics shown first on the same row (exit code, seconds...).
+    """
+    metrics = list(lead)
+    if parsed.best_accuracy is not None:
+        metrics.append(("Accuracy", f"{parsed.best_accuracy:.2f}"))
+    if parsed.predicted_class:
+        metrics.append(("Predicted class", parsed.predicted_class))
+    if parsed.report is not None and parsed.report.accuracy_support:
+        metrics.append(("Test samples", parsed.report.accuracy_support))
+    elif parsed.model_saved_to:
+        metrics.append(("Model saved to", parsed.model_saved_to))
+    if metrics:
+        for col, (label, value) in zip(st.columns(max(len(metrics), 3)), metrics, strict=False):
+            col.metric(label, value)
+    if parsed.report is not None:
+        st.markdown("**Classification report** (what `classification_report` printed)")
+        st.dataframe(
+            report_frame(parsed.report).style.format(
+                {"precision": "{:.2f}", "recall": "{:.2f}", "f1-score": "{:.2f}"}
+            ),
+            hide_index=True,
+            key=f"report-{key}",
+        )
+
+
+def run_panel(snap: JobSnapshot | None, *, idle: str = "Not run yet.") -> None:
+    if snap is None:
+        st.caption(idle)
+        return
+    if snap.running:
+        st.progress(0.0 if snap.progress is None else snap.progress, text=snap.detail)
+        common.cancel_button(snap)
+        common.live_log(snap.lines()[-LOG_LINES:])
+        return
+    if common.job_failed(snap):
+        return
+    outcome = snap.result
+    run = outcome.run
+    common.command(run.cli, "The command this run stands for:")
+    if run.ok:
+        st.success(
+            f"Docker created container `{run.name}` from `{run.image}`, started it, and it "
+            f"exited with exit code 0 after {theme.fmt_seconds(run.duration_s)}. The container "
+            "stays until you remove it: `docker ps -a` lists it.",
+            icon=":material/check_circle:",
+        )
+    else:
+        from dashboard.engine import runs
+
+        ended = runs.describe(run) if hasattr(runs, "describe") else f"status {run.status}"
+        st.warning(f"Container `{run.name}` from `{run.image}`: {ended}")
+    lead = [
+        ("Exit code", "-" if run.exit_code is None else run.exit_code),
+        ("Ran for", theme.fmt_seconds(run.duration_s)),
+    ]
+    parsed_output(outcome.parsed, key="-".join(map(str, snap.key)), lead=lead)
+    with st.expander("What the container printed", expanded=not outcome.parsed.report):
+        st.code(run.output or "(nothing)", language="text")
+
+
+# ---------------------------------------------------------------- container actions
+
+
+def action_panel(snap: JobSnapshot | None) -> None:
+    if snap is None:
+        return
+    if snap.running:
+        st.progress(0.0, text=snap.detail or f"{snap.label}…")
+        return
+    if common.job_failed(snap):
+        return
+    outcome = snap.result
+    st.success(outcome.message, icon=":material/check_circle:")
+    common.command(outcome.cli, "The command it stands for:")
+
+
+def exec_panel(snap: JobSnapshot | None) -> None:
+    if snap is None:
+        return
+    if snap.running:
+        st.progress(0.0, text=snap.detail or "docker exec…")
+        return
+    if common.job_failed(snap):
+        return
+    outcome = snap.result
+    result = outcome.result
+    common.command(result.cli, "The command it stands for:")
+    st.success(
+        f"`{result.cli}` ran inside the running container `{outcome.container}` "
+        f"and exited with code {result.exit_code} after {theme.fmt_seconds(result.duration_s)}.",
+        icon=":material/terminal:",
+    )
+    if not outcome.parsed.empty:
+        parsed_output(outcome.parsed, key="exec")
+    with st.expander("Output", expanded=outcome.parsed.empty):
+        st.code(result.output or "(nothing)", language="text")

@@ -1,0 +1,100 @@
+"""Working copies of lab folders, for the cache lesson: students edit these, never the repo's labs.
+
+A copy lives under the dashboard's data folder (`DASHBOARD_DATA_DIR` or ~/.cache), one per lab
+folder, shared by the browser sessions of one dashboard process. Builds of a copy get their own
+tags (`WORKING_TAGS`), so the lab images other pages use keep their content. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+# Lab folder -> tag(s) its working copy is built as.
+WORKING_TAGS = {
+    "iris": {"Dockerfile": "iris-model:edited"},
+    "cache-order": {
+        "Dockerfile.code-first": "cache-order:code-first-edited",
+        "Dockerfile.deps-first": "cache-order:deps-first-edited",
+    },
+}
+
+
+def working_tag(folder: str, dockerfile: str) -> str:
+    """The tag a working copy builds as; DASHBOARD_TAG_SUFFIX makes it unique (tests)."""
+    tag = WORKING_TAGS[folder][dockerfile]
+    suffix = os.environ.get("DASHBOARD_TAG_SUFFIX")
+    return f"{tag}-{suffix}" if suffix else tag
+
+
+EDIT_MARK = "# edited in the dashboard"
+_SKIP = shutil.ignore_patterns("model_pipeline.joblib", "__pycache__", "*.pyc", "shared")
+
+
+def root() -> Path:
+    from dashboard.engine.paths import data_dir
+
+    return data_dir() / "workspace"
+
+
+def copy_path(folder: str) -> Path:
+    return root() / folder
+
+
+def ensure_copy(folder: str) -> Path:
+    """The working copy of labs/FOLDER, made from the lab on first use."""
+    from dashboard.engine.paths import labs_dir
+
+    dest = copy_path(folder)
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + f".tmp-{time.monotonic_ns()}")
+        shutil.copytree(labs_dir() / folder, tmp, ignore=_SKIP)
+        try:
+            tmp.rename(dest)
+        except OSError:  # another session made it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def reset_copy(folder: str) -> Path:
+    """Throw the edits away: the copy is made again from the lab."""
+    shutil.rmtree(copy_path(folder), ignore_errors=True)
+    return ensure_copy(folder)
+
+
+def read(folder: str, name: str) -> str:
+    return (ensure_copy(folder) / name).read_text()
+
+
+def write(folder: str, name: str, text: str) -> None:
+    target = ensure_copy(folder) / name
+    target.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def append_comment(folder: str, name: str = "main.py") -> str:
+    """Append a harmless comment line (a code edit that changes nothing but the file's bytes)."""
+    line = f"{EDIT_MARK} at {time.strftime('%H:%M:%S')}"
+    target = ensure_copy(folder) / name
+    text = target.read_text()
+    if not text.endswith("\n"):
+        text += "\n"
+    target.write_text(text + line + "\n")
+    return line
+
+
+def edits(folder: str, name: str = "main.py") -> int:
+    """How many dashboard comments the copy's file carries."""
+    path = copy_path(folder) / name
+    if not path.exists():
+        return 0
+    return sum(1 for line in path.read_text().splitlines() if line.startswith(EDIT_MARK))
+
+
+def differs_from_lab(folder: str, name: str = "main.py") -> bool:
+    from dashboard.engine.paths import labs_dir
+
+    path = copy_path(folder) / name
+    return path.exists() and path.read_bytes() != (labs_dir() / folder / name).read_bytes()

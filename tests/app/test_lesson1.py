@@ -1,0 +1,125 @@
+"""Lesson 1 driven through the page: build iris-model:1.0, run it, manage its containers.
+
+The build of iris-model:1.0 reuses the lab tag other tests use; its steps come from the cache
+when they already built it, and the image content stays the same either way.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.engine import labs
+from dashboard.ui import theme
+from tests.app.helpers import assert_clean, metrics, new_app, open_page, wait_for
+
+pytestmark = pytest.mark.docker
+
+IRIS = labs.get("iris")
+
+
+def build_done(at) -> bool:
+    return "Image size" in metrics(at) and "Build time" in metrics(at)
+
+
+def test_build_button_streams_then_shows_steps_and_size(docker_client, app):
+    at = open_page(app, "lesson1.py")
+    at.button(key="build-iris").click().run()
+    assert_clean(at)
+    wait_for(at, build_done, timeout=600, what="the iris build to finish")
+    assert_clean(at)
+
+    shown = metrics(at)
+    image = docker_client.images.get(IRIS.image)
+    assert shown["Image size"] == theme.fmt_bytes(image.attrs["Size"])
+    cached, total = (int(x) for x in shown["Steps from cache"].split(" / "))
+    assert total == 7  # FROM, WORKDIR, ENV, COPY, RUN, COPY, CMD (not our LABEL steps)
+    assert 0 <= cached <= total
+
+    steps = at.dataframe[0].value
+    assert list(steps["Step"]) == [f"{i}/7" for i in range(1, 8)]
+    assert steps["Instruction"][0] == "FROM python:3.11-slim"
+    assert set(steps["Result"]) <= {"base image", "from cache", "executed"}
+    assert steps["Result"][0] == "base image"
+    assert sum(steps["Result"] == "from cache") == cached - 1  # FROM counts as cached
+    # The command the button stands for, as the build ran it.
+    assert any(c.value.startswith("docker build") and IRIS.image in c.value for c in at.code)
+    success = " ".join(s.value for s in at.success)
+    assert f"`{IRIS.image}`" in success and image.short_id.split(":")[1] in success
+
+    # Another browser session sees the same job (one registry per process), without clicking.
+    other = open_page(new_app(), "lesson1.py")
+    assert_clean(other)
+    assert metrics(other)["Steps from cache"] == shown["Steps from cache"]
+
+
+def test_run_shows_report_accuracy_and_class_then_remove(docker_client, app, new_containers):
+    at = open_page(app, "lesson1.py")
+    at.button(key="run-iris").click().run()
+    wait_for(at, lambda a: "Predicted class" in metrics(a), timeout=180, what="the iris run")
+    assert_clean(at)
+    shown = metrics(at)
+    assert shown["Accuracy"] == "1.00"
+    assert shown["Predicted class"] == "setosa"
+    assert shown["Exit code"] == "0"
+    report = next(d.value for d in at.dataframe if "precision" in d.value.columns)
+    assert list(report["class"]) == [
+        "setosa",
+        "versicolor",
+        "virginica",
+        "macro avg",
+        "weighted avg",
+    ]
+    made = new_containers()
+    assert len(made) == 1
+    container = made[0]
+    assert container.status == "exited" and container.attrs["State"]["ExitCode"] == 0
+
+    # docker ps -a on the page lists it; remove it with the button.
+    ps = next(d.value for d in at.dataframe if "exit code" in d.value.columns)
+    row = ps[ps["name"] == container.name]
+    assert list(row["status"]) == ["exited"] and list(row["exit code"]) == ["0"]
+    at.selectbox(key="iris-container").set_value(container.name).run()
+    at.button(key="remove-container").click().run()
+    wait_for(
+        at,
+        lambda a: any(f"{container.name} removed" in s.value for s in a.success),
+        timeout=60,
+        what="the container to be removed",
+    )
+    assert new_containers() == []
+    assert any(c.value == f"docker rm {container.name}" for c in at.code)
+
+
+def test_detached_container_exec_then_stop(docker_client, app, new_containers, session_id):
+    name = f"iris-shell-{session_id}"
+    at = open_page(app, "lesson1.py")
+    at.text_input(key="detach-name").input(name).run()
+    command = f"docker run -d -it --name {name} {IRIS.image} /bin/bash"
+    assert any(c.value == command for c in at.code)
+    at.button(key="start-detached").click().run()
+    wait_for(
+        at,
+        lambda a: any(f"Container {name} is running" in s.value for s in a.success),
+        timeout=60,
+        what="the detached container",
+    )
+    assert docker_client.containers.get(name).status == "running"
+
+    at.selectbox(key="exec-container").set_value(name).run()
+    at.button(key="run-exec").click().run()
+    wait_for(at, lambda a: "Predicted class" in metrics(a), timeout=120, what="docker exec")
+    assert_clean(at)
+    assert metrics(at)["Predicted class"] == "setosa"
+    assert any(c.value == f"docker exec {name} python main.py" for c in at.code)
+
+    at.selectbox(key="iris-container").set_value(name).run()
+    at.button(key="stop-container").click().run()
+    wait_for(
+        at,
+        lambda a: any(f"{name} stopped" in s.value for s in a.success),
+        timeout=60,
+        what="docker stop",
+    )
+    container = docker_client.containers.get(name)
+    assert container.status == "exited"
+    assert container.attrs["State"]["ExitCode"] == 137  # bash ignores SIGTERM: killed
