@@ -1,0 +1,47 @@
+"""One layer analysis in a process of its own, so its peak memory is its own.
+
+`python -m bench.layer_probe IMAGE` saves IMAGE, reads every layer's file list
+(image_archive.image_files), computes wasted space and efficiency (efficiency.efficiency) and
+prints one JSON object: the time of each part and the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+
+def probe(ref: str) -> dict:
+    started = time.perf_counter()
+    from dashboard.engine import efficiency, image_archive
+    from dashboard.engine.connection import connect
+
+    client = connect()
+    ready = time.perf_counter()
+    files = image_archive.image_files(client, ref)
+    listed = time.perf_counter()
+    report = efficiency.efficiency(files.layers)
+    done = time.perf_counter()
+    return {
+        "image": ref,
+        "startup_s": ready - started,
+        "save_s": files.save_seconds,
+        "read_s": files.read_seconds,
+        "efficiency_s": done - listed,
+        "analysis_s": (listed - ready) + (done - listed),
+        "analysis_without_save_s": files.read_seconds + (done - listed),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "archive_bytes": files.archive_bytes,
+        "layers": len(files.layers),
+        "entries": sum(len(layer.entries) for layer in files.layers),
+        "score": report.score,
+        "wasted_bytes": report.wasted_bytes,
+        "removed_files": report.removed_files,
+        "inefficient_paths": report.inefficient_paths,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(probe(sys.argv[1])))

@@ -1,0 +1,154 @@
+"""Overhead: the same lab built through the engine and through the `docker build` CLI.
+
+Both use the classic builder (the engine through the API, the CLI with DOCKER_BUILDKIT=0), the
+same network mode, the same labels and --force-rm, so they do the same work. Runs alternate in
+pairs (engine first, then CLI first, ...), cold (`--no-cache`) and warm (all cached). The
+engine is timed around `builds.build(...)` in this process (as the dashboard calls it), the CLI
+around the whole `docker build` process; then again with the engine as a whole process too
+(`python -m bench.build_once`: Python start-up and imports included). Each run is checked to
+have been really cold or really warm.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from bench import stats
+from bench.workspace import Workspace, run_cli
+from dashboard.engine import builds
+from dashboard.engine.paths import REPO_ROOT
+
+
+class BenchFailure(RuntimeError):
+    pass
+
+
+def engine_build(ws: Workspace, folder: Path, tag: str, *, dockerfile="Dockerfile", nocache=False):
+    """One engine build, timed from outside; returns (seconds, BuildResult)."""
+    started = time.perf_counter()
+    result = builds.build(
+        ws.client, folder, dockerfile=dockerfile, tag=tag, lab_name=ws.lab, nocache=nocache
+    )
+    elapsed = time.perf_counter() - started
+    ws.built(folder, dockerfile)
+    if nocache:  # a cached earlier stage may be someone else's image: only cold builds' are ours
+        ws.note_stages(result.steps)
+    if not result.ok:
+        raise BenchFailure(f"engine build of {folder.name} failed: {result.error}")
+    return elapsed, result
+
+
+def cli_build(ws: Workspace, folder: Path, tag: str, *, dockerfile="Dockerfile", nocache=False):
+    """One `docker build` CLI run, timed around the process; returns (seconds, output)."""
+    args = ws.cli_build_args(folder, tag, dockerfile=dockerfile, nocache=nocache)
+    started = time.perf_counter()
+    done = run_cli(args)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise BenchFailure(f"`{' '.join(args)}` failed: {done.stderr[-500:]}")
+    return elapsed, done.stdout
+
+
+def engine_command_build(ws: Workspace, folder: Path, tag: str, *, nocache=False):
+    """One engine build as a whole process (bench.build_once); returns (seconds, counts)."""
+    args = [sys.executable, "-m", "bench.build_once", str(folder), tag, ws.lab]
+    if nocache:
+        args.append("--no-cache")
+    started = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, cwd=REPO_ROOT, timeout=900)
+    elapsed = time.perf_counter() - started
+    ws.built(folder, "Dockerfile")
+    if done.returncode != 0:
+        raise BenchFailure(f"`{' '.join(args)}` failed: {(done.stdout + done.stderr)[-500:]}")
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    return elapsed, (counts["cacheable"], counts["cached"])
+
+
+def _check(kind: str, nocache: bool, cacheable: int, cached: int, problems: list[str]) -> None:
+    if nocache and cached:
+        problems.append(f"{kind}: a --no-cache run had {cached} cached steps")
+    if not nocache and cached != cacheable:
+        problems.append(f"{kind}: a warm run had {cached}/{cacheable} cached steps")
+
+
+def measure_pairs(
+    ws: Workspace, folder: Path, *, nocache: bool, pairs: int, warmup: int, whole: bool = False
+) -> dict:
+    """Engine and CLI builds in alternating pairs; `whole`: the engine as a command of its own."""
+    engine_tag, cli_tag = ws.tag("iris", "engine"), ws.tag("iris", "cli")
+    engine_times: list[float] = []
+    cli_times: list[float] = []
+    cpu: dict[str, list[float]] = {"a": [], "b": []}
+    problems: list[str] = []
+    for i, order in enumerate(stats.alternating(warmup + pairs)):
+        counted = i >= warmup
+        for side in order:
+            # The client's own CPU: this process for the in-process engine, else the child.
+            who = resource.RUSAGE_SELF if side == "a" and not whole else resource.RUSAGE_CHILDREN
+            before = _cpu(who)
+            if side == "a" and whole:
+                seconds, counts = engine_command_build(ws, folder, engine_tag, nocache=nocache)
+                _check("engine", nocache, *counts, problems)
+            elif side == "a":
+                seconds, result = engine_build(ws, folder, engine_tag, nocache=nocache)
+                cacheable = sum(1 for s in result.steps if s.status != "base")
+                cached = sum(1 for s in result.steps if s.status == "cached")
+                _check("engine", nocache, cacheable, cached, problems)
+            else:
+                seconds, output = cli_build(ws, folder, cli_tag, nocache=nocache)
+                _check("cli", nocache, *stats.cli_cache_counts(output), problems)
+            if counted:
+                (engine_times if side == "a" else cli_times).append(seconds)
+                cpu[side].append(_cpu(who) - before)
+    pair = stats.paired(engine_times, cli_times)
+    return {
+        "nocache": nocache,
+        "pairs": pairs,
+        "warmup_pairs": warmup,
+        "engine": asdict(pair.a),
+        "cli": asdict(pair.b),
+        "ratio": asdict(pair.ratio),
+        "ratio_of_medians": pair.ratio_of_medians,
+        "engine_client_cpu_s": asdict(stats.summarize(cpu["a"])),
+        "cli_client_cpu_s": asdict(stats.summarize(cpu["b"])),
+        "problems": problems,
+    }
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(
+    ws: Workspace, *, cold_pairs: int, warm_pairs: int, warmup: int, command_cold_pairs: int
+) -> dict:
+    folder = ws.copy_lab("iris", "iris-overhead")
+    cli_example = " ".join(ws.cli_build_args(folder, ws.tag("iris", "cli"), nocache=True))
+    cold = measure_pairs(ws, folder, nocache=True, pairs=cold_pairs, warmup=warmup)
+    # The cold runs left both tags on fully built images: the warm runs are all cache hits.
+    warm = measure_pairs(ws, folder, nocache=False, pairs=warm_pairs, warmup=max(warmup, 1))
+    # The same, with the engine started as a command (Python start-up and imports included).
+    whole_cold = measure_pairs(
+        ws, folder, nocache=True, pairs=command_cold_pairs, warmup=0, whole=True
+    )
+    whole_warm = measure_pairs(
+        ws, folder, nocache=False, pairs=warm_pairs, warmup=max(warmup, 1), whole=True
+    )
+    return {
+        "lab": "iris",
+        "engine_call": "builds.build(client, copy_of_labs/iris, tag=..., lab_name=..., "
+        "nocache=...) in this process",
+        "engine_command": "python -m bench.build_once FOLDER TAG LAB [--no-cache]",
+        "cli_command": "DOCKER_BUILDKIT=0 " + cli_example,
+        "cold": cold,
+        "warm": warm,
+        "whole_cold": whole_cold,
+        "whole_warm": whole_warm,
+    }

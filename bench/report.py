@@ -1,0 +1,387 @@
+"""RESULTS.md from a run's results: the machine, the goals, then one section per measurement."""
+
+from __future__ import annotations
+
+from bench.stats import Goal, human_bytes, markdown_table, seconds
+
+MIB = 1024 * 1024
+
+
+def _range(s: dict | None, fmt=seconds) -> str:
+    if not s:
+        return "-"
+    if s["n"] == 1:
+        return fmt(s["median"])
+    return f"{fmt(s['median'])} ({fmt(s['minimum'])} to {fmt(s['maximum'])})"
+
+
+def _ratio(x: float) -> str:
+    return f"{x:.3f}x" if x < 10 else f"{x:.1f}x"
+
+
+def _value(g: Goal) -> str:
+    if g.value is None:
+        return "not measured"
+    if g.unit == "x":
+        return _ratio(g.value)
+    if g.unit == "s":
+        return seconds(g.value)
+    return f"{g.value:.0f} {g.unit}"
+
+
+def _target(g: Goal) -> str:
+    unit = {"x": "x", "s": " s", "MiB": " MiB"}.get(g.unit, g.unit)
+    return f"{g.op} {g.target:g}{unit}"
+
+
+def _verdict(g: Goal) -> str:
+    if g.met is None:
+        return "-"
+    return "yes" if g.met else f"**no** ({g.shortfall})"
+
+
+def machine_table(m: dict) -> str:
+    kind = "offline stand-in (Debian bookworm, labelled)" if m["base_image_standin"] else "pulled"
+    base = f"{m['base_image']}: {kind}, {human_bytes(m['base_image_bytes'])}"
+    rows = [
+        ("CPUs", m["cpus"]),
+        ("Memory", f"{m['memory_bytes'] / 2**30:.1f} GiB" if m["memory_bytes"] else "?"),
+        ("Kernel", m["kernel"]),
+        ("Docker server", f"{m['docker_server']} (API {m['docker_api']})"),
+        ("Docker CLI", m["docker_cli"]),
+        ("Storage driver", m["storage_driver"]),
+        ("Base image", base),
+        ("Python", m["python"]),
+        ("Commit", m["commit"]),
+        ("Date (UTC)", m["date_utc"]),
+    ]
+    return markdown_table(["", ""], rows)
+
+
+def goals_table(goals: list[Goal]) -> str:
+    rows = [(g.title, _target(g), _value(g), _verdict(g), g.note or "") for g in goals]
+    return markdown_table(["Goal", "Target", "Measured (median)", "Met", "Note"], rows)
+
+
+def overhead_section(r: dict) -> list[str]:
+    rows = []
+    for key, title in (
+        ("cold", "cold (--no-cache), engine in-process"),
+        ("warm", "warm (all cached), engine in-process"),
+        ("whole_cold", "cold (--no-cache), engine as a command"),
+        ("whole_warm", "warm (all cached), engine as a command"),
+    ):
+        run = r.get(key)
+        if not run:
+            continue
+        rows.append(
+            (
+                title,
+                run["pairs"],
+                _range(run["engine"]),
+                _range(run["cli"]),
+                _range(run["ratio"], _ratio),
+                _ratio(run["ratio_of_medians"]),
+                f"{seconds(run['engine_client_cpu_s']['median'])} / "
+                f"{seconds(run['cli_client_cpu_s']['median'])}",
+            )
+        )
+    lines = [
+        "## 1. Overhead: the engine vs the `docker build` CLI",
+        "",
+        f"Engine in-process (as the dashboard's server calls it): `{r['engine_call']}`; as a "
+        f"command: `{r['engine_command']}` (Python start-up and imports included). "
+        f"CLI: `{r['cli_command']}` (warm: without `--no-cache`). "
+        "Both on the classic builder with the same network, labels and `--force-rm`, in a "
+        "temporary copy of labs/iris; runs in alternating pairs after warm-up pairs, median of "
+        "the pairwise ratios. Client CPU is what the caller itself spent per build (the "
+        "daemon and the build's own processes are the same for both): the part of any "
+        "difference that is the engine's and not the machine's noise.",
+        "",
+        markdown_table(
+            [
+                "Build",
+                "Pairs",
+                "Engine",
+                "CLI",
+                "Engine / CLI (pairwise)",
+                "Ratio of medians",
+                "Client CPU, engine / CLI",
+            ],
+            rows,
+        ),
+    ]
+    problems = [
+        p
+        for key in ("cold", "warm", "whole_cold", "whole_warm")
+        for p in r.get(key, {}).get("problems", [])
+    ]
+    lines += [
+        "",
+        "Checks: "
+        + (
+            "; ".join(problems)
+            if problems
+            else "every cold run rebuilt "
+            "every step and every warm run hit the cache on every step, on both sides."
+        ),
+    ]
+    return lines
+
+
+def cache_section(r: dict) -> list[str]:
+    iris, order = r["iris"], r["cache_order"]
+    rows = [
+        ("iris: cold build (engine)", _range(iris["cold"]), ""),
+        (
+            "iris: rebuild after editing main.py",
+            _range(iris["edit_rebuild"]),
+            f"{iris['speedup']:.0f}x faster than cold; reran: "
+            + ", ".join(f"`{s}`" for s in iris["rebuilt_steps"]),
+        ),
+        (
+            "cache-order, code-first: same edit",
+            _range(order["code_first"]),
+            "reran: " + ", ".join(f"`{s}`" for s in order["rebuilt_steps"]["code_first"]),
+        ),
+        (
+            "cache-order, deps-first: same edit",
+            _range(order["deps_first"]),
+            "reran: " + ", ".join(f"`{s}`" for s in order["rebuilt_steps"]["deps_first"]),
+        ),
+    ]
+    return [
+        "## 2. The cache lesson",
+        "",
+        "Through the engine, in temporary copies; an edit appends a comment line to main.py. "
+        "code-first and deps-first run in alternating pairs.",
+        "",
+        markdown_table(["Build", "Time", "Notes"], rows),
+        "",
+        f"code-first / deps-first (pairwise): {_range(order['ratio_code_over_deps'], _ratio)}.",
+    ]
+
+
+def sizes_section(r: dict) -> list[str]:
+    rows = [(f"{r['base']['image']} (base)", "-", human_bytes(r["base"]["size_bytes"]))]
+    for row in r["labs"]:
+        size = human_bytes(row["size_bytes"]) if row["size_bytes"] is not None else "missing"
+        rows.append((row["image"], row["lab"], size))
+    lines = [
+        "## 3. Image sizes",
+        "",
+        "Sizes as `docker images` reports them (the image's own size, shared layers included).",
+        "",
+        markdown_table(["Image", "Lab", "Size"], rows),
+    ]
+    if "multi_over_single" in r:
+        lines += [
+            "",
+            f"Multi-stage {r['multi_stage']['image']} / single-stage {r['single_stage']['image']}:"
+            f" {r['multi_over_single']:.2f}x "
+            f"({human_bytes(r['multi_stage']['size_bytes'])} vs "
+            f"{human_bytes(r['single_stage']['size_bytes'])}).",
+        ]
+    floor = r.get("floor")
+    if floor:
+        inst = floor["installed"]
+        prow = [(f"`{path}`", human_bytes(size)) for path, size in sorted(inst["paths"].items())]
+        prow.append(("**installed, total**", human_bytes(inst["bytes"])))
+        prow.append(("**floor = base + installed**", human_bytes(floor["floor_bytes"])))
+        prow.append(("**final image**", human_bytes(r["multi_stage"]["size_bytes"])))
+        lines += [
+            "",
+            f"Floor: what the predictor imports ({', '.join(floor['imports'])}) and what they "
+            f"require (installed: {', '.join(inst['packages'])}), measured with `du -sb` inside "
+            f"{r['multi_stage']['image']}. Final / floor: {floor['final_over_floor']:.3f}x.",
+            "",
+            markdown_table(["Path", "Size"], prow),
+        ]
+    return lines
+
+
+def layers_section(r: dict) -> list[str]:
+    rows = []
+    for key in ("lab_image", "big"):
+        f = r.get(key)
+        if not f:
+            continue
+        rows.append(
+            (
+                f["image"],
+                human_bytes(f["archive_bytes"]),
+                f["layers"],
+                f"{f['entries']:,}",
+                f["runs"],
+                _range(f["save_s"]),
+                _range(f["analysis_without_save_s"]),
+                _range(f["analysis_s"]),
+                _range(f["process_s"]),
+                _range(f["cli_save_s"]),
+                _range(f["analysis_over_cli_save"], _ratio),
+                f"{f['peak_rss_bytes']['maximum'] / MIB:.0f} MiB",
+                f"{f['score']:.3f}",
+                human_bytes(f["wasted_bytes"]),
+            )
+        )
+    big = r["big"]
+    spec = big["spec"]
+    how = (
+        f"reused from a kept earlier run ({big['image']})"
+        if big["reused"]
+        else f"built in {seconds(big['build_s'])}"
+    )
+    return [
+        "## 4. Layer analysis (file lists, wasted space, efficiency)",
+        "",
+        f"The big image: {spec['files']:,} random files of {spec['file_kb']} KiB in one layer, "
+        f"a later layer overwriting {spec['overwrite']} of them and deleting {spec['delete']}; "
+        f"{how}. Each analysis runs in its own process: `docker save` streamed to a temporary "
+        "file, every layer's tar headers read, then dive's efficiency; peak memory is that "
+        "process's maximum resident set. Total is save + read + efficiency; Process adds the "
+        "Python start-up. Each analysis alternates with a plain `docker save -o FILE` of the "
+        "same image by the CLI, the floor for anything (dive too) that reads a saved image.",
+        "",
+        markdown_table(
+            [
+                "Image",
+                "Saved",
+                "Layers",
+                "Entries",
+                "Runs",
+                "docker save",
+                "Read + efficiency",
+                "Total",
+                "Process",
+                "`docker save -o` (CLI)",
+                "Total / CLI save",
+                "Peak memory",
+                "Efficiency",
+                "Wasted",
+            ],
+            rows,
+        ),
+    ]
+
+
+def prepare_section(r: dict, parts: dict | None = None) -> list[str]:
+    first = r["first"]
+    built = [lab for lab, v in first["labs"].items() if v.get("all_cached") is False]
+    fresh = r["fresh"]
+    if parts:
+        fresh_text = fresh_table(parts)
+    elif fresh.get("source") and fresh.get("fresh") and fresh.get("prepare_step_s") is not None:
+        fresh_text = (
+            f"Fresh machine: {fresh['prepare_step_s']} s for the prepare step in the CI log "
+            f"{fresh['source']} (not measured in this run)."
+        )
+    elif fresh.get("source"):
+        fresh_text = (
+            f"Fresh machine: not measured; the CI log given ({fresh['source']}): " + (fresh["note"])
+        )
+    else:
+        fresh_text = (
+            "Fresh machine: not measured (that needs deleting the shared base image); pass a "
+            "CI log with `--ci-log` to report its figure."
+        )
+    return [
+        "## 5. `python -m dashboard prepare`",
+        "",
+        markdown_table(
+            ["Run", "Time", "Notes"],
+            [
+                (
+                    "first call of this run",
+                    seconds(first["seconds"]),
+                    "built: " + ", ".join(built) if built else "everything already existed",
+                ),
+                (
+                    "ready machine (everything exists)",
+                    _range(r["ready"]),
+                    f"peak memory {r['ready_peak_rss_bytes'] / MIB:.0f} MiB; every lab "
+                    + ("fully cached" if r["ready_all_cached"] else "NOT fully cached"),
+                ),
+            ],
+        ),
+        "",
+        fresh_text,
+    ]
+
+
+def fresh_table(parts: dict) -> str:
+    st, wh = parts["standin"], parts["wheelhouse"]
+    rows = [
+        (
+            "stand-in base image (debootstrap + docker import)",
+            seconds(st["seconds"]),
+            f"as {st['image']}, {human_bytes(st['size_bytes'])}",
+        ),
+        (
+            "wheelhouse download (pip, no cache)",
+            seconds(wh["seconds"]),
+            f"{wh['wheels']} wheels, {human_bytes(wh['bytes'])}",
+        ),
+    ]
+    for b in parts["cold_builds"]:
+        rows.append((f"cold build of labs/{b['build']}", seconds(b["seconds"]), ""))
+    rows.append(("**estimate: the sum**", f"**{seconds(parts['estimate_s'])}**", ""))
+    return "\n".join(
+        [
+            "Fresh machine (no base image, no wheelhouse, nothing cached), composed from its "
+            "parts timed one by one in this run; the shared python:3.11-slim is never deleted: "
+            "the stand-in is built by the same code under a bench tag, then removed. (prepare "
+            "builds the wine pair through Compose and BuildKit; here the engine builds them.)",
+            "",
+            markdown_table(["Part", "Time", "Notes"], rows),
+        ]
+    )
+
+
+SECTION_RENDERERS = {
+    "prepare": prepare_section,
+    "overhead": overhead_section,
+    "cache": cache_section,
+    "sizes": sizes_section,
+    "layers": layers_section,
+}
+ORDER = ("overhead", "cache", "sizes", "layers", "prepare")
+
+
+def render(document: dict, goals: list[Goal]) -> str:
+    results = document["results"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m bench` ({document['mode']} run {document['run_id']}, "
+        f"{document['total_seconds'] / 60:.1f} min); do not edit by hand. Figures are medians "
+        "(min to max) of repeated runs measured side by side in this one run; the goals are "
+        "ratios or bounds checked here, never timed assertions in the tests. The daemon is "
+        "shared with other work, so single runs are noisy: read the medians and ratios.",
+        "",
+        "## Machine",
+        "",
+        machine_table(document["machine"]),
+        "",
+        "## Goals",
+        "",
+        goals_table(goals),
+        "",
+    ]
+    for name in ORDER:
+        if name == "prepare" and name in results:
+            lines += prepare_section(results[name], results.get("fresh")) + [""]
+        elif name in results:
+            lines += SECTION_RENDERERS[name](results[name]) + [""]
+    if "fresh" in results and "prepare" not in results:
+        lines += ["## Fresh-machine prepare", "", fresh_table(results["fresh"]), ""]
+    errors = results.get("errors") or {}
+    if errors:
+        lines += ["## Sections that failed", ""]
+        lines += [f"- {name}: {error}" for name, error in errors.items()] + [""]
+    seconds_by = results.get("section_seconds") or {}
+    if seconds_by:
+        lines += [
+            "Time per section: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds_by.items()) + ".",
+            "",
+        ]
+    return "\n".join(lines)

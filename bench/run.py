@@ -1,0 +1,304 @@
+"""Run the benchmarks, judge the goals, write results.json and RESULTS.md.
+
+`python -m bench [--quick] [--only SECTIONS] [--keep] [--ci-log FILE] [--out DIR]`
+
+Sections, in the order they run: prepare (also makes sure every lab image exists), overhead,
+cache, sizes, layers, fresh (prepare's fresh-machine parts, timed one by one; not in --quick).
+A section that fails is recorded with its error and the others still run; the exit status is
+then 1. Everything the run creates is removed at the end (`--keep` keeps the
+generated bench-big:1 for the next run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench import cache, fresh, layers, machine, overhead, prepare, report, sizes, stats
+from bench.workspace import Workspace
+from dashboard.engine.connection import DaemonUnavailable, connect
+
+BENCH_DIR = Path(__file__).resolve().parent
+SECTIONS = ("prepare", "overhead", "cache", "sizes", "layers", "fresh")
+QUICK_SECTIONS = SECTIONS[:-1]  # the fresh-machine parts download a Debian system: not a smoke run
+
+
+@dataclass(frozen=True)
+class Plan:
+    cold_pairs: int
+    command_cold_pairs: int
+    warm_pairs: int
+    warmup_pairs: int
+    cache_repeats: int
+    layer_repeats: int
+    big_repeats: int
+    prepare_repeats: int
+    big: layers.BigSpec
+
+
+FULL = Plan(7, 3, 11, 1, 5, 3, 2, 5, layers.BigSpec())
+QUICK = Plan(2, 1, 3, 0, 2, 1, 1, 2, layers.QUICK_BIG)
+
+
+def log(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def judge(results: dict) -> list[stats.Goal]:
+    """The goals, from whatever sections ran (a goal of a section that did not run is None)."""
+    get = _getter(results)
+    mib = 1024 * 1024
+    big_s = get("layers", "big", "analysis_s", "median")
+    return [
+        stats.goal(
+            "overhead_cold",
+            "Engine / CLI build time, cold (--no-cache), iris",
+            get("overhead", "cold", "ratio", "median"),
+            "<=",
+            1.05,
+            "x",
+            note=_cpu_note(results, "cold"),
+        ),
+        stats.goal(
+            "overhead_warm",
+            "Engine / CLI build time, warm (all cached), iris",
+            get("overhead", "warm", "ratio", "median"),
+            "<=",
+            1.05,
+            "x",
+            note=_cpu_note(results, "warm"),
+        ),
+        stats.goal(
+            "overhead_cold_command",
+            "Same, cold, with the engine started as a command",
+            get("overhead", "whole_cold", "ratio", "median"),
+            "<=",
+            1.05,
+            "x",
+        ),
+        stats.goal(
+            "overhead_warm_command",
+            "Same, warm, with the engine started as a command",
+            get("overhead", "whole_warm", "ratio", "median"),
+            "<=",
+            1.05,
+            "x",
+            note=_startup_note(results),
+        ),
+        stats.goal(
+            "cached_rebuild",
+            "Rebuild after editing main.py, iris",
+            get("cache", "iris", "edit_rebuild", "median"),
+            "<",
+            1.0,
+            "s",
+        ),
+        stats.goal(
+            "deps_first",
+            "Same edit: code-first / deps-first rebuild time",
+            get("cache", "cache_order", "ratio_code_over_deps", "median"),
+            ">=",
+            10.0,
+            "x",
+        ),
+        stats.goal(
+            "floor",
+            "Multi-stage final image / floor (base + numpy, joblib installed)",
+            get("sizes", "floor", "final_over_floor"),
+            "<=",
+            1.10,
+            "x",
+        ),
+        stats.goal(
+            "layers_lab_time",
+            "Layer analysis of iris-model:1.0 (save + file lists + efficiency)",
+            get("layers", "lab_image", "analysis_s", "median"),
+            "<",
+            10.0,
+            "s",
+        ),
+        stats.goal(
+            "layers_lab_memory",
+            "Peak memory of that analysis",
+            _scaled(get("layers", "lab_image", "peak_rss_bytes", "maximum"), mib),
+            "<",
+            500.0,
+            "MiB",
+        ),
+        stats.goal(
+            "layers_big_time",
+            "Layer analysis of the generated big image (save + file lists + efficiency)",
+            big_s,
+            "<",
+            10.0,
+            "s",
+            note=_save_note(results),
+        ),
+        stats.goal(
+            "layers_big_memory",
+            "Peak memory of that analysis",
+            _scaled(get("layers", "big", "peak_rss_bytes", "maximum"), mib),
+            "<",
+            500.0,
+            "MiB",
+        ),
+    ]
+
+
+def _scaled(value, scale):
+    return None if value is None else value / scale
+
+
+def _cpu_note(results: dict, run: str) -> str:
+    get = _getter(results)
+    engine = get("overhead", run, "engine_client_cpu_s", "median")
+    cli = get("overhead", run, "cli_client_cpu_s", "median")
+    if engine is None or cli is None:
+        return ""
+    return f"client CPU per build: engine {engine * 1000:.0f} ms, CLI {cli * 1000:.0f} ms"
+
+
+def _startup_note(results: dict) -> str:
+    get = _getter(results)
+    whole, inproc = (get("overhead", k, "engine", "median") for k in ("whole_warm", "warm"))
+    if whole is None or inproc is None:
+        return ""
+    return (
+        f"the command's Python start-up and imports add {whole - inproc:.2f} s to a build of "
+        f"{inproc * 1000:.0f} ms; the dashboard runs the engine inside its server process"
+    )
+
+
+def _save_note(results: dict) -> str:
+    get = _getter(results)
+    save = get("layers", "big", "save_s", "median")
+    rest = get("layers", "big", "analysis_without_save_s", "median")
+    if save is None or rest is None:
+        return ""
+    return f"of which `docker save` {save:.1f} s, reading the file lists + efficiency {rest:.1f} s"
+
+
+def _getter(results: dict):
+    def get(*keys):
+        node = results
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                return None
+            node = node[key]
+        return node
+
+    return get
+
+
+def run_sections(ws: Workspace, plan: Plan, only: set[str], ci_log: Path | None) -> dict:
+    results: dict = {}
+    timings: dict[str, float] = {}
+    errors: dict[str, str] = {}
+
+    def section(name: str, action) -> None:
+        if name not in only:
+            return
+        log(f"{name} ...")
+        started = time.perf_counter()
+        try:
+            results[name] = action()
+        except Exception as exc:  # one failing section must not lose the others' figures
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            log(f"{name} FAILED: {errors[name]}")
+            traceback.print_exc(file=sys.stderr)
+        timings[name] = time.perf_counter() - started
+        log(f"{name} done in {timings[name]:.0f} s")
+
+    section("prepare", lambda: prepare.run(repeats=plan.prepare_repeats, ci_log=ci_log))
+    section(
+        "overhead",
+        lambda: overhead.run(
+            ws,
+            cold_pairs=plan.cold_pairs,
+            warm_pairs=plan.warm_pairs,
+            warmup=plan.warmup_pairs,
+            command_cold_pairs=plan.command_cold_pairs,
+        ),
+    )
+    cold = _getter(results)("overhead", "cold", "engine", "values")
+    section("cache", lambda: cache.run(ws, repeats=plan.cache_repeats, cold=cold))
+    section("sizes", lambda: sizes.run(ws))
+    section(
+        "layers",
+        lambda: layers.run(
+            ws, repeats=plan.layer_repeats, big_repeats=plan.big_repeats, spec=plan.big
+        ),
+    )
+    section("fresh", lambda: fresh.run(ws))
+    results["section_seconds"] = timings
+    results["errors"] = errors
+    return results
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, a smaller big image")
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all; quick: all but fresh)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep bench-big:1 for the next run")
+    parser.add_argument("--ci-log", type=Path, help="a .ci/run log, for the fresh-machine figure")
+    parser.add_argument(
+        "--out", type=Path, help="where to write the results (default bench/, bench/out/ if quick)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    default = QUICK_SECTIONS if args.quick else SECTIONS
+    only = {s.strip() for s in (args.only or ",".join(default)).split(",") if s.strip()}
+    unknown = only - set(SECTIONS)
+    if unknown:
+        print(f"unknown sections: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    plan = QUICK if args.quick else FULL
+    out = args.out or (BENCH_DIR / "out" if args.quick else BENCH_DIR)
+    try:
+        client = connect()
+    except DaemonUnavailable as exc:
+        print(f"error: {exc.message}\n  {exc.hint}", file=sys.stderr)
+        return 2
+
+    started = time.perf_counter()
+    info = machine.describe(client)
+    ws = Workspace(client, keep=args.keep)
+    log(f"run {ws.run_id}: {'quick' if args.quick else 'full'}, sections {sorted(only)}")
+    try:
+        results = run_sections(ws, plan, only, args.ci_log)
+    finally:
+        ws.cleanup()
+        log(f"removed {len(ws.removed)} objects" + (f", errors: {ws.errors}" if ws.errors else ""))
+    goals = judge(results)
+    document = {
+        "run_id": ws.run_id,
+        "mode": "quick" if args.quick else "full",
+        "plan": asdict(plan),
+        "machine": info,
+        "total_seconds": time.perf_counter() - started,
+        "goals": [{**asdict(g), "met": g.met, "shortfall": g.shortfall} for g in goals],
+        "results": results,
+        "cleanup": {"removed": len(ws.removed), "errors": ws.errors, "kept_big": args.keep},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
+    (out / "RESULTS.md").write_text(report.render(document, goals))
+    log(
+        f"wrote {out / 'RESULTS.md'} and {out / 'results.json'} ({document['total_seconds']:.0f} s)"
+    )
+    for g in goals:
+        if g.value is not None:
+            verdict = "met" if g.met else f"MISSED ({g.shortfall})"
+            log(f"{g.key}: {g.value:.3g} {g.unit} (goal {g.op} {g.target:g}) {verdict}")
+    return 1 if results.get("errors") else 0
