@@ -1,8 +1,10 @@
 """One layer analysis in a process of its own, so its peak memory is its own.
 
-`python -m bench.layer_probe IMAGE` saves IMAGE, reads every layer's file list
-(image_archive.image_files), computes wasted space and efficiency (efficiency.efficiency) and
-prints one JSON object: the time of each part and the process's peak resident memory.
+`python -m bench.layer_probe IMAGE [METHOD]` reads every layer's file list of IMAGE
+(image_archive.image_files: METHOD "save" through `docker save`, "overlay2" from the daemon's
+layer folders, "auto" the dashboard's choice), computes wasted space and efficiency
+(efficiency.efficiency) and prints one JSON object: the time of each part, the path used and
+the process's peak resident memory.
 """
 
 from __future__ import annotations
@@ -13,19 +15,22 @@ import sys
 import time
 
 
-def probe(ref: str) -> dict:
+def probe(ref: str, method: str = "auto") -> dict:
     started = time.perf_counter()
     from dashboard.engine import efficiency, image_archive
     from dashboard.engine.connection import connect
 
     client = connect()
     ready = time.perf_counter()
-    files = image_archive.image_files(client, ref)
+    files = image_archive.image_files(client, ref, method=method)
     listed = time.perf_counter()
     report = efficiency.efficiency(files.layers)
     done = time.perf_counter()
     return {
         "image": ref,
+        "method": method,
+        "source": files.source,
+        "fallback_reason": files.fallback_reason,
         "startup_s": ready - started,
         "save_s": files.save_seconds,
         "read_s": files.read_seconds,
@@ -44,4 +49,4 @@ def probe(ref: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(probe(sys.argv[1])))
+    print(json.dumps(probe(*sys.argv[1:3])))

@@ -3,7 +3,8 @@
 Measured on a lab image (iris-model:1.0) and on a generated image of over 2 GB with thousands
 of files (`bench-big:1`, from the base image): one layer writes FILES random files of FILE_KB
 each, a later one overwrites OVERWRITE of them and deletes DELETE others, so the analysis has
-modified and removed files to find. Each analysis runs in its own process (bench.layer_probe).
+modified and removed files to find. Each analysis runs in its own process (bench.layer_probe),
+both ways: through `docker save` and from the daemon's overlay2 layer folders (layer_dirs).
 """
 
 from __future__ import annotations
@@ -99,10 +100,10 @@ def built_from(image, recipe: str) -> bool:
     return all(run in history for run in runs)
 
 
-def probe(ref: str) -> dict:
+def probe(ref: str, method: str = "save") -> dict:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "bench.layer_probe", ref],
+        [sys.executable, "-m", "bench.layer_probe", ref, method],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -130,25 +131,47 @@ def cli_save(ref: str, folder: Path) -> float:
     return elapsed
 
 
+FAST_KEYS = ("process_s", "read_s", "efficiency_s", "analysis_s", "peak_rss_bytes")
+
+
 def measure(ws: Workspace, ref: str, repeats: int) -> dict:
-    """The analysis and a plain `docker save` of the same image, in alternating pairs."""
-    runs, saves = [], []
-    for order in stats.alternating(repeats):
-        for side in order:
-            if side == "a":
-                runs.append(probe(ref))
+    """The analysis through `docker save`, the same from the layer folders (the dashboard's
+    default here) and a plain `docker save` of the image, in rotating order."""
+    runs, fast, saves = [], [], []
+    sides = ["save", "fast", "cli"]
+    for i in range(repeats):
+        for side in sides[i % 3 :] + sides[: i % 3]:
+            if side == "save":
+                runs.append(probe(ref, "save"))
+            elif side == "fast":
+                fast.append(probe(ref, "auto"))
             else:
                 saves.append(cli_save(ref, ws.tmp))
     last = runs[-1]
     keys = ("process_s", "save_s", "read_s", "efficiency_s", "analysis_s")
     keys += ("analysis_without_save_s", "peak_rss_bytes")
     over_save = stats.paired([r["analysis_s"] for r in runs], saves)
+    save_over_fast = stats.paired([r["analysis_s"] for r in runs], [r["analysis_s"] for r in fast])
+    same = all(
+        (f["entries"], f["score"], f["wasted_bytes"], f["removed_files"])
+        == (last["entries"], last["score"], last["wasted_bytes"], last["removed_files"])
+        for f in fast
+    )
     return {
         "image": ref,
         "runs": repeats,
         **{k: asdict(stats.summarize([r[k] for r in runs])) for k in keys},
         "cli_save_s": asdict(over_save.b),
         "analysis_over_cli_save": asdict(over_save.ratio),
+        "fast": {
+            "sources": sorted({f["source"] for f in fast}),
+            "fallback_reasons": sorted(
+                {f["fallback_reason"] for f in fast if f["fallback_reason"]}
+            ),
+            **{k: asdict(stats.summarize([f[k] for f in fast])) for k in FAST_KEYS},
+            "save_over_fast": asdict(save_over_fast.ratio),
+            "same_results": same,
+        },
         **{
             k: last[k]
             for k in ("archive_bytes", "layers", "entries", "score", "wasted_bytes")

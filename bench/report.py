@@ -224,6 +224,23 @@ def layers_section(r: dict) -> list[str]:
                 human_bytes(f["wasted_bytes"]),
             )
         )
+    fast_rows = []
+    for key in ("lab_image", "big"):
+        fast = (r.get(key) or {}).get("fast")
+        if not fast:
+            continue
+        fast_rows.append(
+            (
+                r[key]["image"],
+                ", ".join(fast["sources"]),
+                r[key]["runs"],
+                _range(fast["analysis_s"]),
+                _range(fast["process_s"]),
+                _range(fast["save_over_fast"], _ratio),
+                "yes" if fast["same_results"] else "**no**",
+                f"{fast['peak_rss_bytes']['maximum'] / MIB:.0f} MiB",
+            )
+        )
     big = r["big"]
     spec = big["spec"]
     how = (
@@ -261,6 +278,128 @@ def layers_section(r: dict) -> list[str]:
             ],
             rows,
         ),
+        "",
+        "The same analysis as the dashboard runs it here: without `docker save`, reading each "
+        "layer's original tar headers from the daemon's layer store (tar-split metadata, the "
+        "data `docker save` rebuilds its tars from) or, failing that, walking the overlay2 layer "
+        "folders; `docker save` stays the fallback (remote daemon, other storage driver, no "
+        "permission). Run in turn with the runs above.",
+        "",
+        markdown_table(
+            [
+                "Image",
+                "Read from",
+                "Runs",
+                "Total",
+                "Process",
+                "Via `docker save` / this (pairwise)",
+                "Same results",
+                "Peak memory",
+            ],
+            fast_rows,
+        ),
+    ]
+
+
+def responsive_section(r: dict) -> list[str]:
+    b = r["build"]
+    lines = [
+        "## 6. Responsiveness",
+        "",
+        f"Build start to its first step event, through the engine ({b['build']}): "
+        f"{_range(b['first_step_event_s'])}; the whole build {_range(b['whole_build_s'])}.",
+        "",
+        "Container output to the line in the page: the real app served by `streamlit run`, "
+        "driven in headless Chromium; a MutationObserver stamps when each log line first shows "
+        "in the page, the daemon's log timestamps (`docker logs --timestamps`) when the "
+        "container printed it (same machine, same clock). The run panel redraws its live log "
+        "every 0.7 s (`common.POLL_SECONDS`), so half that is the expected wait. Text the page "
+        "already showed before the container started (an earlier run's output) is stale and "
+        "not counted.",
+        "",
+    ]
+    rows = []
+    for key in ("log_lesson1", "log_trickle"):
+        part = r.get(key)
+        if part:
+            lat = {k: part["latency_ms"][k] / 1000 for k in ("median", "minimum", "maximum")}
+            rows.append(
+                (
+                    part["what"],
+                    part["runs"],
+                    f"{part['lines_seen']} / {part['lines_logged']}"
+                    + (f" ({part['stale_lines']} stale)" if part.get("stale_lines") else ""),
+                    _range({**part["latency_ms"], **lat}),
+                    seconds(part["p90_ms"] / 1000),
+                )
+            )
+    lines += [
+        markdown_table(["Run", "Runs", "Lines seen / logged", "Latency", "90th percentile"], rows),
+        "",
+        "Reruns with nothing changed (Streamlit's `r` shortcut), each page in turn: from the "
+        "browser's rerun request to the script state notRunning (the script's run plus the "
+        'websocket round trip: an upper bound), the same from the moment "running" was drawn '
+        "(median of the reruns where React drew it), and the Docker API calls made meanwhile "
+        "(counted by a unix-socket proxy the app used as DOCKER_HOST).",
+        "",
+    ]
+    rows = []
+    for page in r.get("reruns", []):
+        calls = page["docker_calls"]
+        top = sorted(page["docker_call_paths"].items(), key=lambda kv: -kv[1])[:3]
+        rows.append(
+            (
+                page["page"],
+                len(calls),
+                _range(
+                    {k: page["rerun_ms"][k] / 1000 for k in ("n", "median", "minimum", "maximum")}
+                ),
+                seconds(page["running_to_done_ms"]["median"] / 1000)
+                if page["running_to_done_ms"]
+                else "not drawn",
+                ", ".join(str(c) for c in calls),
+                "; ".join(f"`{k}` x{n}" for k, n in top),
+            )
+        )
+    lines.append(
+        markdown_table(
+            ["Page", "Reruns", "Request to done", "Running to done", "Docker calls", "Most called"],
+            rows,
+        )
+    )
+    return lines
+
+
+def flood_section(r: dict) -> list[str]:
+    ping = r.get("ping_s")
+    series = ", ".join(f"{t:.0f} s {b / MIB:.0f}" for t, b in r["rss_series"][::2])
+    printed = f"{r['lines_printed']:,}" if r["lines_printed"] else "?"
+    return [
+        "## 7. Log flood",
+        "",
+        f"A container of {r['image']} printing {printed} lines in "
+        f"{r['seconds']:.0f} s, run by a bench page with lesson 1's run panel (bench/live_app.py:"
+        " a job with `tasks.run_image`, the live log redrawn every 0.7 s; no lesson page runs an"
+        " arbitrary command). Memory of the Streamlit server process (/proc VmRSS every 0.5 s, "
+        "VmHWM for the peak).",
+        "",
+        markdown_table(
+            ["", ""],
+            [
+                ("RSS before the run", human_bytes(r["rss_before_bytes"])),
+                ("RSS during (median, min to max)", _range(r["rss_bytes"], human_bytes)),
+                ("Peak RSS (VmHWM)", human_bytes(r["peak_rss_bytes"])),
+                ("Health checks failed", f"{r['health_failures']} of {r['health_checks']}"),
+                ("Health check time", _range(r["health_s"])),
+                (
+                    "Ping click to new count shown",
+                    (_range(ping) if ping else "-") + f"; failed: {r['ping_failures']}",
+                ),
+                ("Exit code", r["exit_code"]),
+            ],
+        ),
+        "",
+        f"RSS over time (MiB): {series}.",
     ]
 
 
@@ -343,8 +482,11 @@ SECTION_RENDERERS = {
     "cache": cache_section,
     "sizes": sizes_section,
     "layers": layers_section,
+    "responsive": responsive_section,
+    "flood": flood_section,
 }
-ORDER = ("overhead", "cache", "sizes", "layers", "prepare")
+ORDER = ("overhead", "cache", "sizes", "layers", "prepare", "responsive", "flood")
+SECTION_NAMES = ("prepare", "overhead", "cache", "sizes", "layers", "responsive", "flood", "fresh")
 
 
 def render(document: dict, goals: list[Goal]) -> str:
@@ -357,6 +499,18 @@ def render(document: dict, goals: list[Goal]) -> str:
         "(min to max) of repeated runs measured side by side in this one run; the goals are "
         "ratios or bounds checked here, never timed assertions in the tests. The daemon is "
         "shared with other work, so single runs are noisy: read the medians and ratios.",
+    ]
+    carried = document.get("carried_over") or {}
+    if carried:
+        lines += [
+            "",
+            "This run measured only "
+            + ", ".join(k for k in results if k not in carried and k in SECTION_NAMES)
+            + "; kept from earlier runs (on an earlier commit, possibly another load): "
+            + ", ".join(f"{name} (run {run})" for name, run in carried.items())
+            + ".",
+        ]
+    lines += [
         "",
         "## Machine",
         "",

@@ -37,6 +37,19 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(len(vals), statistics.median(vals), min(vals), max(vals), vals)
 
 
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The `pct`-th percentile, linear between the closest ranks (numpy's default)."""
+    if not values:
+        raise ValueError("no measurements")
+    if not 0 <= pct <= 100:
+        raise ValueError(f"percentile out of range: {pct}")
+    ordered = sorted(float(v) for v in values)
+    rank = (len(ordered) - 1) * pct / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
 @dataclass(frozen=True)
 class Paired:
     """Two commands run in turn: each side's summary and the ratio a/b taken pair by pair."""

@@ -13,6 +13,10 @@ with its raw entries (what efficiency.py needs) and the changes it makes to the 
 files added, modified (present in an earlier layer) and removed (whiteouts `.wh.<name>` and
 opaque directories `.wh..wh..opq`). Layers are matched to the config's history entries that are
 not `empty_layer`, in order, as dive does.
+
+`image_files` reads the same records without `docker save` when the daemon is local and uses
+overlay2 (layer_dirs: the layer store's tar headers, or the layer folders); `source` says which
+way was used, `docker save` being the fallback.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ OCI = "oci"
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+SOURCE_SAVE = "docker save"
+SOURCE_OVERLAY2 = "overlay2 layer store"
+
 _AUFS_META_PREFIX = ".wh..wh."  # aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not files
 
 _OCI_INDEX_TYPES = {
@@ -159,9 +166,11 @@ class ImageFiles:
     image_id: str
     repo_tags: tuple[str, ...]
     layers: tuple[LayerFiles, ...]
-    archive_bytes: int  # size of the `docker save` stream
+    archive_bytes: int  # size of the `docker save` stream (0 when read from the layer folders)
     save_seconds: float
     read_seconds: float
+    source: str = SOURCE_SAVE  # how the layers were read: SOURCE_SAVE or SOURCE_OVERLAY2
+    fallback_reason: str = ""  # why the overlay2 folders were not read, when they were not
 
 
 def normalise(name: str) -> str:
@@ -474,29 +483,34 @@ class ImageArchive:
 
     def layer_files(self) -> list[LayerFiles]:
         """Every filesystem layer with its entries and changes, base first."""
-        manifest = self.manifest
-        stack = FileTree()
-        result = []
-        for ref, history in zip(manifest.layers, manifest.history_for_layers(), strict=True):
-            entries = list(self.iter_entries(ref))
-            changes = layer_changes(stack, entries)
-            result.append(
-                LayerFiles(
-                    index=ref.index,
-                    diff_id=ref.diff_id,
-                    member=ref.member,
-                    history=history,
-                    entries=tuple(entries),
-                    changes=tuple(changes),
-                )
-            )
-        return result
+        return stack_layers(self.manifest, self.iter_entries)
 
 
 def image_files(
-    client: docker.DockerClient, ref: str, *, tmp_dir: str | os.PathLike | None = None
+    client: docker.DockerClient,
+    ref: str,
+    *,
+    tmp_dir: str | os.PathLike | None = None,
+    method: str = "auto",
 ) -> ImageFiles:
-    """Save image `ref`, read its layers' files, delete the saved copy. `ImageGone` if missing."""
+    """Every layer's files of image `ref`; `ImageGone` if missing.
+
+    `method` "auto" reads the daemon's overlay2 layer folders when it can (local daemon,
+    overlay2, readable: see layer_dirs) and falls back to `docker save` otherwise; "save" and
+    "overlay2" force one way (the latter raises `layer_dirs.NotAvailable`). `source` says which.
+    """
+    from dashboard.engine import layer_dirs
+
+    if method not in ("auto", "save", "overlay2"):
+        raise ValueError(f"unknown method {method!r}")
+    reason = ""
+    if method != "save":
+        try:
+            return _image_files_from_dirs(client, ref)
+        except layer_dirs.NotAvailable as exc:
+            if method == "overlay2":
+                raise
+            reason = str(exc)
     with ImageArchive.save(client, ref, tmp_dir=tmp_dir) as archive:
         started = time.monotonic()
         layers = archive.layer_files()
@@ -511,4 +525,45 @@ def image_files(
             archive_bytes=archive.path.stat().st_size,
             save_seconds=archive.save_seconds,
             read_seconds=read_seconds,
+            source=SOURCE_SAVE,
+            fallback_reason=reason,
         )
+
+
+def stack_layers(manifest: ArchiveManifest, entries_of) -> list[LayerFiles]:
+    """`LayerFiles` of every layer of `manifest`, base first; `entries_of(LayerRef)` lists one."""
+    stack = FileTree()
+    result = []
+    for ref, history in zip(manifest.layers, manifest.history_for_layers(), strict=True):
+        entries = list(entries_of(ref))
+        changes = layer_changes(stack, entries)
+        result.append(
+            LayerFiles(
+                index=ref.index,
+                diff_id=ref.diff_id,
+                member=ref.member,
+                history=history,
+                entries=tuple(entries),
+                changes=tuple(changes),
+            )
+        )
+    return result
+
+
+def _image_files_from_dirs(client: docker.DockerClient, ref: str) -> ImageFiles:
+    from dashboard.engine import layer_dirs
+
+    started = time.monotonic()
+    manifest, _ = layer_dirs.manifest(client, ref)
+    layers = stack_layers(manifest, lambda layer: layer_dirs.read_entries(client, ref, layer))
+    return ImageFiles(
+        ref=ref,
+        layout=manifest.layout,
+        image_id=manifest.image_id,
+        repo_tags=manifest.repo_tags,
+        layers=tuple(layers),
+        archive_bytes=0,
+        save_seconds=0.0,
+        read_seconds=time.monotonic() - started,
+        source=SOURCE_OVERLAY2,
+    )

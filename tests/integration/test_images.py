@@ -71,7 +71,7 @@ def demo_image(docker_client, session_id, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_files(docker_client, demo_image):
-    return image_archive.image_files(docker_client, demo_image)
+    return image_archive.image_files(docker_client, demo_image, method="save")
 
 
 def layer_running(files: image_archive.ImageFiles, text: str) -> image_archive.LayerFiles:
