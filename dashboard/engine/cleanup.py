@@ -35,7 +35,7 @@ class OwnedObject:
     labels: dict[str, str] = field(default_factory=dict)
     status: str = ""  # containers: running, exited, ...
     tags: tuple[str, ...] = ()  # images only
-    created: str | int = ""
+    created: str | int = ""  # epoch seconds (containers) or Docker's RFC 3339 time
 
     @property
     def lab(self) -> str | None:
@@ -228,12 +228,24 @@ def list_ours(
                 )
             )
     volumes = tuple(
-        OwnedObject("volume", v.id, v.name, dict(v.attrs.get("Labels") or {}))
+        OwnedObject(
+            "volume",
+            v.id,
+            v.name,
+            dict(v.attrs.get("Labels") or {}),
+            created=v.attrs.get("CreatedAt") or "",
+        )
         for v in client.volumes.list(filters=wanted)
         if labels.is_ours(v.attrs.get("Labels"))
     )
     networks = tuple(
-        OwnedObject("network", n.id, n.name, dict(n.attrs.get("Labels") or {}))
+        OwnedObject(
+            "network",
+            n.id,
+            n.name,
+            dict(n.attrs.get("Labels") or {}),
+            created=n.attrs.get("Created") or "",
+        )
         for n in client.networks.list(filters=wanted)
         if labels.is_ours(n.attrs.get("Labels"))
     )

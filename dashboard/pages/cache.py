@@ -5,7 +5,18 @@ import streamlit as st
 
 from dashboard.engine.builds import build_command
 from dashboard.engine.labs import get
-from dashboard.ui import charts, common, shell, state, tasks, theme, views, workspace
+from dashboard.ui import (
+    charts,
+    common,
+    exports,
+    guide,
+    shell,
+    state,
+    tasks,
+    theme,
+    views,
+    workspace,
+)
 from dashboard.ui import text as T
 
 IRIS = "iris"
@@ -32,6 +43,7 @@ def render() -> None:
         "after it**: their cache keys include the layer below. So: what rarely changes first, your "
         "code last.",
     )
+    guide.progress("cache")
     facts = state.facts()
 
     # ---------------------------------------------------------------- edit and rebuild
@@ -56,7 +68,7 @@ def render() -> None:
     edit_cols = st.columns([3, 2])
     with edit_cols[0]:
         if state.presenting():
-            st.code(workspace.read(IRIS, "main.py")[-600:], language="python")
+            st.code(workspace.read(IRIS, "main.py")[-600:], language="python", wrap_lines=True)
         else:
             st.text_area(
                 "main.py (working copy)", workspace.read(IRIS, "main.py"), height=260, key=EDITOR
@@ -76,6 +88,7 @@ def render() -> None:
                 f"{theme.chip('cached')} main.py is **as in the lab**", unsafe_allow_html=True
             )
         common.show_file(copy / "Dockerfile", "dockerfile", "Dockerfile (working copy)")
+        guide.dockerfile_hints(copy / "Dockerfile", label="Dockerfile (working copy)")
 
     common.command(
         build_command(copy, "Dockerfile", IRIS_TAG, network=facts.build_network, nocache=False),
@@ -128,7 +141,10 @@ def render() -> None:
     for side, (variant, (dockerfile, tag)) in zip(sides, VARIANTS.items(), strict=True):
         with side:
             st.subheader(variant)
-            st.code((order_lab.path / dockerfile).read_text(), language="dockerfile")
+            st.code(
+                (order_lab.path / dockerfile).read_text(), language="dockerfile", wrap_lines=True
+            )
+            guide.dockerfile_hints(order_lab.path / dockerfile)
             common.command(
                 build_command(
                     order_copy, dockerfile, tag, network=facts.build_network, nocache=False
@@ -160,7 +176,7 @@ def render() -> None:
             st.error(failed[0].error if failed else "The comparison did not finish.")
             return
         st.success(f"Appended `{outcome.edit}` to main.py, then rebuilt both images.")
-        st.plotly_chart(
+        exports.chart(
             charts.rebuild_comparison(outcome.rebuild, "Rebuild after the same one-line edit"),
             theme=None,
             key="pair-chart",

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import labs
-from dashboard.ui import charts, common, shell, state, tasks, theme
+from dashboard.ui import charts, common, exports, guide, shell, state, tasks, theme
 from dashboard.ui import text as T
 
 LAB = labs.get("wine")
@@ -24,10 +24,12 @@ def render() -> None:
         "few seconds until the model file appears, then loads it and predicts. "
         "`docker compose up` starts both at once.",
     )
+    guide.progress("compose")
 
     files = st.columns([3, 2])
     with files[0]:
         common.show_file(LAB.path / "compose.yaml", "yaml", "labs/wine/compose.yaml", expanded=True)
+        guide.lab_hints(LAB.name)
     with files[1]:
         common.show_file(LAB.path / "train" / "train.py", "python", "train/train.py")
         common.show_file(LAB.path / "train" / "Dockerfile", "dockerfile", "train/Dockerfile")
@@ -139,7 +141,7 @@ def render() -> None:
                 _log_column(service, logs.get(service, ()))
         if events:
             now = None if snap.finished else datetime.now(UTC)
-            st.plotly_chart(
+            exports.chart(
                 charts.compose_timeline(events, states, now),
                 theme=None,
                 key=f"timeline-{snap.number}",

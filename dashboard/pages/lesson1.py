@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard.engine import labels, labs, runs
 from dashboard.engine.builds import build_command
-from dashboard.ui import charts, common, shell, state, tasks, theme, views
+from dashboard.ui import charts, common, exports, guide, shell, state, tasks, theme, views
 from dashboard.ui import text as T
 
 LAB = labs.get("iris")
@@ -22,6 +22,7 @@ def render() -> None:
         "classification report and the accuracy, then predicts one hand-made flower. The "
         "`Dockerfile` packages Python, scikit-learn and the script; `docker run` runs it anywhere.",
     )
+    guide.progress("lesson1")
 
     # ---------------------------------------------------------------- the files
     files = st.columns([3, 2])
@@ -29,6 +30,7 @@ def render() -> None:
         common.show_file(
             LAB.path / "Dockerfile", "dockerfile", "labs/iris/Dockerfile", expanded=True
         )
+        guide.lab_hints(LAB.name)
     with files[1]:
         st.markdown(
             "- `FROM` picks the **base image** (layer 1).\n"
@@ -73,7 +75,7 @@ def render() -> None:
         cols[0].metric("Image size", theme.fmt_bytes(report.size_bytes))
         cols[1].metric("History entries", len(report.layers))
         cols[2].metric("Empty (metadata) entries", sum(1 for layer in report.layers if layer.empty))
-        st.plotly_chart(charts.layers_chart(report, base_count), theme=None, key="iris-layers")
+        exports.chart(charts.layers_chart(report, base_count), theme=None, key="iris-layers")
         st.caption(
             "Each instruction adds an entry to the image's history. Only RUN, COPY and ADD add "
             "bytes; the base image is the grey bar at the top; `pip install` is the big one."
@@ -154,13 +156,26 @@ def render() -> None:
     override = detach_cols[1].text_input(
         "Command (overrides CMD)", value="/bin/bash", key="detach-cmd"
     )
-    common.command(
-        runs.docker_run_command(
-            LAB.image, command=override, name=name or None, detach=True, interactive=True, tty=True
-        ),
-        "This button runs:",
-    )
-    if st.button(T.START_DETACHED, key="start-detached", icon=":material/play_circle:"):
+    # Checked here, before any Docker call: the message sits under the fields.
+    problem = views.input_problem(LAB.image, name=name.strip() or None, command=override)
+    if problem is None:
+        common.command(
+            runs.docker_run_command(
+                LAB.image,
+                command=override,
+                name=name.strip() or None,
+                detach=True,
+                interactive=True,
+                tty=True,
+            ),
+            "This button runs:",
+        )
+    if st.button(
+        T.START_DETACHED,
+        key="start-detached",
+        icon=":material/play_circle:",
+        disabled=problem is not None,
+    ):
         state.start(
             ACTION_KEY,
             tasks.start_detached(LAB.image, LAB.name, override, name.strip()),
@@ -174,8 +189,12 @@ def render() -> None:
         exec_cmd = exec_cols[1].text_input(
             "Command to run inside", "python main.py", key="exec-cmd"
         )
-        common.command(runs.docker_exec_command(inside, exec_cmd), "This button runs:")
-        if st.button(T.RUN_EXEC, key="run-exec", icon=":material/terminal:"):
+        problem = views.input_problem(LAB.image, command=exec_cmd, empty="the command")
+        if problem is None:
+            common.command(runs.docker_exec_command(inside, exec_cmd), "This button runs:")
+        if st.button(
+            T.RUN_EXEC, key="run-exec", icon=":material/terminal:", disabled=problem is not None
+        ):
             chosen_container = by_name[inside]
             state.start(
                 EXEC_KEY,

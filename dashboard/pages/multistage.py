@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard.engine import labs, runs
 from dashboard.engine.builds import build_command
-from dashboard.ui import charts, common, shell, state, tasks, theme, views
+from dashboard.ui import charts, common, exports, guide, shell, state, tasks, theme, views
 from dashboard.ui import text as T
 
 LAB = labs.get("iris-multistage")
@@ -25,12 +25,14 @@ def render() -> None:
         "installs only NumPy and joblib and takes the model file with `COPY --from=trainer`. "
         "Stages are images being built, not containers; only the last stage becomes the image.",
     )
+    guide.progress("multistage")
 
     files = st.columns([3, 2])
     with files[0]:
         common.show_file(
             LAB.path / "Dockerfile", "dockerfile", "labs/iris-multistage/Dockerfile", expanded=True
         )
+        guide.lab_hints(LAB.name)
     with files[1]:
         common.show_file(LAB.path / "model.py", "python", "model.py (trainer stage)")
         common.show_file(LAB.path / "predict.py", "python", "predict.py (predictor stage)")
@@ -128,7 +130,7 @@ def render() -> None:
             )
         else:
             cols[1].caption(f"Build {SINGLE.image} on the Lesson 1 page to compare.")
-        st.plotly_chart(
+        exports.chart(
             charts.compare_sizes(sizes, "Image size: what ships vs what was needed to build it"),
             theme=None,
             key="multistage-sizes",
@@ -140,7 +142,7 @@ def render() -> None:
             x.id for x in report.layers if x.id and any(x.id.startswith(f) for f in from_ids)
         ]
         base = state.image_report(facts.base_image)
-        st.plotly_chart(
+        exports.chart(
             charts.layers_chart(report, len(base.layers) if base else 0, full_ids),
             theme=None,
             key="multistage-layers",

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import labels
-from dashboard.ui import charts, common, shell, state, tasks, theme
+from dashboard.ui import charts, common, exports, shell, state, tasks, theme
 from dashboard.ui import text as T
 
 CLEAN_KEY = ("cleanup",)
@@ -26,7 +26,7 @@ def render() -> None:
     if not images:
         st.info("No lab image yet: build one on the lesson pages.")
     else:
-        st.plotly_chart(charts.sizes_chart(images), theme=None, key="sizes")
+        exports.chart(charts.sizes_chart(images), theme=None, key="sizes")
         base = state.image_report(facts.base_image)
         base_count = len(base.layers) if base else 0
         reports = {}
@@ -36,7 +36,7 @@ def render() -> None:
             if report is not None:
                 reports[ref] = (report, len(report.layers) if image.base else base_count)
         if reports:
-            st.plotly_chart(charts.stacked_sizes_chart(reports), theme=None, key="stacked")
+            exports.chart(charts.stacked_sizes_chart(reports), theme=None, key="stacked")
             st.caption(
                 "Shared layers are stored once: every lab image here starts with the same "
                 f"{theme.fmt_bytes(base.size_bytes if base else 0)} base image, so the disk holds "
@@ -66,7 +66,8 @@ def render() -> None:
         "A file written in one layer and changed or deleted in a later one still ships in the "
         "earlier layer. [dive](https://github.com/wagoodman/dive) reads every layer's files and "
         "scores the image: 100 % means no byte is stored twice. The dashboard does the same from "
-        "`docker save`."
+        "`docker save`, or, when the daemon is on this machine, from the same tar headers in the "
+        "daemon's layer store (no copy of the image)."
     )
     refs = [t for image in images for t in image.tags if not image.base]
     if refs:
@@ -92,6 +93,7 @@ def render() -> None:
             cols[1].metric("Wasted space", theme.fmt_bytes(report.wasted_bytes))
             cols[2].metric("Files in 2+ layers", report.inefficient_paths)
             cols[3].metric("Removed files", report.removed_files)
+            st.caption(f"Layers read from: {outcome.source or 'docker save'}.")
             st.dataframe(
                 pd.DataFrame.from_records(
                     [
@@ -137,7 +139,7 @@ def render() -> None:
     cols[1].metric("Reclaimable", theme.fmt_bytes(sum(r.reclaimable_bytes for r in usage.rows)))
     cols[2].metric("The dashboard's share", theme.fmt_bytes(usage.ours_bytes))
     cols[3].metric("Build cache", theme.fmt_bytes(usage.build_cache.size_bytes))
-    st.plotly_chart(charts.disk_chart(usage), theme=None, key="disk")
+    exports.chart(charts.disk_chart(usage), theme=None, key="disk")
     st.dataframe(
         pd.DataFrame.from_records(
             [

@@ -6,6 +6,7 @@ step is the same green or orange on every page.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -32,6 +33,18 @@ def _layout(fig: go.Figure, *, title: str, height: int, **extra) -> go.Figure:
 def short(text: str, width: int = 48) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# `docker history` names copied content by its 64-hex checksum ("COPY file:37d8…c35b in . ").
+_COPY_SUM = re.compile(r"\b(file|multi|dir):([0-9a-f]{8})[0-9a-f]{56}\b")
+
+
+def layer_label(layer) -> str:
+    """A history entry as a short axis label: the checksum of copied files cut to 8 characters
+    (so the destination stays readable), and an imported base named as such."""
+    if not layer.created_by and layer.comment.startswith("Imported"):
+        return "base image (docker import)"
+    return _COPY_SUM.sub(r"\1:\2…", layer.title or "(no instruction)")
 
 
 # ---------------------------------------------------------------- builds
@@ -113,7 +126,7 @@ def layers_chart(
     """One bar per layer of `docker history`, oldest at the top; empty layers shown as such."""
     layers = list(report.layers)
     from_ids = set(from_stage_ids)
-    labels = [f"#{layer.index} {short(layer.title or '(no instruction)', 46)}" for layer in layers]
+    labels = [f"#{layer.index} {short(layer_label(layer), 46)}" for layer in layers]
     kinds = [
         layer_kind(layer, layer.index < base_count, bool(layer.id and layer.id in from_ids))
         for layer in layers

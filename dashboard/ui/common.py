@@ -12,7 +12,9 @@ import streamlit as st
 from dashboard.jobs import JobSnapshot
 from dashboard.ui import errors, state
 
-POLL_SECONDS = 0.7
+# Live panels rerun this often while their job runs (and not at all otherwise): a container's
+# line reaches the page within about half of it plus one render (bench: responsiveness).
+POLL_SECONDS = 0.25
 
 
 def header(title: str, intro: str) -> None:
@@ -76,10 +78,51 @@ def cancel_button(snap: JobSnapshot) -> None:
         st.toast(f"Stopping: {snap.label}")
 
 
+# Jobs that ended because the daemon went away: by exception type, or by the engine's sentence
+# (a build reports it in its result instead of raising).
+LOST_ERROR_TYPES = frozenset(
+    {
+        "DaemonLost",
+        "DaemonUnavailable",
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ProtocolError",
+        "ReadTimeout",
+        "ReadTimeoutError",
+    }
+)
+LOST_SENTENCES = (
+    "Lost the connection to the Docker daemon",
+    "Cannot reach the Docker daemon",
+    "Cannot connect to the Docker daemon",
+)
+DOCKER_STOPPED = "Failed: Docker stopped answering."
+
+
+def lost_daemon(error: str | None, error_type: str | None = None) -> bool:
+    """True when a job or a build ended because the Docker daemon stopped answering."""
+    return error_type in LOST_ERROR_TYPES or any(s in (error or "") for s in LOST_SENTENCES)
+
+
+def daemon_stopped(key: tuple, detail: str | None) -> None:
+    """A job the daemon walked away from: say so, and offer to check again and retry it."""
+    st.error(f"{DOCKER_STOPPED} {detail or ''}".strip(), icon=":material/cloud_off:")
+    from dashboard.ui import text as T
+
+    if st.button(T.RETRY, key="retry-" + "-".join(map(str, key)), icon=":material/refresh:"):
+        state.refresh_all()
+        if state.facts().ok and state.can_restart(key):
+            state.restart(key)  # reruns the page
+        st.rerun()  # still down: the frame shows "Docker is not reachable" and how to fix it
+
+
 def job_failed(snap: JobSnapshot) -> bool:
     """Show a failed job's message (never a traceback); True if it failed."""
     if snap.status == "failed":
-        st.error(snap.error or "The job failed.", icon=":material/error:")
+        if lost_daemon(snap.error, snap.error_type):
+            daemon_stopped(snap.key, snap.error)
+        else:
+            st.error(snap.error or "The job failed.", icon=":material/error:")
         return True
     if snap.status == "cancelled":
         st.warning("Stopped before it finished.", icon=":material/stop_circle:")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.ui import errors, sidebar, state, theme
+from dashboard.ui import errors, leftovers, sidebar, state, theme
 from dashboard.ui import text as T
 
 PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
@@ -47,10 +47,11 @@ PAGES = (
     PageSpec("gpu.py", "GPUs", ":material/memory:", "More"),
     PageSpec("sizes.py", "Sizes and clean-up", ":material/straighten:", "More"),
     PageSpec("cicd.py", "CI/CD", ":material/sync:", "More"),
+    PageSpec("history.py", "Progress & history", ":material/timeline:", "More"),
 )
 DOWN = PageSpec("docker_unreachable.py", T.TITLE_DOWN, ":material/error:", "Docker")
-# Readable while the daemon is down: theory only.
-OFFLINE_READING = ("why_docker.py", "cicd.py")
+# Readable while the daemon is down: theory, and what the history database kept.
+OFFLINE_READING = ("why_docker.py", "cicd.py", "history.py")
 
 
 def _page(spec: PageSpec, default: bool = False, hidden: bool = False):
@@ -91,6 +92,9 @@ def frame():
     theme.apply_css(state.presenting())
     with errors.boundary():
         sidebar.render(facts)
+    if facts.ok:
+        with errors.boundary():
+            leftovers.banner()  # what a crashed dashboard left behind, once per session
     return page
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.ui import state, theme
+from dashboard.ui import guide, state, theme
 from dashboard.ui import text as T
 from dashboard.ui.facts import DaemonFacts
 
@@ -64,6 +64,7 @@ def render(facts: DaemonFacts) -> None:
             st.markdown("**Running now**")
             for snap in running:
                 st.caption(f"⏳ {snap.label} ({theme.fmt_seconds(snap.elapsed)})")
+        guide.history_notice()
         if st.button(T.REFRESH_STATUS, key="refresh-status", icon=":material/refresh:"):
             state.refresh_all()
             st.rerun()

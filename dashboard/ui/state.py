@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.jobs import JobRegistry, JobSnapshot
+from dashboard.ui import recording
 from dashboard.ui.facts import DaemonFacts, read_facts
 
 FACTS_TTL = 20  # seconds: the sidebar's daemon status, versions and GPU
@@ -142,10 +143,28 @@ def start(key: tuple, target, label: str) -> None:
     The rerun matters: a job's panel may sit above the button that started it, and it must be
     drawn again (now polling) to show the job.
     """
-    job, started = registry().start(key, target, label=label)
-    if not started:
+    job, started = registry().start(key, recording.recorded(target, history()), label=label)
+    if started:
+        _targets()[job.key] = (target, label)
+    else:
         st.toast(f"Already running: {job.label}. Showing that one.")
     st.rerun()
+
+
+@st.cache_resource(show_spinner=False)
+def _targets() -> dict[tuple, tuple]:
+    """key -> (target, label) of the last job started for it, so a panel can run it again."""
+    return {}
+
+
+def can_restart(key: tuple) -> bool:
+    return key in _targets()
+
+
+def restart(key: tuple) -> None:
+    """Start the last job of `key` again (the "Build again" of an image deleted meanwhile)."""
+    target, label = _targets()[key]
+    start(key, target, label)
 
 
 def snapshot(key: tuple) -> JobSnapshot | None:
@@ -154,3 +173,29 @@ def snapshot(key: tuple) -> JobSnapshot | None:
 
 def presenting() -> bool:
     return bool(st.session_state.get("presentation", False))
+
+
+# ---------------------------------------------------------------- history
+
+
+@st.cache_resource(show_spinner=False)
+def _history(path: str):
+    from dashboard.engine.history import History
+
+    return History.open(path)  # never raises: a damaged or locked file gives a disabled one
+
+
+def history():
+    """The history database of this process (builds, runs, check ticks), or a disabled one.
+
+    Keyed by its path, so pointing DASHBOARD_DATA_DIR / DASHBOARD_HISTORY_DB elsewhere opens
+    another file.
+    """
+    from dashboard.engine.history import default_path
+
+    return _history(str(default_path()))
+
+
+def reopen_history() -> None:
+    """Forget the open history (after its file was moved aside): the next call opens it anew."""
+    _history.clear()

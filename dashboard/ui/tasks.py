@@ -489,15 +489,17 @@ class EfficiencyOutcome:
     layers: tuple[LayerFilesSummary, ...]
     archive_bytes: int
     save_seconds: float
+    source: str = ""  # image_archive.SOURCE_SAVE or SOURCE_OVERLAY2: how the layers were read
 
 
 def analyse_image(ref: str) -> Target:
-    """`docker save` the image, read every layer's file list, score it the way dive does."""
+    """Read every layer's file list (the daemon's layer store, else `docker save`), score it
+    the way dive does."""
 
     def target(job: Job):
         from dashboard.engine import efficiency, image_archive
 
-        job.progress(None, f"docker save {ref} (reading every layer's files)")
+        job.progress(None, f"reading every layer's files of {ref}")
         with docker_client() as client:
             files = image_archive.image_files(client, ref)
         report = efficiency.efficiency(files.layers, top=15)
@@ -512,7 +514,22 @@ def analyse_image(ref: str) -> Target:
             )
             for layer in files.layers
         )
-        return EfficiencyOutcome(ref, report, layers, files.archive_bytes, files.save_seconds)
+        return EfficiencyOutcome(
+            ref, report, layers, files.archive_bytes, files.save_seconds, source=files.source
+        )
+
+    return target
+
+
+def remove_leftovers(inventory) -> Target:
+    """Remove exactly these leftovers of earlier sessions (cleanup.remove_all: never forced)."""
+
+    def target(job: Job):
+        from dashboard.engine import cleanup
+
+        job.progress(None, f"Removing {len(inventory.all)} leftovers")
+        with docker_client() as client:
+            return cleanup.remove_all(client, inventory)
 
     return target
 

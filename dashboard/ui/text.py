@@ -51,6 +51,11 @@ CLEAN_ALL = "Remove everything the dashboard made"
 
 # Any running build, run or Compose pair.
 CANCEL = "Cancel"
+BUILD_AGAIN = "Build again"
+
+# The banner about what earlier (crashed) dashboard sessions left behind.
+CLEAN_LEFTOVERS = "Clean up leftovers"
+DISMISS_LEFTOVERS = "Dismiss"
 
 # Sidebar and the daemon page.
 PRESENTATION = "Presentation mode"

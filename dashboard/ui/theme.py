@@ -92,6 +92,8 @@ html {font-size: 20px;}
 [data-testid="stCode"] code {font-size: 1.05rem;}
 h1 {font-size: 3rem !important;}
 h2 {font-size: 2.2rem !important;}
+/* The bigger type no longer fits the sidebar's 300 px: widen it so page names are not cut. */
+section[data-testid="stSidebar"] {width: 22rem !important; min-width: 22rem !important;}
 </style>
 """
 

@@ -7,15 +7,19 @@ timeline (green = from the cache, orange = executed), and why the cache missed.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
 
+from dashboard.engine import labs
 from dashboard.jobs import JobSnapshot
-from dashboard.ui import charts, common, state, theme
+from dashboard.ui import charts, common, exports, state, tasks, theme
+from dashboard.ui import text as T
 
 LOG_LINES = 60
+OUTPUT_LINES = 400  # of a finished exec's output: a flood must not become a page of megabytes
 
 
 # ---------------------------------------------------------------- builds
@@ -95,6 +99,67 @@ def cache_misses(result) -> None:
         )
 
 
+def input_problem(
+    image: str, *, name: str | None = None, command: str | None = None, empty: str = ""
+) -> str | None:
+    """Check what the student typed before any Docker call; show and return what is wrong.
+
+    `empty`: what to call the command when an empty one is not allowed (docker exec needs one).
+    """
+    from dashboard.engine import runs
+    from dashboard.engine.validation import InvalidInput
+
+    try:
+        if empty and not (command or "").strip():
+            raise InvalidInput(f"Type {empty} to run.")
+        runs.check_run_inputs(image, name=name, command=command)
+    except InvalidInput as exc:
+        st.error(str(exc), icon=":material/edit_off:")
+        return str(exc)
+    return None
+
+
+def requested_tag(command: str) -> str | None:
+    """The `-t` of a `docker build` command line (a failed build has no tags to read)."""
+    words = shlex.split(command or "")
+    return next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "-t"), None)
+
+
+def previous_image(tag: str | None) -> None:
+    """After a failed build: the tag still names the image it named before (if there was one)."""
+    if not tag:
+        return
+    report = state.image_report(tag)
+    if report is None:
+        st.caption(f"No image is tagged `{tag}`: nothing was built under that name yet.")
+        return
+    when = f", built {report.created:%Y-%m-%d %H:%M}" if report.created else ""
+    st.info(
+        f"`{tag}` still names the previous image `{report.id.removeprefix('sha256:')[:12]}`"
+        f"{when}: Docker moves a tag only when a build succeeds.",
+        icon=":material/label:",
+    )
+
+
+def image_gone(ref: str, build_key: tuple | None) -> None:
+    """The image was removed outside the dashboard (`docker rmi` in a terminal): say so, and
+    offer the build that makes it again."""
+    st.warning(
+        f"Image gone: `{ref}` no longer exists. It was removed outside the dashboard (e.g. "
+        f"`docker rmi {ref}` in a terminal). Build it again to continue.",
+        icon=":material/image_not_supported:",
+    )
+    lab = labs.LABS.get(str(build_key[-1])) if build_key else None
+    if build_key is None or not (state.can_restart(build_key) or lab):
+        return
+    key = "build-again-" + "-".join(map(str, build_key))
+    if st.button(T.BUILD_AGAIN, key=key, type="primary", icon=":material/construction:"):
+        if state.can_restart(build_key):
+            state.restart(build_key)
+        else:  # no earlier job in this process: the lab's own build
+            state.start(build_key, tasks.build_lab(lab.name), f"build {lab.image}")
+
+
 def build_panel(
     snap: JobSnapshot | None,
     *,
@@ -121,21 +186,33 @@ def build_panel(
         st.warning("The build stopped before it finished.")
         return
     common.command(result.command, "The command this build ran:")
+    tag = requested_tag(result.command)
     if not result.ok:
         failed = result.failed_step
         where = f" at step {failed.index}: `{failed.instruction}`" if failed else ""
-        st.error(f"The build failed{where}. Docker said: {result.error}", icon=":material/error:")
+        lost = common.lost_daemon(result.error)
+        if lost:
+            common.daemon_stopped(snap.key, f"The build stopped{where}. {result.error}")
+        else:
+            st.error(
+                f"The build failed{where}. Docker said: {result.error}", icon=":material/error:"
+            )
         if failed and failed.output:
             common.live_log(failed.output[-40:])
         else:
             common.live_log(list(result.log_tail))
         steps_table(rows, stages)
+        if not lost:  # with the daemon gone there is nobody to ask
+            previous_image(tag)
+        return
+    if tag and state.image_report(tag) is None:
+        image_gone(tag, snap.key)
         return
     st.success(build_summary(result), icon=":material/check_circle:")
     build_metrics(result)
     cache_misses(result)
     steps_table(rows, stages)
-    st.plotly_chart(
+    exports.chart(
         charts.steps_timeline(rows, total_seconds=result.seconds),
         theme=None,
         key=f"timeline-{chart_key or '-'.join(map(str, snap.key))}",
@@ -203,6 +280,9 @@ def run_panel(snap: JobSnapshot | None, *, idle: str = "Not run yet.") -> None:
         common.live_log(snap.lines()[-LOG_LINES:])
         return
     if common.job_failed(snap):
+        lab = labs.LABS.get(str(snap.key[-1]))
+        if lab is not None and state.image_report(lab.image) is None:
+            image_gone(lab.image, ("build", lab.name))
         return
     outcome = snap.result
     run = outcome.run
@@ -215,16 +295,18 @@ def run_panel(snap: JobSnapshot | None, *, idle: str = "Not run yet.") -> None:
             icon=":material/check_circle:",
         )
     else:
-        from dashboard.engine import runs
-
-        ended = runs.describe(run) if hasattr(runs, "describe") else f"status {run.status}"
-        st.warning(f"Container `{run.name}` from `{run.image}`: {ended}")
+        st.warning(f"Container `{run.name}` from `{run.image}`: {run.message}")
     lead = [
         ("Exit code", "-" if run.exit_code is None else run.exit_code),
         ("Ran for", theme.fmt_seconds(run.duration_s)),
     ]
     parsed_output(outcome.parsed, key="-".join(map(str, snap.key)), lead=lead)
     with st.expander("What the container printed", expanded=not outcome.parsed.report):
+        if run.truncated:
+            st.caption(
+                f"The last {len(run.lines):,} of {run.lines_total:,} lines (the page keeps a "
+                f"bounded tail; `docker logs --tail {len(run.lines)} {run.name}` shows the same)."
+            )
         st.code(run.output or "(nothing)", language="text")
 
 
@@ -263,4 +345,8 @@ def exec_panel(snap: JobSnapshot | None) -> None:
     if not outcome.parsed.empty:
         parsed_output(outcome.parsed, key="exec")
     with st.expander("Output", expanded=outcome.parsed.empty):
-        st.code(result.output or "(nothing)", language="text")
+        lines = result.output.rstrip("\n").split("\n") if result.output else []
+        if len(lines) > OUTPUT_LINES:
+            st.caption(f"The last {OUTPUT_LINES:,} of {len(lines):,} lines.")
+            lines = lines[-OUTPUT_LINES:]
+        st.code("\n".join(lines) or "(nothing)", language="text")

@@ -2,62 +2,85 @@
 
 Follows Streamlit's own end-to-end tests: start the server headless, poll /_stcore/health for
 "ok", then drive the browser with Playwright, using /usr/bin/chromium (never a downloaded one).
+The helpers live in tests/e2e/browser.py (a conftest is not importable under importlib mode).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import contextlib
+import shutil
 from pathlib import Path
 
+import docker
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+from dashboard.engine import labels
+from tests.e2e.browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NETWORK_CHANGED,
+    VIEWPORT,
+    serve,
+    streamlit_probe,
+)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def keep_log(log: Path, name: str) -> None:
+    """The server's console (tracebacks the page hides are logged there), next to the shots."""
+    if log.exists():
+        ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, ARTIFACTS.parent / name)
+
+
+def _app_env(tmp: Path, session_id: str) -> dict[str, str]:
+    """This run's own data folder, Compose project and working-copy tags (as tests/app does)."""
+    return {
+        "DASHBOARD_DATA_DIR": str(tmp / "data"),
+        "DASHBOARD_COMPOSE_PROJECT": f"wine-{session_id}".lower(),
+        "DASHBOARD_TAG_SUFFIX": session_id.lower(),
+        "DASHBOARD_SESSION": session_id,
+    }
 
 
 @pytest.fixture(scope="session")
-def app_url(docker_client, tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard/app.py"]
-            + ["--server.headless", "true", "--server.port", str(port)]
-            + ["--browser.gatherUsageStats", "false"],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read() == b"ok":
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
-    yield url
-    proc.terminate()
+def app_url(docker_client, session_id, tmp_path_factory):
+    """The dashboard against the real daemon. Containers it made for this session are removed."""
+    wanted = {"label": [f"{labels.SESSION}={session_id}"]}
+    before = {c.id for c in docker_client.containers.list(all=True, filters=wanted)}
+    tmp = tmp_path_factory.mktemp("streamlit")
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        with serve(tmp / "server.log", _app_env(tmp, session_id)) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    finally:
+        keep_log(tmp / "server.log", "e2e-server.log")
+        for container in docker_client.containers.list(all=True, filters=wanted):
+            if container.id not in before:
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
+
+
+@pytest.fixture(scope="session")
+def down_url(session_id, tmp_path_factory):
+    """A second dashboard whose DOCKER_HOST points at a socket that does not exist."""
+    tmp = tmp_path_factory.mktemp("streamlit-down")
+    env = {**_app_env(tmp, session_id), "DOCKER_HOST": "unix:///tmp/nonexistent.sock"}
+    try:
+        with serve(tmp / "server.log", env) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    finally:
+        keep_log(tmp / "server.log", "e2e-server-down.log")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_artifacts():
+    """Screenshots of this run only: a stage that did not happen leaves no stale picture."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
 
 
 @pytest.fixture(scope="session")
@@ -67,51 +90,29 @@ def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    """A fresh browser context (a new Streamlit session) that records uncaught JS errors."""
+    context = browser.new_context(viewport=VIEWPORT)
     pg = context.new_page()
     errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    flakes: list[str] = []
+
+    def console(message) -> None:
+        if message.type != "error" or streamlit_probe(message):
+            return
+        # Docker adding or removing a container's veth makes Chromium abort requests in
+        # flight: the machine's doing, not the app's. open_url() loads the page again.
+        (flakes if NETWORK_CHANGED in message.text else errors).append(f"console: {message.text}")
+
+    pg.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    pg.on("console", console)
     pg.js_errors = errors
+    pg.network_flakes = flakes
     yield pg
     context.close()
-
-
-def screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def wait_idle(page, timeout_ms: int = 30_000) -> None:
-    """Wait until Streamlit finished running the script (its status widget says so)."""
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText"
-        ".includes('Running')",
-        timeout=timeout_ms,
-    )
-
-
-def assert_no_exception(page) -> None:
-    exceptions = page.locator("[data-testid='stException']")
-    assert exceptions.count() == 0, exceptions.first.inner_text()
-    assert not page.js_errors, page.js_errors

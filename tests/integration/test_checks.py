@@ -16,7 +16,7 @@ import uuid
 import docker
 import pytest
 
-from dashboard.engine import builds, checks, labs, runs
+from dashboard.engine import builds, checks, labels, labs, runs
 from dashboard.engine.history import History
 
 pytestmark = pytest.mark.docker
@@ -45,6 +45,14 @@ def iris_image(docker_client):
 
 
 @pytest.fixture
+def own_session(monkeypatch, session_id):
+    """A session of this test's own: other tests of this run may leave iris containers behind."""
+    own = f"{session_id}-checks-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setattr(labels, "_PROCESS_SESSION", own)
+    return own
+
+
+@pytest.fixture
 def history(tmp_path):
     with History.open(tmp_path / "history.sqlite3") as h:
         assert h.enabled, h.disabled_reason
@@ -64,16 +72,16 @@ def made(docker_client, prefix):
 
 
 def test_the_run_check_ticks_only_after_a_container_exited_0(
-    docker_client, iris_image, history, session_id, prefix, made
+    docker_client, iris_image, history, own_session, prefix, made
 ):
     mine = [
         c
-        for c in runs.list_lab_containers(docker_client, "iris", session_id)
+        for c in runs.list_lab_containers(docker_client, "iris", own_session)
         if c.status == "exited" and c.exit_code == 0
     ]
-    assert mine == [], "another test of this session left an iris container that exited 0"
+    assert mine == [], "a new session has no iris container yet"
 
-    before = by_id(checks.evaluate(docker_client, history, "lesson1", session=session_id))
+    before = by_id(checks.evaluate(docker_client, history, "lesson1", session=own_session))
     assert set(before) == {"iris-image", "iris-run"}
     assert before["iris-image"].true_now and before["iris-image"].newly_done
     assert f"{IRIS.image} exists" in before["iris-image"].detail
@@ -85,7 +93,7 @@ def test_the_run_check_ticks_only_after_a_container_exited_0(
     made.append(result.container_id)
     assert result.ok, result.output
 
-    after = by_id(checks.evaluate(docker_client, history, "lesson1", session=session_id))
+    after = by_id(checks.evaluate(docker_client, history, "lesson1", session=own_session))
     run_check = after["iris-run"]
     assert run_check.done and run_check.true_now and run_check.newly_done
     assert f"{prefix}-run" in run_check.detail and "exited with code 0" in run_check.detail
@@ -95,7 +103,7 @@ def test_the_run_check_ticks_only_after_a_container_exited_0(
 
     # Remove the container: the check is no longer true now, but stays done, with its time.
     runs.remove_container(docker_client, result.container_id)
-    gone = by_id(checks.evaluate(docker_client, history, "lesson1", session=session_id))
+    gone = by_id(checks.evaluate(docker_client, history, "lesson1", session=own_session))
     run_check = gone["iris-run"]
     assert not run_check.true_now and run_check.done and run_check.done_before
     assert run_check.done_at == ticked_at
@@ -104,7 +112,7 @@ def test_the_run_check_ticks_only_after_a_container_exited_0(
 
     # A fresh history knows nothing of it: the tick lives in the database, not in the daemon.
     with History.open(history.path.with_name("other.sqlite3")) as fresh:
-        again = by_id(checks.evaluate(docker_client, fresh, "lesson1", session=session_id))
+        again = by_id(checks.evaluate(docker_client, fresh, "lesson1", session=own_session))
     assert not again["iris-run"].done
 
 

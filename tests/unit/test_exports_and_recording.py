@@ -1,0 +1,141 @@
+"""Chart exports (CSV from the figure, PNG and SVG drawn by Kaleido with the machine's Chromium)
+and the recording of finished jobs in the history database.
+
+Build results come from the classic-builder streams recorded on this machine's daemon, through
+the real stream parser (tests/unit/test_history.py's helpers); the figures are the pages' own.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import plotly.graph_objects as go
+import pytest
+
+from dashboard.engine.history import History
+from dashboard.engine.lab_output import parse_lab_output
+from dashboard.engine.paths import labs_dir
+from dashboard.ui import charts, exports, recording, tasks
+from tests.unit.test_history import recorded_build, recorded_run
+
+
+@pytest.fixture
+def db(tmp_path):
+    with History.open(tmp_path / "history.sqlite3") as h:
+        assert h.enabled, h.disabled_reason
+        yield h
+
+
+# ---------------------------------------------------------------- exports
+
+
+def test_csv_has_every_point_of_every_trace():
+    fig = charts.compare_sizes({"iris-model:1.0": 444_000_000, "iris-model:2.0": 98_000_000}, "t")
+    frame = exports.figure_frame(fig)
+    assert list(frame.columns) == ["series", "x", "y", "text"]
+    assert list(frame["x"]) == ["iris-model:1.0", "iris-model:2.0"]
+    assert list(frame["y"]) == [444.0, 98.0]
+    text = exports.to_csv(frame).decode()
+    assert text.splitlines()[0] == "series,x,y,text"
+    assert "trace 1,iris-model:2.0,98.0,98.0 MB" in text.splitlines()
+
+
+def test_csv_of_a_timeline_keeps_the_bar_starts():
+    rows = recorded_build("iris-warm").real_steps
+    frame = exports.figure_frame(charts.steps_timeline(rows))
+    assert len(frame) == len(rows)
+    assert "base" in frame.columns and frame["base"].is_monotonic_increasing
+
+
+def test_a_diagram_without_traces_has_no_rows():
+    assert exports.figure_frame(charts.vm_vs_containers()).empty
+
+
+def test_file_names_come_from_the_title():
+    fig = charts.sizes_chart([], title="Image sizes (docker images)")
+    assert exports.slug(exports.title_of(fig)) == "image-sizes-docker-images"
+    assert exports.slug("<b>Virtual</b> machines") == "virtual-machines"
+    assert exports.slug("", fallback="x") == "x"
+    config = exports.plotly_config("sizes")
+    assert config["toImageButtonOptions"] == {"format": "png", "filename": "sizes", "scale": 2}
+
+
+def test_png_and_svg_are_drawn_offline_by_chromium():
+    assert exports.exports_available(), "kaleido (requirements.txt) or Chromium is missing"
+    fig = charts.compare_sizes({"a": 1_000_000, "b": 2_000_000}, "Two images")
+    png = exports.to_image(fig, "png")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width = int.from_bytes(png[16:20], "big")
+    assert width == exports.DEFAULT_WIDTH * exports.SCALE
+    svg = exports.to_image(fig, "svg").decode()
+    assert svg.startswith("<svg") and "Two images" in svg
+
+
+# ---------------------------------------------------------------- recording
+
+
+def test_the_dockerfile_is_read_from_the_build_command():
+    lab = "docker build --network host -t iris-model:1.0 -f labs/iris/Dockerfile labs/iris"
+    assert recording.dockerfile_from_command(lab) == labs_dir().parent / "labs/iris/Dockerfile"
+    copy = "docker build -t x:1 -f '/tmp/a b/Dockerfile.deps-first' '/tmp/a b'"
+    assert str(recording.dockerfile_from_command(copy)) == "/tmp/a b/Dockerfile.deps-first"
+    assert recording.dockerfile_from_command("not a 'command") is None
+
+
+def test_a_finished_build_is_recorded_once_with_its_dockerfile(db):
+    build = recorded_build("iris-cold", seconds=13.0)
+    job = SimpleNamespace(cancelled=False, label="build iris")
+    target = recording.recorded(lambda j: build, db)
+    assert target(job) is build
+    (record,) = db.builds(with_steps=True)
+    assert record.lab == "iris" and record.kind == "cold" and record.seconds == 13.0
+    assert record.dockerfile_text == (labs_dir() / "iris" / "Dockerfile").read_text()
+    assert len(record.steps) == 7
+
+
+def test_runs_pairs_and_compose_runs_are_recorded(db):
+    run = recorded_run("iris.txt", lab="iris", image="iris-model:1.0")
+    ids = recording.record(db, tasks.RunOutcome(run, parse_lab_output(run.lines)))
+    assert len(ids) == 1 and ids[0] is not None
+    assert db.runs("iris", ok_only=True)[0].accuracy == 1.0
+
+    pair = tasks.PairOutcome(
+        "# edit",
+        {"code first": recorded_build("iris-cold"), "deps first": recorded_build("iris-warm")},
+        {"code first": recorded_build("iris-edited"), "deps first": recorded_build("iris-warm")},
+    )
+    assert len(recording.record(db, pair)) == 4
+    assert len(db.builds()) == 4
+
+
+def test_cancelled_jobs_other_results_and_a_disabled_history_record_nothing(db, tmp_path):
+    build = recorded_build("iris-warm")
+    cancelled = SimpleNamespace(cancelled=True, label="build")
+    assert recording.recorded(lambda j: build, db)(cancelled) is build
+    assert recording.record(db, tasks.ActionOutcome("removed", "docker rm x")) == []
+    assert db.builds() == []
+    broken = tmp_path / "broken.sqlite3"
+    broken.write_bytes(b"not a database" * 100)
+    off = History.open(broken)
+    assert not off.enabled
+    target = lambda j: build  # noqa: E731
+    assert recording.recorded(target, off) is target
+
+
+def test_a_failing_history_never_fails_the_job(db, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(db, "record_build", boom)
+    build = recorded_build("iris-warm")
+    job = SimpleNamespace(cancelled=False, label="build")
+    assert recording.recorded(lambda j: build, db)(job) is build
+
+
+def test_figures_of_other_kinds_still_export():
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4], name="line"))
+    assert exports.to_csv(exports.figure_frame(fig)).decode().splitlines() == [
+        "series,x,y",
+        "line,1,3",
+        "line,2,4",
+    ]
