@@ -39,3 +39,22 @@ def docker_client():
 @pytest.fixture(scope="session")
 def session_id() -> str:
     return os.environ["DASHBOARD_SESSION"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright, one per test run.
+
+    One for the whole run because Playwright's sync API keeps an event loop for as long as it is
+    open: a second `sync_playwright()` in the same process refuses to start.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -81,15 +81,9 @@ def render() -> None:
         state.start(RUN_KEY, tasks.gpu_run(IMAGE), "GPU run")
 
     def run_panel(snap) -> None:
-        if snap is None:
-            st.caption("Not run yet.")
+        outcome = common.outcome(snap, idle="Not run yet.")
+        if outcome is None:
             return
-        if snap.running:
-            st.progress(0.0, text=snap.detail)
-            return
-        if common.job_failed(snap):
-            return
-        outcome = snap.result
         run = outcome.run
         cols = st.columns(3)
         cols[0].metric("Ran on", "GPU" if run.device == "gpu" else "CPU")

@@ -78,15 +78,11 @@ def render() -> None:
         common.command(f"docker save {ref} -o image.tar   # then read each layer's tar", "It runs:")
 
         def analyse_panel(snap) -> None:
-            if snap is None:
-                st.caption("Not analysed yet (takes a few seconds: the image is saved to a file).")
+            outcome = common.outcome(
+                snap, idle="Not analysed yet (takes a few seconds: the image is saved to a file)."
+            )
+            if outcome is None:
                 return
-            if snap.running:
-                st.progress(0.0, text=snap.detail)
-                return
-            if common.job_failed(snap):
-                return
-            outcome = snap.result
             report = outcome.report
             cols = st.columns(4)
             cols[0].metric("Efficiency", f"{report.score:.1%}")
@@ -225,14 +221,9 @@ def render() -> None:
             state.start(CLEAN_KEY, tasks.reset(None, include_images=True), "clean-up")
 
     def clean_panel(snap) -> None:
-        if snap is None:
+        report = common.outcome(snap, working="Removing…")
+        if report is None:
             return
-        if snap.running:
-            st.progress(0.0, text="Removing…")
-            return
-        if common.job_failed(snap):
-            return
-        report = snap.result
         (st.success if report.ok else st.warning)(f"Clean-up: {report.summary}.")
         left = report.in_use + report.failed
         if left:

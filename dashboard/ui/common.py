@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -128,6 +129,24 @@ def job_failed(snap: JobSnapshot) -> bool:
         st.warning("Stopped before it finished.", icon=":material/stop_circle:")
         return True
     return False
+
+
+def outcome(snap: JobSnapshot | None, *, idle: str = "", working: str = "") -> Any:
+    """A job's result once it succeeded; until then shows why there is none and returns None.
+
+    Nothing yet: the `idle` caption (if any). Running: a progress bar with the job's detail (or
+    `working`). Failed or cancelled: its message (`job_failed`).
+    """
+    if snap is None:
+        if idle:
+            st.caption(idle)
+        return None
+    if snap.running:
+        st.progress(0.0, text=snap.detail or working or f"{snap.label}…")
+        return None
+    if job_failed(snap):
+        return None
+    return snap.result
 
 
 def live_log(

@@ -95,14 +95,9 @@ def _running(obj) -> bool:
 
 
 def _result(snap: JobSnapshot | None) -> None:
-    if snap is None:
+    report = common.outcome(snap, working="Removing the leftovers…")
+    if report is None:
         return
-    if snap.running:
-        st.progress(0.0, text=snap.detail or "Removing the leftovers…")
-        return
-    if common.job_failed(snap):
-        return
-    report = snap.result
     (st.success if report.ok else st.warning)(
         f"Leftovers: {report.summary}.", icon=":material/cleaning_services:"
     )

@@ -314,27 +314,17 @@ def run_panel(snap: JobSnapshot | None, *, idle: str = "Not run yet.") -> None:
 
 
 def action_panel(snap: JobSnapshot | None) -> None:
-    if snap is None:
+    outcome = common.outcome(snap)
+    if outcome is None:
         return
-    if snap.running:
-        st.progress(0.0, text=snap.detail or f"{snap.label}…")
-        return
-    if common.job_failed(snap):
-        return
-    outcome = snap.result
     st.success(outcome.message, icon=":material/check_circle:")
     common.command(outcome.cli, "The command it stands for:")
 
 
 def exec_panel(snap: JobSnapshot | None) -> None:
-    if snap is None:
+    outcome = common.outcome(snap, working="docker exec…")
+    if outcome is None:
         return
-    if snap.running:
-        st.progress(0.0, text=snap.detail or "docker exec…")
-        return
-    if common.job_failed(snap):
-        return
-    outcome = snap.result
     result = outcome.result
     common.command(result.cli, "The command it stands for:")
     st.success(

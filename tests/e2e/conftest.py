@@ -17,8 +17,6 @@ import pytest
 from dashboard.engine import labels
 from tests.e2e.browser import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     NETWORK_CHANGED,
     VIEWPORT,
     serve,
@@ -81,18 +79,6 @@ def fresh_artifacts():
     """Screenshots of this run only: a stage that did not happen leaves no stale picture."""
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

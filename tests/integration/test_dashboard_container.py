@@ -28,7 +28,7 @@ import docker
 import pytest
 
 from dashboard.engine import cleanup, labels
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, assert_clean, free_port, open_url
+from tests.e2e.browser import VIEWPORT, assert_clean, free_port, open_url
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -213,25 +213,20 @@ def test_rebuild_after_a_one_file_edit_reuses_the_dependency_layers(stack):
     assert seconds < 90, f"rebuild took {seconds:.0f}s"
 
 
-def test_page_loads_in_chromium_through_loopback(stack):
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.js_errors = errors
-            open_url(page, stack.url)
-            assert_clean(page)
-            heading = page.locator("[data-testid='stMainBlockContainer'] h1").first.inner_text()
-            assert heading.strip()
-            assert "Cannot reach" not in page.locator("body").inner_text()
-        finally:
-            browser.close()
+def test_page_loads_in_chromium_through_loopback(stack, browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.js_errors = errors
+        open_url(page, stack.url)
+        assert_clean(page)
+        heading = page.locator("[data-testid='stMainBlockContainer'] h1").first.inner_text()
+        assert heading.strip()
+        assert "Cannot reach" not in page.locator("body").inner_text()
+    finally:
+        context.close()
 
 
 def test_doctor_in_the_container(stack):
