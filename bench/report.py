@@ -313,7 +313,8 @@ def responsive_section(r: dict) -> list[str]:
         "driven in headless Chromium; a MutationObserver stamps when each log line first shows "
         "in the page, the daemon's log timestamps (`docker logs --timestamps`) when the "
         "container printed it (same machine, same clock). The run panel redraws its live log "
-        "every 0.7 s (`common.POLL_SECONDS`), so half that is the expected wait. Text the page "
+        "every `common.POLL_SECONDS` (0.25 s for this run; it was 0.7 s before 2026-11-29), so half "
+        "that is the expected wait. Text the page "
         "already showed before the container started (an earlier run's output) is stale and "
         "not counted.",
         "",
@@ -379,7 +380,8 @@ def flood_section(r: dict) -> list[str]:
         "",
         f"A container of {r['image']} printing {printed} lines in "
         f"{r['seconds']:.0f} s, run by a bench page with lesson 1's run panel (bench/live_app.py:"
-        " a job with `tasks.run_image`, the live log redrawn every 0.7 s; no lesson page runs an"
+        " a job with `tasks.run_image`, the live log redrawn every `common.POLL_SECONDS`, 0.7 s"
+        " when this was measured; no lesson page runs an"
         " arbitrary command). Memory of the Streamlit server process (/proc VmRSS every 0.5 s, "
         "VmHWM for the peak).",
         "",

@@ -113,7 +113,7 @@ def run_and_watch(
     if found is None:
         raise RuntimeError(f"the run of {button_key} did not finish in {timeout_s:.0f} s")
     container = client.containers.get(found)
-    time.sleep(1.5)  # the panel polls every 0.7 s: let the last lines reach the page
+    time.sleep(1.5)  # a few polls of the live panel: let the last lines reach the page
     wait_idle(page)
     seen = dict(page.evaluate("Array.from(window.__lines.entries())"))
     logged = []

@@ -6,6 +6,7 @@ step is the same green or orange on every page.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -406,8 +407,13 @@ def timeline_rows(events: Sequence) -> list[dict]:
 # ---------------------------------------------------------------- theory
 
 
+@functools.cache
 def vm_vs_containers() -> go.Figure:
-    """Two stacks: VMs (a guest OS each) next to containers (sharing the host kernel)."""
+    """Two stacks: VMs (a guest OS each) next to containers (sharing the host kernel).
+
+    Built once per process and shared: it never changes, and Plotly's add_shape/add_annotation
+    take about 0.2 s for it, which every rerun of the page would pay. Callers must not mutate it.
+    """
     fig = go.Figure()
 
     def box(x0, x1, y0, y1, text, color, font_color="white"):
