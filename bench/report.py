@@ -313,8 +313,8 @@ def responsive_section(r: dict) -> list[str]:
         "driven in headless Chromium; a MutationObserver stamps when each log line first shows "
         "in the page, the daemon's log timestamps (`docker logs --timestamps`) when the "
         "container printed it (same machine, same clock). The run panel redraws its live log "
-        "every `common.POLL_SECONDS` (0.25 s for this run; it was 0.7 s before 2026-11-29), so half "
-        "that is the expected wait. Text the page "
+        "every `common.POLL_SECONDS` (0.25 s for this run; it was 0.7 s before 2026-11-29), "
+        "so half that is the expected wait. Text the page "
         "already showed before the container started (an earlier run's output) is stale and "
         "not counted.",
         "",
