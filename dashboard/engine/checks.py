@@ -75,6 +75,11 @@ def _lab(name: str) -> labs.Lab:
     return labs.get(name)
 
 
+def _image(name: str) -> str:
+    """The lab's image as the current owner names it (a classroom student: alice/iris-model:1.0)."""
+    return labs.get(name).image
+
+
 IRIS = _lab("iris")
 MULTI = _lab("iris-multistage")
 CODE_FIRST = _lab("cache-code-first")
@@ -279,14 +284,15 @@ def _cache_order(facts: _Facts) -> Evidence:
 
 
 def _multistage_smaller(facts: _Facts) -> Evidence:
-    new = facts.image(MULTI.image)
-    old = facts.image(IRIS.image)
+    multi, iris = _image(MULTI.name), _image(IRIS.name)
+    new = facts.image(multi)
+    old = facts.image(iris)
     if new is None:
-        return Evidence(False, f"There is no image {MULTI.image} on this machine.")
+        return Evidence(False, f"There is no image {multi} on this machine.")
     if old is None:
         return Evidence(
             False,
-            f"{MULTI.image} exists ({_mb(new.get('Size'))}) but {IRIS.image} is gone, so there "
+            f"{multi} exists ({_mb(new.get('Size'))}) but {iris} is gone, so there "
             "is nothing to compare with: build Lesson 1 again.",
         )
     new_size, old_size = int(new.get("Size") or 0), int(old.get("Size") or 0)
@@ -295,12 +301,12 @@ def _multistage_smaller(facts: _Facts) -> Evidence:
         share = saved / old_size if old_size else 0.0
         return Evidence(
             True,
-            f"{MULTI.image} is {_mb(new_size)}, {IRIS.image} is {_mb(old_size)}: "
+            f"{multi} is {_mb(new_size)}, {iris} is {_mb(old_size)}: "
             f"{_mb(saved)} ({share:.0%}) smaller.",
         )
     return Evidence(
         False,
-        f"{MULTI.image} is {_mb(new_size)}, not smaller than {IRIS.image} ({_mb(old_size)}).",
+        f"{multi} is {_mb(new_size)}, not smaller than {iris} ({_mb(old_size)}).",
     )
 
 
@@ -346,12 +352,12 @@ def _wine_predicted(facts: _Facts) -> Evidence:
 
 
 EVALUATORS: dict[str, Callable[[_Facts], Evidence]] = {
-    "iris-image": lambda f: _image_exists(f, IRIS.image),
-    "iris-run": lambda f: _container_exited_ok(f, IRIS.name, IRIS.image),
+    "iris-image": lambda f: _image_exists(f, _image(IRIS.name)),
+    "iris-run": lambda f: _container_exited_ok(f, IRIS.name, _image(IRIS.name)),
     "iris-rebuild-cached": _iris_rebuild,
     "cache-order-compared": _cache_order,
     "multistage-smaller": _multistage_smaller,
-    "multistage-run": lambda f: _container_exited_ok(f, MULTI.name, MULTI.image),
+    "multistage-run": lambda f: _container_exited_ok(f, MULTI.name, _image(MULTI.name)),
     "wine-predicted": _wine_predicted,
 }
 

@@ -45,6 +45,10 @@ class OwnedObject:
     def session(self) -> str | None:
         return self.labels.get(labels.SESSION)
 
+    @property
+    def student(self) -> str | None:
+        return self.labels.get(labels.STUDENT)
+
 
 @dataclass(frozen=True)
 class Inventory:
@@ -169,14 +173,16 @@ def list_ours(
     session: str | None = None,
     lab: str | None = None,
     include_base: bool = False,
+    student: str | None = None,
 ) -> Inventory:
-    """Our containers, images, volumes and networks (optionally one session's or one lab's).
+    """Our containers, images, volumes and networks (optionally one session's, one lab's or
+    one classroom student's).
 
     The python:3.11-slim base is left out unless `include_base`: every lab builds on it, and as
     an offline stand-in it cannot be pulled again. (Images built on the stand-in inherit its
     labels, so it is told apart by id, not by label.)
     """
-    wanted = labels.filters(lab=lab, session=session)
+    wanted = labels.filters(lab=lab, session=session, student=student)
     image_labels: dict[str, dict[str, str]] = {}
 
     def labels_of_image(image_id: str) -> dict[str, str]:
@@ -221,7 +227,8 @@ def list_ours(
     if include_base and base_id and all(i.id != base_id for i in images):
         base = client.images.get(base_id)
         # Only a stand-in is ours to remove; a pulled python:3.11-slim belongs to the user.
-        if (base.labels or {}).get(labels.STANDIN) == "true" and lab is None and session is None:
+        whole = lab is None and session is None and student is None
+        if (base.labels or {}).get(labels.STANDIN) == "true" and whole:
             images.append(
                 OwnedObject(
                     "image", base.id, _image_name(base), dict(base.labels), tuple(base.tags)
@@ -367,9 +374,11 @@ def reset(
     session: str | None = None,
     include_images: bool = True,
     lab: str | None = None,
+    student: str | None = None,
 ) -> ResetReport:
-    """Stop and remove what we own (one session's, or all of it): never forced, never others'."""
-    found = list_ours(client, session=session, lab=lab)
+    """Stop and remove what we own (one session's, one student's, or all of it): never forced,
+    never others'."""
+    found = list_ours(client, session=session, lab=lab, student=student)
     if not include_images:
         found = Inventory(found.containers, (), found.volumes, found.networks)
     report = remove_all(client, found)

@@ -365,7 +365,7 @@ class ComposeProject:
         self.client = client
         self.project = project
         self.lab = lab
-        self.session = session or labels.process_session()
+        self.session = session or labels.current_session()
         self.env = {k: str(v) for k, v in (env or {}).items()}
         self.cli = cli or default_cli()
         self.lab_dir = labs.get(lab).path

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dashboard.engine import labels
+from dashboard.engine import labels, owner
 from dashboard.engine import labs as lab_catalog
 from dashboard.engine.lab_output import LabOutput, parse_lab_output
 from dashboard.engine.paths import data_dir
@@ -314,8 +314,11 @@ class CheckProgress:
 
 
 def default_path() -> Path:
+    """DASHBOARD_HISTORY_DB, else the data folder's file; a classroom student has their own."""
     explicit = os.environ.get(ENV_VAR)
-    return Path(explicit) if explicit else data_dir() / FILE_NAME
+    path = Path(explicit) if explicit else data_dir() / FILE_NAME
+    student = owner.current().student
+    return path.parent / "students" / student / path.name if student else path
 
 
 def build_kind(steps_cached: int, steps_cacheable: int) -> str:
@@ -372,7 +375,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def _lab_tag(lab: str, tags: list[str]) -> str | None:
-    known = lab_catalog.LABS.get(lab)
+    known = lab_catalog.find(lab)
     if known and known.image in tags:
         return known.image
     return tags[0] if tags else (known.image if known else None)
@@ -589,7 +592,7 @@ class History:
             cached,
             rate,
             result.error,
-            labels.process_session(),
+            labels.current_session(),
         )
         steps = [
             (
@@ -702,7 +705,7 @@ class History:
             json.dumps([_json_safe(asdict(p)) for p in parsed.predictions]),
             None if parsed.best_accuracy is None else _json_safe(parsed.best_accuracy),
             json.dumps(_json_safe(summary)),
-            labels.process_session(),
+            labels.current_session(),
         )
         return self._write(
             lambda conn: int(

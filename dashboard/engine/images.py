@@ -228,14 +228,19 @@ def _summary(attrs: dict) -> ImageSummary:
 
 
 def list_images(
-    client: docker.DockerClient, lab_only: bool = True, include_untagged: bool = False
+    client: docker.DockerClient,
+    lab_only: bool = True,
+    include_untagged: bool = False,
+    student: str | None = None,
 ) -> list[ImageSummary]:
     """The dashboard's images plus the base image (all images if not `lab_only`), by name.
 
     Untagged images (an unnamed multi-stage build stage, a replaced tag) are left out unless
-    `include_untagged`: they are not what a student built by name.
+    `include_untagged`: they are not what a student built by name. `student`: only a classroom
+    student's images (and the base).
     """
-    wanted = client.api.images(filters=labels.filters()) if lab_only else client.api.images()
+    ours = labels.filters(student=student)
+    wanted = client.api.images(filters=ours) if lab_only else client.api.images()
     found = {attrs["Id"]: _summary(attrs) for attrs in wanted}
     if lab_only:
         try:

@@ -2,41 +2,58 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Mapping
+
+from dashboard.engine import owner
 
 PREFIX = "io.dockerml.dashboard"
 MANAGED = f"{PREFIX}.managed"
 LAB = f"{PREFIX}.lab"
 SESSION = f"{PREFIX}.session"
 STANDIN = f"{PREFIX}.standin"
-
-# One id per process unless the caller pins one (tests, classroom sessions).
-_PROCESS_SESSION = os.environ.get("DASHBOARD_SESSION") or uuid.uuid4().hex[:12]
+STUDENT = f"{PREFIX}.student"  # classroom mode: whose it is (see owner.py)
 
 
 def process_session() -> str:
-    return _PROCESS_SESSION
+    """The session id of this dashboard process (what a laptop's dashboard labels with)."""
+    return owner.process_owner().session
+
+
+def current_session() -> str:
+    """The session id of whom the dashboard works for now: the process, or a student."""
+    return owner.current().session
 
 
 def for_lab(lab: str, session: str | None = None) -> dict[str, str]:
-    """Labels for a container or volume the dashboard creates for `lab`."""
-    return {MANAGED: "true", LAB: lab, SESSION: session or _PROCESS_SESSION}
+    """Labels for a container or volume the dashboard creates for `lab` (as the current owner)."""
+    me = owner.current()
+    found = {MANAGED: "true", LAB: lab, SESSION: session or me.session}
+    if me.student:
+        found[STUDENT] = me.student
+    return found
 
 
 def for_image(lab: str) -> dict[str, str]:
-    """Labels baked into a lab image. No session: an image is shared by every session's cache."""
-    return {MANAGED: "true", LAB: lab}
+    """Labels baked into a lab image. No session: on a laptop an image is shared by every
+    session of the dashboard; in classroom mode it carries its student (images are theirs)."""
+    me = owner.current()
+    found = {MANAGED: "true", LAB: lab}
+    if me.student:
+        found[STUDENT] = me.student
+    return found
 
 
-def filters(lab: str | None = None, session: str | None = None) -> dict[str, list[str]]:
-    """Docker API `filters` that select our objects only (optionally one lab or session)."""
+def filters(
+    lab: str | None = None, session: str | None = None, student: str | None = None
+) -> dict[str, list[str]]:
+    """Docker API `filters` that select our objects only (optionally one lab, session, student)."""
     wanted = [f"{MANAGED}=true"]
     if lab:
         wanted.append(f"{LAB}={lab}")
     if session:
         wanted.append(f"{SESSION}={session}")
+    if student:
+        wanted.append(f"{STUDENT}={student}")
     return {"label": wanted}
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from dashboard.engine import owner
 from dashboard.engine.paths import labs_dir
 
 
@@ -17,6 +18,7 @@ class Lab:
     compose: bool = False
     run_timeout: int = 120  # seconds a run may take before it is stopped
     title: str = ""
+    project: str = ""  # Compose labs of a classroom student: their own project name
 
     @property
     def path(self) -> Path:
@@ -25,14 +27,18 @@ class Lab:
     @property
     def build_command(self) -> str:
         if self.compose:
-            return f"docker compose -f {self.folder}/compose.yaml build"
+            return f"docker compose{self._project_flag} -f {self.folder}/compose.yaml build"
         return f"docker build -t {self.image} -f {self.dockerfile} ."
 
     @property
     def run_command(self) -> str:
         if self.compose:
-            return f"docker compose -f {self.folder}/compose.yaml up"
+            return f"docker compose{self._project_flag} -f {self.folder}/compose.yaml up"
         return f"docker run {self.image}"
+
+    @property
+    def _project_flag(self) -> str:
+        return f" -p {self.project}" if self.project else ""
 
 
 LABS: dict[str, Lab] = {
@@ -62,10 +68,27 @@ LABS: dict[str, Lab] = {
 
 
 def get(name: str) -> Lab:
+    """The lab `name` as the current owner builds it (a classroom student's own image names)."""
     try:
-        return LABS[name]
+        return scoped(LABS[name])
     except KeyError:
         raise KeyError(f"No lab named {name!r}; the labs are: {', '.join(LABS)}") from None
+
+
+def find(name: str) -> Lab | None:
+    """Like `get`, None for a name that is not a lab."""
+    return scoped(LABS[name]) if name in LABS else None
+
+
+def scoped(lab: Lab, who: owner.Owner | None = None) -> Lab:
+    """`lab` with the image (and Compose project) names of `who` (default: the current owner)."""
+    who = who or owner.current()
+    if not who.student:
+        return lab
+    if lab.compose:  # Compose names images PROJECT-SERVICE: wine-trainer -> wine-alice-trainer
+        project = who.compose_project(lab.folder)
+        return replace(lab, image=lab.image.replace(lab.folder, project, 1), project=project)
+    return replace(lab, image=who.image(lab.image))
 
 
 def requirement_files() -> list[Path]:

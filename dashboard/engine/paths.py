@@ -22,3 +22,13 @@ def data_dir() -> Path:
         path = Path(base) / "docker-ml-dashboard"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def owner_data_dir() -> Path:
+    """The current owner's part of the data folder: all of it on a laptop, a folder of their
+    own for a classroom student (their history and working copies)."""
+    from dashboard.engine import owner
+
+    path = owner.current().data_dir(data_dir())
+    path.mkdir(parents=True, exist_ok=True)
+    return path

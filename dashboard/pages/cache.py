@@ -105,7 +105,7 @@ def render() -> None:
 
     def rebuild_panel(snap) -> None:
         views.build_panel(snap, idle="Not rebuilt yet: edit main.py, then rebuild.")
-        previous = state.registry().previous(REBUILD_KEY)
+        previous = state.previous(REBUILD_KEY)
         if snap is None or snap.running or previous is None or not previous.ok:
             return
         before, now = previous.result, snap.result
@@ -163,6 +163,7 @@ def render() -> None:
             st.caption("Not compared yet.")
             return
         if snap.running:
+            common.queue_notice(snap)
             st.progress(snap.progress or 0.0, text=f"{snap.state.get('phase', '')}: {snap.detail}")
             common.cancel_button(snap)
             common.live_log(snap.lines()[-views.LOG_LINES :])

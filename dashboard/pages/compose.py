@@ -73,6 +73,7 @@ def render() -> None:
             st.caption("`docker compose up` also builds missing images, so this step is optional.")
             return
         if snap.running:
+            common.queue_notice(snap)
             st.progress(0.0, text=snap.detail)
             common.live_log(snap.lines()[-40:], height=260)
             return

@@ -100,7 +100,7 @@ def render() -> None:
         "stays on disk (with its logs) until `docker rm`. **Running** means its command is still "
         "going."
     )
-    session = labels.process_session()
+    session = labels.current_session()
     common.command(runs.docker_ps_command(LAB.name, session), "The list below is:")
     containers = state.lab_containers(LAB.name)
     if not containers:

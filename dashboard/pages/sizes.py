@@ -169,7 +169,7 @@ def render() -> None:
         "session label on containers and volumes). The clean-up removes **only** those, never "
         "anything else on this machine, and never forces: what is in use is reported and left."
     )
-    session = labels.process_session()
+    session = labels.current_session()
     inventory = state.inventory()
     counts = inventory.counts
     cols = st.columns(4)

@@ -142,11 +142,19 @@ def outcome(snap: JobSnapshot | None, *, idle: str = "", working: str = "") -> A
             st.caption(idle)
         return None
     if snap.running:
+        queue_notice(snap)
         st.progress(0.0, text=snap.detail or working or f"{snap.label}…")
         return None
     if job_failed(snap):
         return None
     return snap.result
+
+
+def queue_notice(snap: JobSnapshot) -> None:
+    """Classroom mode: a job that still waits for a build slot says where it is in the line."""
+    from dashboard.ui import classroom
+
+    classroom.queue_notice(snap.state.get("queue_position"))
 
 
 def live_log(

@@ -60,7 +60,7 @@ def evaluate(lesson: str | None = None):
         state.registry().generation,
         str(history.path),
         lesson,
-        labels.process_session(),
+        labels.current_session(),
     )
 
 

@@ -75,7 +75,7 @@ def _find():
     after = snap.number if snap is not None and snap.finished else 0
     found = st.session_state.get(FOUND)
     if found is None or found[0] != after:
-        found = (after, cleanup.leftovers(state.client(), labels.process_session()))
+        found = (after, cleanup.leftovers(state.client(), labels.current_session()))
         st.session_state[FOUND] = found
     return found[1]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.engine import owner
 from dashboard.ui import errors, leftovers, sidebar, state, theme
 from dashboard.ui import text as T
 
@@ -49,6 +50,7 @@ PAGES = (
     PageSpec("cicd.py", "CI/CD", ":material/sync:", "More"),
     PageSpec("history.py", "Progress & history", ":material/timeline:", "More"),
 )
+CLASSROOM = PageSpec("classroom.py", "Classroom", ":material/groups:", "Instructor")
 DOWN = PageSpec("docker_unreachable.py", T.TITLE_DOWN, ":material/error:", "Docker")
 # Readable while the daemon is down: theory, and what the history database kept.
 OFFLINE_READING = ("why_docker.py", "cicd.py", "history.py")
@@ -75,6 +77,7 @@ def frame():
         layout="wide",
         initial_sidebar_state="expanded",
     )
+    state.bind_owner()  # classroom mode: act for this browser's student
     facts = state.facts()
     sections: dict[str, list] = {}
     if facts.ok:
@@ -82,6 +85,8 @@ def frame():
             sections.setdefault(spec.section, []).append(_page(spec, default=spec is WHY))
         # The default page lives at "/"; its hidden twin answers at /why_docker.
         sections[WHY.section].append(_page(WHY, hidden=True))
+        if state.classroom():
+            sections[CLASSROOM.section] = [_page(CLASSROOM)]
     else:
         sections[DOWN.section] = [_page(DOWN, default=True)]
         # The lessons stay registered (hidden), so their URLs still answer: with the fix.
@@ -92,17 +97,30 @@ def frame():
     theme.apply_css(state.presenting())
     with errors.boundary():
         sidebar.render(facts)
-    if facts.ok:
+    if facts.ok and not state.classroom():
+        # What a crashed dashboard left behind, once per session. Not in classroom mode: there
+        # the other sessions are the other students, and the instructor's page lists them.
         with errors.boundary():
-            leftovers.banner()  # what a crashed dashboard left behind, once per session
+            leftovers.banner()
     return page
+
+
+def run(page) -> None:
+    """Run the page st.navigation picked; in classroom mode, first ask for the student's name
+    (the instructor's page needs none)."""
+    with errors.boundary():
+        needs_name = state.classroom() and owner.current().student is None
+        if needs_name and page.url_path != CLASSROOM.url_path:
+            from dashboard.ui import classroom
+
+            classroom.welcome()
+        else:
+            page.run()
 
 
 def main() -> None:
     """app.py: the frame, then the page."""
-    page = frame()
-    with errors.boundary():
-        page.run()
+    run(frame())
 
 
 def _legacy_direct_run() -> bool:
@@ -118,9 +136,7 @@ def run_page(render: Callable[[], None], file: str) -> None:
         # Streamlit ran this file without app.py. Build the frame, then run the page the way
         # app.py would (page.run() executes this file again, now under st.navigation): its
         # widgets get the same ids as in every later run, so the first click is not lost.
-        page = frame()
-        with errors.boundary():
-            page.run()
+        run(frame())
         return
     name = Path(file).name
     if name != DOWN.file and name not in OFFLINE_READING and not state.facts().ok:

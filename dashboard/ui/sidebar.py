@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.ui import guide, state, theme
+from dashboard.ui import classroom, guide, state, theme
 from dashboard.ui import text as T
 from dashboard.ui.facts import DaemonFacts
 
@@ -52,14 +52,16 @@ def render(facts: DaemonFacts) -> None:
                 f"{facts.images} images · {facts.containers} containers "
                 f"({facts.containers_running} running)",
             ]
-        if not presenting:
-            lines.append(f"**Session** `{labels.process_session()}`")
+        if not presenting and not state.classroom():
+            lines.append(f"**Session** `{labels.current_session()}`")
         st.markdown("  \n".join(lines))
+        if state.classroom():
+            classroom.sidebar_block()
         for warning in facts.warnings:
             st.warning(warning)
         if facts.compose_error and not presenting:
             st.caption(f"Compose: {facts.compose_error}")
-        running = state.registry().running()
+        running = state.my_running()
         if running:
             st.markdown("**Running now**")
             for snap in running:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.engine import owner
 from dashboard.jobs import JobRegistry, JobSnapshot
+from dashboard.slots import SlotQueue
 from dashboard.ui import recording
 from dashboard.ui.facts import DaemonFacts, read_facts
 
@@ -68,10 +70,10 @@ def _lab_containers(endpoint_url: str, generation: int, lab: str | None, session
 
 
 def lab_containers(lab: str | None, session: str | None = None):
-    """`docker ps -a` of our containers of `lab` (this dashboard process's by default)."""
+    """`docker ps -a` of our containers of `lab` (the current owner's by default)."""
     from dashboard.engine import labels
 
-    return _lab_containers(endpoint(), _generation(), lab, session or labels.process_session())
+    return _lab_containers(endpoint(), _generation(), lab, session or labels.current_session())
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
@@ -90,14 +92,15 @@ def image_report(ref: str):
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
-def _lab_images(endpoint_url: str, generation: int):
+def _lab_images(endpoint_url: str, generation: int, student: str | None):
     from dashboard.engine import images
 
-    return images.list_images(client())
+    return images.list_images(client(), student=student)
 
 
 def lab_images():
-    return _lab_images(endpoint(), _generation())
+    """Our lab images and the base (a classroom student's own only)."""
+    return _lab_images(endpoint(), _generation(), owner.current().student)
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
@@ -112,19 +115,35 @@ def disk_usage():
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
-def _inventory(endpoint_url: str, generation: int, session: str | None):
+def _inventory(endpoint_url: str, generation: int, session: str | None, student: str | None):
     from dashboard.engine import cleanup
 
-    return cleanup.list_ours(client(), session=session)
+    return cleanup.list_ours(client(), session=session, student=student)
 
 
-def inventory(session: str | None = None):
-    return _inventory(endpoint(), _generation(), session)
+def inventory(session: str | None = None, *, everyone: bool = False):
+    """What we made (one session's when given); a classroom student sees only their own unless
+    `everyone` (the instructor's view)."""
+    student = None if everyone else owner.current().student
+    return _inventory(endpoint(), _generation(), session, student)
+
+
+@st.cache_data(ttl=READS_TTL, show_spinner=False)
+def _roster(endpoint_url: str, generation: int):
+    from dashboard.engine import classroom
+    from dashboard.engine.paths import data_dir
+
+    return classroom.roster(client(), data_dir())
+
+
+def roster():
+    """Every classroom student with their progress and resources (the instructor's page)."""
+    return _roster(endpoint(), _generation())
 
 
 def refresh_reads() -> None:
     """Forget the cached lists: the next read asks the daemon (after an action changed things)."""
-    for cached in (_lab_containers, _image_report, _lab_images, _disk_usage, _inventory):
+    for cached in (_lab_containers, _image_report, _lab_images, _disk_usage, _inventory, _roster):
         cached.clear()
 
 
@@ -134,6 +153,89 @@ def refresh_all() -> None:
     _client.clear()
 
 
+# ---------------------------------------------------------------- classroom mode
+
+STUDENT_PARAM = "student"  # ?student=alice keeps a student's name across reloads
+QUEUED_KINDS = frozenset({"build", "cache-pair", "compose-build"})  # jobs that wait for a slot
+
+
+def classroom() -> bool:
+    return owner.classroom_mode()
+
+
+def student_name() -> str | None:
+    """The name this browser session chose (classroom mode), from the session or the URL."""
+    name = st.session_state.get(STUDENT_PARAM) or st.query_params.get(STUDENT_PARAM)
+    return str(name) if name else None
+
+
+def choose_student(name: str) -> owner.Owner:
+    """Take `name` as this browser's student (raises owner.BadStudentName with the reason)."""
+    who = owner.for_student(name)
+    st.session_state[STUDENT_PARAM] = who.student
+    st.query_params[STUDENT_PARAM] = who.student
+    return who
+
+
+def bind_owner() -> owner.Owner | None:
+    """At the top of every script run: act for this browser's student (classroom mode) or for
+    the process. Returns None in classroom mode while no name has been chosen."""
+    who = None
+    if classroom():
+        name = student_name()
+        try:
+            who = owner.for_student(name) if name else None
+        except owner.BadStudentName:
+            who = None
+    owner.set_current(who)
+    if classroom() and who is None:
+        return None
+    return owner.current()
+
+
+def build_slots() -> int:
+    import os
+
+    try:
+        return max(1, int(os.environ.get("DASHBOARD_BUILD_SLOTS", "1")))
+    except ValueError:
+        return 1
+
+
+@st.cache_resource(show_spinner=False)
+def build_queue() -> SlotQueue:
+    """One queue per server: DASHBOARD_BUILD_SLOTS builds at a time (default 1), in order."""
+    return SlotQueue(build_slots())
+
+
+def scoped_key(key: tuple) -> tuple:
+    """A job key of the current owner: a classroom student's jobs are theirs alone."""
+    who = owner.current()
+    return ("student", who.student, *key) if who.student else key
+
+
+def _as_owner(target, who: owner.Owner, queue: SlotQueue | None):
+    """The job's worker thread acts for `who`; a queued job first waits for its slot."""
+
+    def run(job):
+        with owner.acting_for(who):
+            if queue is None:
+                return target(job)
+
+            def waiting(position: int) -> None:
+                job.update(queue_position=position)
+                job.progress(None, f"Waiting for a build slot: number {position} in the queue")
+
+            with queue.admit(job.key, cancel=job.cancel_event, on_wait=waiting) as admitted:
+                if not admitted:
+                    return None
+                job.update(queue_position=0)
+                job.progress(None, "")
+                return target(job)
+
+    return run
+
+
 # ---------------------------------------------------------------- jobs
 
 
@@ -141,9 +243,14 @@ def start(key: tuple, target, label: str) -> None:
     """Start a job, or join the one running for `key`, then rerun the page.
 
     The rerun matters: a job's panel may sit above the button that started it, and it must be
-    drawn again (now polling) to show the job.
+    drawn again (now polling) to show the job. In classroom mode the key is the student's own
+    and builds wait their turn in the server's queue.
     """
-    job, started = registry().start(key, recording.recorded(target, history()), label=label)
+    who = owner.current()
+    key = scoped_key(_unscoped(key))
+    queue = build_queue() if who.student and key[2] in QUEUED_KINDS else None
+    work = _as_owner(recording.recorded(target, history()), who, queue)
+    job, started = registry().start(key, work, label=label)
     if started:
         _targets()[job.key] = (target, label)
     else:
@@ -157,18 +264,38 @@ def _targets() -> dict[tuple, tuple]:
     return {}
 
 
+def _unscoped(key: tuple) -> tuple:
+    """A key as the page wrote it (a job's snapshot carries the scoped one)."""
+    return key[2:] if key[:1] == ("student",) else key
+
+
 def can_restart(key: tuple) -> bool:
-    return key in _targets()
+    return scoped_key(_unscoped(key)) in _targets()
 
 
 def restart(key: tuple) -> None:
     """Start the last job of `key` again (the "Build again" of an image deleted meanwhile)."""
-    target, label = _targets()[key]
+    key = _unscoped(key)
+    target, label = _targets()[scoped_key(key)]
     start(key, target, label)
 
 
 def snapshot(key: tuple) -> JobSnapshot | None:
-    return registry().snapshot(key)
+    return registry().snapshot(scoped_key(key))
+
+
+def previous(key: tuple) -> JobSnapshot | None:
+    """The run of `key` before the current one (the build before an edit)."""
+    return registry().previous(scoped_key(key))
+
+
+def my_running() -> list[JobSnapshot]:
+    """Running jobs of the current owner (a classroom student sees only their own)."""
+    who = owner.current()
+    jobs = registry().running()
+    if not who.student:
+        return jobs
+    return [j for j in jobs if j.key[:2] == ("student", who.student)]
 
 
 def presenting() -> bool:

@@ -297,11 +297,13 @@ def exec_in(container_id: str, name: str, command: str) -> Target:
 def compose_project(client, env: dict[str, str] | None = None):
     """The wine pair's Compose project: "wine", as `docker compose` names it after the folder.
 
-    DASHBOARD_COMPOSE_PROJECT picks another name (tests, or two dashboards on one daemon).
+    DASHBOARD_COMPOSE_PROJECT picks another name (tests, or two dashboards on one daemon); a
+    classroom student gets their own (`wine-alice`, see engine/owner.py).
     """
-    from dashboard.engine import compose
+    from dashboard.engine import compose, owner
 
     name = os.environ.get("DASHBOARD_COMPOSE_PROJECT") or compose.DEFAULT_PROJECT
+    name = owner.current().compose_project(name)
     return compose.ComposeProject(client, name, lab="wine", env=env or {})
 
 
@@ -535,10 +537,29 @@ def remove_leftovers(inventory) -> Target:
 
 
 def reset(session: str | None, include_images: bool) -> Target:
+    """Remove what we made: one session's, or everything of ours (a classroom student: only
+    what carries their student label, never another student's)."""
+
+    def target(job: Job):
+        from dashboard.engine import cleanup, owner
+
+        student = owner.current().student
+        with docker_client() as client:
+            return cleanup.reset(
+                client, session=session, include_images=include_images, student=student
+            )
+
+    return target
+
+
+def reset_student(student: str) -> Target:
+    """The instructor's clean-up of one classroom student: everything with their label."""
+
     def target(job: Job):
         from dashboard.engine import cleanup
 
+        job.progress(None, f"Removing what {student} made")
         with docker_client() as client:
-            return cleanup.reset(client, session=session, include_images=include_images)
+            return cleanup.reset(client, include_images=True, student=student)
 
     return target

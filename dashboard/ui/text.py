@@ -14,6 +14,8 @@ TITLE_GPU = "GPUs in containers"
 TITLE_SIZES = "Image sizes and clean-up"
 TITLE_CICD = "CI/CD with Docker"
 TITLE_DOWN = "Docker is not reachable"
+TITLE_WELCOME = "Welcome to the Docker class"
+TITLE_CLASSROOM = "Classroom: every student"
 
 # Buttons. Lesson 1.
 BUILD_IRIS = "Build iris-model:1.0"
@@ -48,6 +50,13 @@ GPU_PROBE = "Probe the GPU with nvidia-smi"
 ANALYSE_IMAGE = "Analyse wasted space"
 CLEAN_SESSION = "Remove this session's containers"
 CLEAN_ALL = "Remove everything the dashboard made"
+
+# Classroom mode.
+STUDENT_NAME = "Your name"
+START_CLASS = "Start"
+CHANGE_NAME = "Change name"
+INSTRUCTOR_KEY = "Instructor key"
+RESET_STUDENT = "Remove this student's containers, volumes and images"
 
 # Any running build, run or Compose pair.
 CANCEL = "Cancel"

@@ -149,7 +149,7 @@ def image_gone(ref: str, build_key: tuple | None) -> None:
         f"`docker rmi {ref}` in a terminal). Build it again to continue.",
         icon=":material/image_not_supported:",
     )
-    lab = labs.LABS.get(str(build_key[-1])) if build_key else None
+    lab = labs.find(str(build_key[-1])) if build_key else None
     if build_key is None or not (state.can_restart(build_key) or lab):
         return
     key = "build-again-" + "-".join(map(str, build_key))
@@ -173,6 +173,7 @@ def build_panel(
         return
     rows = snap.state.get("steps", ())
     if snap.running:
+        common.queue_notice(snap)
         st.progress(snap.progress or 0.0, text=snap.detail or "Sending the build context…")
         common.cancel_button(snap)
         common.live_log(snap.lines()[-LOG_LINES:])
@@ -280,7 +281,7 @@ def run_panel(snap: JobSnapshot | None, *, idle: str = "Not run yet.") -> None:
         common.live_log(snap.lines()[-LOG_LINES:])
         return
     if common.job_failed(snap):
-        lab = labs.LABS.get(str(snap.key[-1]))
+        lab = labs.find(str(snap.key[-1]))
         if lab is not None and state.image_report(lab.image) is None:
             image_gone(lab.image, ("build", lab.name))
         return

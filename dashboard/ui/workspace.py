@@ -1,7 +1,8 @@
 """Working copies of lab folders, for the cache lesson: students edit these, never the repo's labs.
 
 A copy lives under the dashboard's data folder (`DASHBOARD_DATA_DIR` or ~/.cache), one per lab
-folder, shared by the browser sessions of one dashboard process. Builds of a copy get their own
+folder, shared by the browser sessions of one dashboard process (in classroom mode, one per
+student, below their own folder). Builds of a copy get their own
 tags (`WORKING_TAGS`), so the lab images other pages use keep their content. No Streamlit here.
 """
 
@@ -24,9 +25,11 @@ WORKING_TAGS = {
 
 def working_tag(folder: str, dockerfile: str) -> str:
     """The tag a working copy builds as; DASHBOARD_TAG_SUFFIX makes it unique (tests)."""
+    from dashboard.engine import owner
+
     tag = WORKING_TAGS[folder][dockerfile]
     suffix = os.environ.get("DASHBOARD_TAG_SUFFIX")
-    return f"{tag}-{suffix}" if suffix else tag
+    return owner.current().image(f"{tag}-{suffix}" if suffix else tag)
 
 
 EDIT_MARK = "# edited in the dashboard"
@@ -34,9 +37,10 @@ _SKIP = shutil.ignore_patterns("model_pipeline.joblib", "__pycache__", "*.pyc", 
 
 
 def root() -> Path:
-    from dashboard.engine.paths import data_dir
+    """The working copies' folder (a classroom student's own, see engine/owner.py)."""
+    from dashboard.engine.paths import owner_data_dir
 
-    return data_dir() / "workspace"
+    return owner_data_dir() / "workspace"
 
 
 def copy_path(folder: str) -> Path:

@@ -16,7 +16,7 @@ import uuid
 import docker
 import pytest
 
-from dashboard.engine import builds, checks, labels, labs, runs
+from dashboard.engine import builds, checks, labs, owner, runs
 from dashboard.engine.history import History
 
 pytestmark = pytest.mark.docker
@@ -48,7 +48,7 @@ def iris_image(docker_client):
 def own_session(monkeypatch, session_id):
     """A session of this test's own: other tests of this run may leave iris containers behind."""
     own = f"{session_id}-checks-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setattr(labels, "_PROCESS_SESSION", own)
+    monkeypatch.setattr(owner, "_PROCESS_SESSION", own)
     return own
 
 
