@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import os
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,7 +93,8 @@ def slug(name: str) -> str:
     Compose lowercase letters, digits, '-' and '_' in a project name; a slug fits both.
     Raises BadStudentName with a sentence for the page when nothing usable is left.
     """
-    text = name.strip().lower()
+    # Accents off first ("José" -> "jose", not "jos"): decompose, then drop the marks.
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
     text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
     if not text:
         raise BadStudentName(

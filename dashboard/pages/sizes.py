@@ -4,7 +4,7 @@ it, what `docker system df` reports, and a clean-up that touches only what the d
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import labels
+from dashboard.engine import labels, owner
 from dashboard.ui import charts, common, exports, shell, state, tasks, theme
 from dashboard.ui import text as T
 
@@ -209,10 +209,18 @@ def render() -> None:
         if st.button(T.CLEAN_SESSION, key="clean-session", icon=":material/cleaning_services:"):
             state.start(CLEAN_KEY, tasks.reset(session, include_images=False), "clean-up")
     with clean[1]:
+        student = owner.current().student
+        wanted = f"label={labels.STUDENT}={student}" if student else f"label={labels.MANAGED}=true"
         common.command(
-            f"docker ps -aq --filter label={labels.MANAGED}=true | xargs -r docker rm -f\n"
-            f"docker images -q --filter label={labels.MANAGED}=true | xargs -r docker rmi",
-            "Every container, volume, network and image the dashboard made (labs need a rebuild):",
+            f"docker ps -aq --filter {wanted} | xargs -r docker rm -f\n"
+            f"docker images -q --filter {wanted} | xargs -r docker rmi",
+            (
+                f"Every container, volume, network and image of {student} (labs need a rebuild; "
+                "other students' are never touched):"
+                if student
+                else "Every container, volume, network and image the dashboard made (labs need "
+                "a rebuild):"
+            ),
         )
         sure = st.checkbox("Yes, remove the lab images too", key="clean-all-sure")
         if st.button(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.engine import owner
-from dashboard.jobs import JobRegistry, JobSnapshot
+from dashboard.jobs import DEFAULT_MAX_JOBS, JobRegistry, JobSnapshot
 from dashboard.slots import SlotQueue
 from dashboard.ui import recording
 from dashboard.ui.facts import DaemonFacts, read_facts
@@ -22,8 +22,12 @@ READS_TTL = 5  # seconds: container lists, image layers, disk use
 
 @st.cache_resource(show_spinner=False)
 def registry() -> JobRegistry:
-    """One job registry per process, shared by every browser session (it has its own locks)."""
-    return JobRegistry()
+    """One job registry per process, shared by every browser session (it has its own locks).
+
+    A classroom keeps more finished jobs: each student has their own keys, and a student's
+    panel shows their last build only while the registry still holds it.
+    """
+    return JobRegistry(max_jobs=DEFAULT_MAX_JOBS * 8 if classroom() else DEFAULT_MAX_JOBS)
 
 
 def endpoint() -> str:
@@ -187,6 +191,8 @@ def bind_owner() -> owner.Owner | None:
             who = owner.for_student(name) if name else None
         except owner.BadStudentName:
             who = None
+        if who is not None and st.query_params.get(STUDENT_PARAM) != who.student:
+            st.query_params[STUDENT_PARAM] = who.student  # a page switch dropped it: reloads
     owner.set_current(who)
     if classroom() and who is None:
         return None
