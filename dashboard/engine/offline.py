@@ -314,12 +314,29 @@ def wheelhouse_serving() -> bool:
         return False
 
 
+SERVED_MARK = ".wheelhouse-folder"  # in the wheelhouse: which folder a running server serves
+
+
+def _served_folder() -> Path | None:
+    """The folder the wheelhouse server on the port serves (None: it does not say)."""
+    try:
+        with urllib.request.urlopen(wheelhouse_url() + SERVED_MARK, timeout=2) as answer:
+            return Path(answer.read().decode().strip())
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def ensure_wheelhouse_server(report: Report = _quiet) -> str:
     """Serve the wheelhouse on loopback in a detached process, unless it already answers."""
-    # First, so a server that already answers serves wheels for changed requirements too.
-    folder = ensure_wheelhouse(report)
     if wheelhouse_serving():
+        served = _served_folder()
+        # Wheels for changed requirements, where the running server will serve them; not into
+        # another data folder's wheelhouse (a test's), which nobody serves.
+        if served is None or served == wheelhouse_dir():
+            ensure_wheelhouse(report)
         return wheelhouse_url()
+    folder = ensure_wheelhouse(report)
+    (folder / SERVED_MARK).write_text(str(folder))
     log = (data_dir() / "wheelhouse-server.log").open("ab")
     subprocess.Popen(
         [sys.executable, "-m", "http.server", str(wheelhouse_port())]
