@@ -478,6 +478,99 @@ def fresh_table(parts: dict) -> str:
     )
 
 
+def _cpu_shares(cpu: dict | None) -> str:
+    if not cpu:
+        return "-"
+    return " / ".join(f"{cpu[k] * 100:.0f}%" for k in ("busy", "iowait", "idle"))
+
+
+def classroom_section(r: dict) -> list[str]:
+    rows = []
+    queued_title = f"queued (SlotQueue({r.get('slots', 1)}))"
+    for key, title in (("all_at_once", "all at once"), ("queued", queued_title)):
+        a = r[key]
+        rows.append(
+            (
+                title,
+                len(a["runs"]),
+                _range(a["first_s"]),
+                _range(a["mean_s"]),
+                _range(a["makespan_s"]),
+                _range(a["build_s"]),
+            )
+        )
+    detail = []
+    for key, title in (("all_at_once", "all at once"), ("queued", "queued")):
+        for run in r[key]["runs"]:
+            detail.append(
+                (
+                    run["round"],
+                    title + (" (went first)" if run["went_first"] else ""),
+                    ", ".join(f"{s['done_s']:.1f}" for s in run["students"]),
+                    ", ".join(f"{s['started_s']:.1f}" for s in run["students"]),
+                    ", ".join(f"{s['build_s']:.1f}" for s in run["students"]),
+                    f"{run['load_before']:.1f}" if "load_before" in run else "-",
+                    _cpu_shares(run.get("cpu")),
+                )
+            )
+    detail.sort(key=lambda row: row[0])
+    ratios = "; ".join(
+        f"{what} {_range(r[key]['pairwise'], _ratio)} (ratio of medians "
+        f"{_ratio(r[key]['of_medians'])})"
+        for key, what in (
+            ("ratio_mean", "mean done"),
+            ("ratio_makespan", "last done"),
+            ("ratio_first", "first done"),
+        )
+    )
+    problems = r.get("problems") or []
+    return [
+        "## 8. Classroom: builds at once vs in the build queue",
+        "",
+        f"{r['students']} students press Build together on this {r['cpus']}-CPU machine, each a "
+        f"`--no-cache` build of their own copy of labs/iris (`{r['engine_call']}`). All at once: "
+        "every thread builds at once; queued: each thread waits in `with queue.admit(ticket)` of "
+        f"a fresh `dashboard.slots.SlotQueue({r.get('slots', 1)})` (the dashboard's default: one "
+        "slot per CPU), as classroom mode does. The two run in turn "
+        f"for {r['rounds']} round(s); times count from the common start. The load at a "
+        "round's start still counts the previous round's builds; CPU during is the whole "
+        "machine's (/proc/stat). On a machine shared with other work, builds run at once also "
+        "take that many shares of the CPU from the other work, where one queued build takes one: "
+        "builds that took longer one at a time than a quiet machine's cold build (section 1) "
+        "show that.",
+        "",
+        markdown_table(
+            [
+                "Arrangement",
+                "Rounds",
+                "First done",
+                "Mean done",
+                "Last done (makespan)",
+                "Each build's own time",
+            ],
+            rows,
+        ),
+        "",
+        f"Queued / all at once (pairwise, per round): {ratios}.",
+        "",
+        markdown_table(
+            [
+                "Round",
+                "Arrangement",
+                "Done at (s)",
+                "Build started at (s)",
+                "Build took (s)",
+                "1-min load at start",
+                "CPU during: busy / I/O wait / idle",
+            ],
+            detail,
+        ),
+        "",
+        "Checks: "
+        + ("; ".join(problems) if problems else "every build rebuilt every step (none cached)."),
+    ]
+
+
 SECTION_RENDERERS = {
     "prepare": prepare_section,
     "overhead": overhead_section,
@@ -486,9 +579,20 @@ SECTION_RENDERERS = {
     "layers": layers_section,
     "responsive": responsive_section,
     "flood": flood_section,
+    "classroom": classroom_section,
 }
-ORDER = ("overhead", "cache", "sizes", "layers", "prepare", "responsive", "flood")
-SECTION_NAMES = ("prepare", "overhead", "cache", "sizes", "layers", "responsive", "flood", "fresh")
+ORDER = ("overhead", "cache", "sizes", "layers", "prepare", "responsive", "flood", "classroom")
+SECTION_NAMES = (
+    "prepare",
+    "overhead",
+    "cache",
+    "sizes",
+    "layers",
+    "responsive",
+    "flood",
+    "classroom",
+    "fresh",
+)
 
 
 def render(document: dict, goals: list[Goal]) -> str:

@@ -4,8 +4,9 @@
 
 Sections, in the order they run: prepare (also makes sure every lab image exists), overhead,
 cache, sizes, layers, responsive (build events, log lines reaching the page, page reruns; in
-Chromium), flood (the server's memory under a log flood), fresh (prepare's fresh-machine
-parts, timed one by one; not in --quick). `--only` keeps the other sections' figures from the
+Chromium), flood (the server's memory under a log flood), classroom (several students' cold
+builds at once vs in the build queue), fresh (prepare's fresh-machine parts, timed one by one;
+not in --quick). `--only` keeps the other sections' figures from the
 previous results file (RESULTS.md says which run measured them).
 A section that fails is recorded with its error and the others still run; the exit status is
 then 1. Everything the run creates is removed at the end (`--keep` keeps the
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from bench import (
     cache,
+    classroom,
     flood,
     fresh,
     layers,
@@ -39,7 +41,17 @@ from bench.workspace import Workspace
 from dashboard.engine.connection import DaemonUnavailable, connect
 
 BENCH_DIR = Path(__file__).resolve().parent
-SECTIONS = ("prepare", "overhead", "cache", "sizes", "layers", "responsive", "flood", "fresh")
+SECTIONS = (
+    "prepare",
+    "overhead",
+    "cache",
+    "sizes",
+    "layers",
+    "responsive",
+    "flood",
+    "classroom",
+    "fresh",
+)
 QUICK_SECTIONS = SECTIONS[:-1]  # the fresh-machine parts download a Debian system: not a smoke run
 
 
@@ -58,10 +70,28 @@ class Plan:
     log_runs: int = 3
     rerun_repeats: int = 5
     flood_seconds: float = 60.0
+    classroom_students: int = 4
+    classroom_rounds: int = 2
 
 
 FULL = Plan(7, 3, 11, 1, 5, 3, 2, 5, layers.BigSpec())
-QUICK = Plan(2, 1, 3, 0, 2, 1, 1, 2, layers.QUICK_BIG, 5, 1, 2, 15.0)
+QUICK = Plan(
+    2,
+    1,
+    3,
+    0,
+    2,
+    1,
+    1,
+    2,
+    layers.QUICK_BIG,
+    5,
+    1,
+    2,
+    15.0,
+    classroom_students=3,
+    classroom_rounds=1,
+)
 
 
 def log(text: str) -> None:
@@ -220,7 +250,44 @@ def judge(results: dict) -> list[stats.Goal]:
             0,
             "",
         ),
+        stats.goal(
+            "classroom_mean",
+            "Classroom: mean time until a student's build is done, queued (one slot per CPU) / "
+            f"all at once, {get('classroom', 'students') or 'N'} no-cache iris builds",
+            get("classroom", "ratio_mean", "pairwise", "median"),
+            "<",
+            1.0,
+            "x",
+            note=_classroom_note(results, "mean_s", "mean done"),
+        ),
+        stats.goal(
+            "classroom_makespan",
+            "Same, until the last student's build is done (makespan)",
+            get("classroom", "ratio_makespan", "pairwise", "median"),
+            "<=",
+            1.10,
+            "x",
+            note=_classroom_note(results, "makespan_s", "last done", build_times=True),
+        ),
     ]
+
+
+def _classroom_note(results: dict, key: str, what: str, build_times: bool = False) -> str:
+    c = _getter(results)("classroom")
+    if not c:
+        return ""
+    queued, at_once = c["queued"], c["all_at_once"]
+    extra, q, a = (
+        ("each build took", queued["build_s"], at_once["build_s"])
+        if build_times
+        else ("first done", queued["first_s"], at_once["first_s"])
+    )
+    return (
+        f"{c['cpus']} CPUs, {c.get('slots', 1)} slot(s), {c['rounds']} round(s); "
+        f"{what} {queued[key]['median']:.1f} s queued "
+        f"vs {at_once[key]['median']:.1f} s at once; {extra} {q['median']:.1f} s vs "
+        f"{a['median']:.1f} s"
+    )
 
 
 def _trusted_latency(results: dict, key: str) -> float | None:
@@ -395,6 +462,10 @@ def run_sections(ws: Workspace, plan: Plan, only: set[str], ci_log: Path | None)
         ),
     )
     section("flood", lambda: flood.run(ws, seconds=plan.flood_seconds))
+    section(
+        "classroom",
+        lambda: classroom.run(ws, students=plan.classroom_students, rounds=plan.classroom_rounds),
+    )
     section("fresh", lambda: fresh.run(ws))
     results["section_seconds"] = timings
     results["errors"] = errors

@@ -12,12 +12,23 @@ No Streamlit here (tests/unit/test_slots.py); dashboard/ui/state.py wraps build 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 
 POLL_SECONDS = 0.25  # how often a waiting job looks at its cancel flag
+SLOTS_ENV = "DASHBOARD_BUILD_SLOTS"
+
+
+def default_slots() -> int:
+    """DASHBOARD_BUILD_SLOTS, else one build per CPU: a lab build's pip install keeps about one
+    core busy, so more at once only makes every build slower (bench/classroom.py measures it)."""
+    try:
+        return max(1, int(os.environ[SLOTS_ENV]))
+    except (KeyError, ValueError):
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

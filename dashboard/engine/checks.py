@@ -14,6 +14,7 @@ stops answering) the daemon checks report the error and the history still answer
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,7 +73,8 @@ class Evidence:
 
 
 def _lab(name: str) -> labs.Lab:
-    return labs.get(name)
+    """The catalog's lab, with the lecture's names (a student's own: `labs.get`, `_image`)."""
+    return labs.LABS[name]
 
 
 def _image(name: str) -> str:
@@ -86,57 +88,66 @@ CODE_FIRST = _lab("cache-code-first")
 DEPS_FIRST = _lab("cache-deps-first")
 WINE = _lab("wine")
 
-CHECKS: tuple[Check, ...] = (
-    Check(
-        "iris-image",
-        "lesson1",
-        f"Build the image {IRIS.image}",
-        f"Build labs/iris: `{IRIS.build_command}` (the Build button of Lesson 1).",
-    ),
-    Check(
-        "iris-run",
-        "lesson1",
-        f"Run a container from {IRIS.image} that exits with code 0",
-        f"Run `{IRIS.run_command}`: it trains, prints the report and exits 0. It shows as "
-        "Exited (0) in `docker ps -a`.",
-    ),
-    Check(
-        "iris-rebuild-cached",
-        "cache",
-        f"Rebuild iris with at least {REBUILD_MIN_CACHED} steps from the cache",
-        "Edit labs/iris/main.py (a comment is enough) and build iris again: WORKDIR, ENV, COPY "
-        "requirements.txt and the pip install come from the cache; only COPY main.py and what "
-        "follows run again.",
-    ),
-    Check(
-        "cache-order-compared",
-        "cache",
-        "Compare the two layer orders after an edit",
-        "Build both cache-order Dockerfiles, edit labs/cache-order/main.py, then build both "
-        "again: code-first (COPY . . before the install) runs pip install again; deps-first "
-        "takes it from the cache and only copies main.py.",
-    ),
-    Check(
-        "multistage-smaller",
-        "multistage",
-        f"Build {MULTI.image} and see it is smaller than {IRIS.image}",
-        f"Build labs/iris-multistage (`docker build -t {MULTI.image} .`); keep {IRIS.image} "
-        "from Lesson 1 to compare: the predictor stage leaves scikit-learn and SciPy behind.",
-    ),
-    Check(
-        "multistage-run",
-        "multistage",
-        f"Run {MULTI.image}: it predicts with the model trained during the build",
-        f"Run `docker run {MULTI.image}`: it prints 'Predicted class: setosa' and exits 0.",
-    ),
-    Check(
-        "wine-predicted",
-        "compose",
-        "Run the wine pair with Compose: the predictor prints its predictions",
-        f"Run `{WINE.run_command}`: the trainer saves the model into the shared volume, the "
-        "predictor finds it, prints 'Wine #0: predicted ...' and exits 0.",
-    ),
-)
+
+@functools.cache
+def _catalog(iris: labs.Lab, multi: labs.Lab, wine: labs.Lab) -> tuple[Check, ...]:
+    """The checks, their titles and hints naming these labs' images (a student's own)."""
+    return (
+        Check(
+            "iris-image",
+            "lesson1",
+            f"Build the image {iris.image}",
+            f"Build labs/iris: `{iris.build_command}` (the Build button of Lesson 1).",
+        ),
+        Check(
+            "iris-run",
+            "lesson1",
+            f"Run a container from {iris.image} that exits with code 0",
+            f"Run `{iris.run_command}`: it trains, prints the report and exits 0. It shows as "
+            "Exited (0) in `docker ps -a`.",
+        ),
+        Check(
+            "iris-rebuild-cached",
+            "cache",
+            f"Rebuild iris with at least {REBUILD_MIN_CACHED} steps from the cache",
+            "Edit labs/iris/main.py (a comment is enough) and build iris again: WORKDIR, ENV, COPY "
+            "requirements.txt and the pip install come from the cache; only COPY main.py and what "
+            "follows run again.",
+        ),
+        Check(
+            "cache-order-compared",
+            "cache",
+            "Compare the two layer orders after an edit",
+            "Build both cache-order Dockerfiles, edit labs/cache-order/main.py, then build both "
+            "again: code-first (COPY . . before the install) runs pip install again; deps-first "
+            "takes it from the cache and only copies main.py.",
+        ),
+        Check(
+            "multistage-smaller",
+            "multistage",
+            f"Build {multi.image} and see it is smaller than {iris.image}",
+            f"Build labs/iris-multistage (`docker build -t {multi.image} .`); keep {iris.image} "
+            "from Lesson 1 to compare: the predictor stage leaves scikit-learn and SciPy behind.",
+        ),
+        Check(
+            "multistage-run",
+            "multistage",
+            f"Run {multi.image}: it predicts with the model trained during the build",
+            f"Run `docker run {multi.image}`: it prints 'Predicted class: setosa' and exits 0.",
+        ),
+        Check(
+            "wine-predicted",
+            "compose",
+            "Run the wine pair with Compose: the predictor prints its predictions",
+            f"Run `{wine.run_command}`: the trainer saves the model into the shared volume, the "
+            "predictor finds it, prints 'Wine #0: predicted ...' and exits 0.",
+        ),
+    )
+
+
+# With the lecture's names: ids, lessons and counts are the same for everyone.
+CHECKS: tuple[Check, ...] = _catalog(IRIS, MULTI, WINE)
+
 CHECKS_BY_ID = {c.id: c for c in CHECKS}
 
 
@@ -374,7 +385,8 @@ def checks_for(lesson: str | None = None) -> list[Check]:
     """The checks of one lesson (all lessons when None), in teaching order."""
     if lesson is not None and lesson not in LESSONS:
         raise KeyError(f"No lesson {lesson!r}; the lessons are: {', '.join(LESSONS)}")
-    return [c for c in CHECKS if lesson is None or c.lesson == lesson]
+    mine = _catalog(labs.get(IRIS.name), labs.get(MULTI.name), labs.get(WINE.name))
+    return [c for c in mine if lesson is None or c.lesson == lesson]
 
 
 def evaluate(

@@ -78,7 +78,7 @@ def render() -> None:
                 [
                     {
                         "student": r.student,
-                        "progress": r.checks_done / r.checks_total if r.checks_total else 0.0,
+                        "progress": 100 * r.checks_done / r.checks_total if r.checks_total else 0,
                         "checks": f"{r.checks_done} of {r.checks_total}",
                         "builds": r.builds,
                         "runs": r.runs,
@@ -95,7 +95,7 @@ def render() -> None:
             ),
             column_config={
                 "progress": st.column_config.ProgressColumn(
-                    "progress", min_value=0.0, max_value=1.0, format="percent"
+                    "progress", min_value=0, max_value=100, format="%.0f%%"
                 )
             },
             hide_index=True,

@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard.engine import owner
 from dashboard.jobs import DEFAULT_MAX_JOBS, JobRegistry, JobSnapshot
-from dashboard.slots import SlotQueue
+from dashboard.slots import SlotQueue, default_slots
 from dashboard.ui import recording
 from dashboard.ui.facts import DaemonFacts, read_facts
 
@@ -200,18 +200,13 @@ def bind_owner() -> owner.Owner | None:
 
 
 def build_slots() -> int:
-    import os
-
-    try:
-        return max(1, int(os.environ.get("DASHBOARD_BUILD_SLOTS", "1")))
-    except ValueError:
-        return 1
+    return build_queue().slots
 
 
 @st.cache_resource(show_spinner=False)
 def build_queue() -> SlotQueue:
-    """One queue per server: DASHBOARD_BUILD_SLOTS builds at a time (default 1), in order."""
-    return SlotQueue(build_slots())
+    """One queue per server: DASHBOARD_BUILD_SLOTS builds at a time (default: one per CPU)."""
+    return SlotQueue(default_slots())
 
 
 def scoped_key(key: tuple) -> tuple:
