@@ -41,17 +41,7 @@ from bench.workspace import Workspace
 from dashboard.engine.connection import DaemonUnavailable, connect
 
 BENCH_DIR = Path(__file__).resolve().parent
-SECTIONS = (
-    "prepare",
-    "overhead",
-    "cache",
-    "sizes",
-    "layers",
-    "responsive",
-    "flood",
-    "classroom",
-    "fresh",
-)
+SECTIONS = report.SECTION_NAMES  # in the order they run
 QUICK_SECTIONS = SECTIONS[:-1]  # the fresh-machine parts download a Debian system: not a smoke run
 
 

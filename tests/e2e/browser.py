@@ -247,3 +247,24 @@ def nav_links(page) -> list[NavLink]:
 
 def nav_link(page, link: NavLink):
     return page.locator(f"[data-testid='stSidebarNavLink'][href='{link.href}']")
+
+
+def watched_page(context):
+    """A new page of `context` that records uncaught JS errors in `page.js_errors` (what
+    `assert_clean` checks) and Chromium's network-change aborts in `page.network_flakes`."""
+    pg = context.new_page()
+    errors: list[str] = []
+    flakes: list[str] = []
+
+    def console(message) -> None:
+        if message.type != "error" or streamlit_probe(message):
+            return
+        # Docker adding or removing a container's veth makes Chromium abort requests in
+        # flight: the machine's doing, not the app's. open_url() loads the page again.
+        (flakes if NETWORK_CHANGED in message.text else errors).append(f"console: {message.text}")
+
+    pg.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    pg.on("console", console)
+    pg.js_errors = errors
+    pg.network_flakes = flakes
+    return pg

@@ -15,13 +15,7 @@ import docker
 import pytest
 
 from dashboard.engine import labels
-from tests.e2e.browser import (
-    ARTIFACTS,
-    NETWORK_CHANGED,
-    VIEWPORT,
-    serve,
-    streamlit_probe,
-)
+from tests.e2e.browser import ARTIFACTS, VIEWPORT, serve, watched_page
 
 
 def keep_log(log: Path, name: str) -> None:
@@ -85,20 +79,5 @@ def fresh_artifacts():
 def page(browser):
     """A fresh browser context (a new Streamlit session) that records uncaught JS errors."""
     context = browser.new_context(viewport=VIEWPORT)
-    pg = context.new_page()
-    errors: list[str] = []
-    flakes: list[str] = []
-
-    def console(message) -> None:
-        if message.type != "error" or streamlit_probe(message):
-            return
-        # Docker adding or removing a container's veth makes Chromium abort requests in
-        # flight: the machine's doing, not the app's. open_url() loads the page again.
-        (flakes if NETWORK_CHANGED in message.text else errors).append(f"console: {message.text}")
-
-    pg.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-    pg.on("console", console)
-    pg.js_errors = errors
-    pg.network_flakes = flakes
-    yield pg
+    yield watched_page(context)
     context.close()

@@ -24,7 +24,6 @@ from dashboard.ui import text as T
 from tests.e2e.browser import (
     ARTIFACTS,
     JOB_MS,
-    NETWORK_CHANGED,
     PAGE_MS,
     VIEWPORT,
     assert_clean,
@@ -34,8 +33,8 @@ from tests.e2e.browser import (
     open_url,
     screenshot,
     serve,
-    streamlit_probe,
     wait_idle,
+    watched_page,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
@@ -89,22 +88,7 @@ def new_page(browser):
     def make():
         context = browser.new_context(viewport=VIEWPORT)
         contexts.append(context)
-        pg = context.new_page()
-        errors: list[str] = []
-        flakes: list[str] = []
-
-        def console(message) -> None:
-            if message.type != "error" or streamlit_probe(message):
-                return
-            (flakes if NETWORK_CHANGED in message.text else errors).append(
-                f"console: {message.text}"
-            )
-
-        pg.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-        pg.on("console", console)
-        pg.js_errors = errors
-        pg.network_flakes = flakes
-        return pg
+        return watched_page(context)
 
     yield make
     for context in contexts:
