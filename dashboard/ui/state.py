@@ -125,11 +125,9 @@ def _inventory(endpoint_url: str, generation: int, session: str | None, student:
     return cleanup.list_ours(client(), session=session, student=student)
 
 
-def inventory(session: str | None = None, *, everyone: bool = False):
-    """What we made (one session's when given); a classroom student sees only their own unless
-    `everyone` (the instructor's view)."""
-    student = None if everyone else owner.current().student
-    return _inventory(endpoint(), _generation(), session, student)
+def inventory(session: str | None = None):
+    """What we made (one session's when given); a classroom student's own only."""
+    return _inventory(endpoint(), _generation(), session, owner.current().student)
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
@@ -181,9 +179,9 @@ def choose_student(name: str) -> owner.Owner:
     return who
 
 
-def bind_owner() -> owner.Owner | None:
-    """At the top of every script run: act for this browser's student (classroom mode) or for
-    the process. Returns None in classroom mode while no name has been chosen."""
+def bind_owner() -> None:
+    """At the top of every script (and fragment) run: act for this browser's student in
+    classroom mode (none until a name is chosen), else for the process."""
     who = None
     if classroom():
         name = student_name()
@@ -194,9 +192,6 @@ def bind_owner() -> owner.Owner | None:
         if who is not None and st.query_params.get(STUDENT_PARAM) != who.student:
             st.query_params[STUDENT_PARAM] = who.student  # a page switch dropped it: reloads
     owner.set_current(who)
-    if classroom() and who is None:
-        return None
-    return owner.current()
 
 
 def build_slots() -> int:
