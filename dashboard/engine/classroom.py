@@ -64,14 +64,15 @@ def _history_of(student: str) -> tuple[int, int, int, datetime | None]:
     history = History.open(path)
     try:
         done = len(history.check_progress())
-        builds = history.builds(limit=10_000)
-        runs = history.runs(limit=10_000)
+        counts = history.counts()
+        latest = history.builds(limit=1) + history.runs(limit=1)  # the newest of each
     finally:
         with contextlib.suppress(Exception):
             history.close()
-    times = [b.finished_at for b in builds] + [r.finished_at or r.recorded_at for r in runs]
+    times = [getattr(r, "finished_at", None) or getattr(r, "recorded_at", None) for r in latest]
     times = [t for t in times if t is not None]
-    return done, len(builds), len(runs), max(times) if times else None
+    last = max(times) if times else None
+    return done, counts.get("builds", 0), counts.get("runs", 0), last
 
 
 def roster(client: docker.DockerClient | None, base: Path) -> list[StudentRecord]:
