@@ -15,6 +15,16 @@ import pytest
 # each other's containers, and cleanup can be checked per run.
 os.environ.setdefault("DASHBOARD_SESSION", "test-" + uuid.uuid4().hex[:8])
 
+# DASHBOARD_TEST_ENGINE picks the engine of the matrix the whole run talks to (tests/engines.py):
+# set before anything connects, so the dashboard, the docker CLI and Compose all use it.
+ENGINE = os.environ.get("DASHBOARD_TEST_ENGINE", "host")
+if ENGINE != "host":
+    from tests import engines as _engines
+
+    if ENGINE not in _engines.ENGINES:
+        raise SystemExit(f"DASHBOARD_TEST_ENGINE={ENGINE}: pick one of {', '.join(_engines.MATRIX)}")
+    os.environ.update(_engines.env_for(ENGINE))
+
 from dashboard.engine import offline  # noqa: E402
 from dashboard.engine.connection import DaemonUnavailable, connect  # noqa: E402
 

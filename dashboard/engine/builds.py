@@ -31,6 +31,7 @@ from dashboard.engine.build_stream import (
     StreamEnded,
 )
 from dashboard.engine.connection import short_reason
+from dashboard.engine.images import ImageGone, ImageSize, image_size
 from dashboard.engine.labs import Lab
 from dashboard.engine.paths import REPO_ROOT
 
@@ -52,7 +53,8 @@ class BuildResult:
     command: str
     image_id: str | None = None
     tags: list[str] = field(default_factory=list)
-    size_bytes: int = 0
+    size_bytes: int = 0  # the unpacked layers (images.ImageSize.layers_bytes)
+    size: ImageSize | None = None
     steps: list[BuildStep] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
@@ -263,9 +265,10 @@ def stream_build(
             result.ok = True
             result.image_id = image.id
             result.tags = list(image.tags)
-            result.size_bytes = image.attrs.get("Size", 0)
+            result.size = image_size(client, image.id, inspect=image.attrs)
+            result.size_bytes = result.size.layers_bytes
             build_context.save(key, current)
-        except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
+        except (docker.errors.DockerException, ImageGone, *CONNECTION_ERRORS) as exc:
             result.error = explain_error(
                 f"The image was built but could not be tagged or read: {exc}"
             )

@@ -22,7 +22,7 @@ from datetime import datetime
 import docker
 import requests
 
-from dashboard.engine import labs, runs
+from dashboard.engine import images, labs, runs
 from dashboard.engine.dockerfile_lint import LESSONS  # one list of lesson ids for both
 from dashboard.engine.history import BuildRecord, History, StepRecord
 from dashboard.engine.lab_output import parse_lab_output
@@ -177,6 +177,17 @@ class _Facts:
                 self._images[ref] = None
         return self._images[ref]
 
+    def size(self, ref: str) -> int:
+        """The unpacked layers of image `ref` (0 when it is gone): like with like on every
+        image store (see images.ImageSize)."""
+        attrs = self.image(ref)
+        if attrs is None:
+            return 0
+        try:
+            return images.image_size(self.client, ref, inspect=attrs).layers_bytes
+        except images.ImageGone:
+            return 0
+
     def containers(self, lab: str) -> list[runs.ContainerRecord]:
         """Our containers of `lab` (this session's only when one is given), newest first."""
         if lab not in self._containers:
@@ -213,7 +224,7 @@ def _image_exists(facts: _Facts, ref: str) -> Evidence:
     attrs = facts.image(ref)
     if attrs is None:
         return Evidence(False, f"There is no image {ref} on this machine.")
-    return Evidence(True, f"{ref} exists ({_mb(attrs.get('Size'))}, id {attrs['Id'][7:19]}).")
+    return Evidence(True, f"{ref} exists ({_mb(facts.size(ref))}, id {attrs['Id'][7:19]}).")
 
 
 def _container_exited_ok(facts: _Facts, lab: str, image: str) -> Evidence:
@@ -303,17 +314,17 @@ def _multistage_smaller(facts: _Facts) -> Evidence:
     if old is None:
         return Evidence(
             False,
-            f"{multi} exists ({_mb(new.get('Size'))}) but {iris} is gone, so there "
+            f"{multi} exists ({_mb(facts.size(multi))}) but {iris} is gone, so there "
             "is nothing to compare with: build Lesson 1 again.",
         )
-    new_size, old_size = int(new.get("Size") or 0), int(old.get("Size") or 0)
+    new_size, old_size = facts.size(multi), facts.size(iris)
     saved = old_size - new_size
     if saved > 0:
         share = saved / old_size if old_size else 0.0
         return Evidence(
             True,
             f"{multi} is {_mb(new_size)}, {iris} is {_mb(old_size)}: "
-            f"{_mb(saved)} ({share:.0%}) smaller.",
+            f"{_mb(saved)} ({share:.0%}) smaller (unpacked layers).",
         )
     return Evidence(
         False,

@@ -7,6 +7,13 @@ images (and the base image) for a size comparison. A missing image raises `Image
 The history API says nothing about which entries produced a filesystem layer; `empty` follows
 what students see (no bytes, or a metadata-only instruction) and `has_layer` is worked out by
 matching the entries against the image's RootFS layer list (None when they cannot be matched).
+
+Sizes mean different things on the two image stores (`ImageSize`). On a graph driver (overlay2)
+the daemon reports one number, the unpacked layers, and `docker history` adds up to it. On the
+containerd image store (Docker Desktop, new Engine 29 installs) `docker image inspect` reports
+the content size (compressed layer blobs, what a push or pull moves), `docker images` the disk
+usage (unpacked snapshots plus those blobs), and `docker history` the unpacked layers, which add
+up to neither. Everything here compares `layers_bytes`, the unpacked layers, the same on both.
 """
 
 from __future__ import annotations
@@ -56,6 +63,90 @@ class ImageGone(Exception):
         self.ref = ref
 
 
+GRAPH_DRIVER = "graph driver"
+CONTAINERD = "containerd image store"
+
+
+@dataclass(frozen=True)
+class ImageSize:
+    """An image's sizes, each named as Docker names it on the daemon's image store."""
+
+    store: str  # GRAPH_DRIVER or CONTAINERD
+    layers_bytes: int  # the unpacked layers (`docker history` adds up to it): compared everywhere
+    disk_bytes: int | None = None  # `docker images` SIZE / DISK USAGE (None: not asked)
+    content_bytes: int | None = None  # containerd: compressed blobs, `docker images` CONTENT SIZE
+
+    @property
+    def containerd(self) -> bool:
+        return self.store == CONTAINERD
+
+    def sentence(self, fmt=None) -> str:
+        """`444 MB unpacked layers` plus, on containerd, what `docker images` shows beside it."""
+        fmt = fmt or (lambda n: f"{n / 1e6:,.1f} MB")
+        text = f"{fmt(self.layers_bytes)} unpacked layers"
+        extra = []
+        if self.disk_bytes is not None and self.disk_bytes != self.layers_bytes:
+            extra.append(f"disk usage {fmt(self.disk_bytes)}")
+        if self.content_bytes is not None:
+            extra.append(f"content size {fmt(self.content_bytes)} (compressed)")
+        return text + (f" ({', '.join(extra)})" if extra else "")
+
+    def as_dict(self) -> dict:
+        return {
+            "store": self.store,
+            "layers_bytes": self.layers_bytes,
+            "disk_bytes": self.disk_bytes,
+            "content_bytes": self.content_bytes,
+        }
+
+
+SIZE_MEANING = (
+    "Sizes are the unpacked layers, the sum of `docker history`, the same on every engine. On the "
+    "containerd image store `docker images` shows more (DISK USAGE: the unpacked layers plus the "
+    "compressed blobs it keeps) and `docker image inspect` less (CONTENT SIZE: the compressed "
+    "layers, what a push or pull moves)."
+)
+
+_stores: dict[str, str] = {}
+
+
+def image_store(client: docker.DockerClient) -> str:
+    """GRAPH_DRIVER or CONTAINERD, from `docker info` (asked once per daemon)."""
+    key = client.api.base_url
+    if key not in _stores:
+        info = client.api.info()
+        status = dict(tuple(pair) for pair in info.get("DriverStatus") or [] if len(pair) == 2)
+        snapshotter = "snapshotter" in status.get("driver-type", "")
+        _stores[key] = CONTAINERD if snapshotter else GRAPH_DRIVER
+    return _stores[key]
+
+
+def size_from_api(store: str, inspect: dict, history: list[dict], listed: dict | None = None):
+    """`ImageSize` from the answers of `inspect_image`, `history` and (optional) `images`."""
+    layers = sum(max(int(e.get("Size") or 0), 0) for e in history)
+    reported = int(inspect.get("Size") or 0)
+    if store == CONTAINERD:
+        disk = int(listed["Size"]) if listed and listed.get("Size") is not None else None
+        return ImageSize(store, layers, disk, reported)
+    return ImageSize(store, layers or reported, reported, None)
+
+
+def image_size(client: docker.DockerClient, ref: str, inspect: dict | None = None) -> ImageSize:
+    """The sizes of image `ref`, or `ImageGone`."""
+    try:
+        inspect = inspect or client.api.inspect_image(ref)
+        history = client.api.history(inspect["Id"])
+        store = image_store(client)
+        listed = None
+        if store == CONTAINERD:
+            listed = next(
+                (i for i in client.api.images(all=True) if i.get("Id") == inspect["Id"]), None
+            )
+    except docker.errors.NotFound as exc:
+        raise ImageGone(ref) from exc
+    return size_from_api(store, inspect, history, listed)
+
+
 @dataclass(frozen=True)
 class HistoryLayer:
     index: int  # 0 = the oldest entry (the base image's first layer)
@@ -85,6 +176,7 @@ class ImageReport:
     created: datetime | None
     layers: tuple[HistoryLayer, ...]  # oldest first
     rootfs_layers: tuple[str, ...]  # diff ids of the filesystem layers, oldest first
+    size: ImageSize | None = None  # None only for reports made without knowing the store
 
     @property
     def layers_size_bytes(self) -> int:
@@ -103,13 +195,14 @@ class ImageReport:
 class ImageSummary:
     id: str
     tags: tuple[str, ...]
-    size_bytes: int
+    size_bytes: int  # the unpacked layers (ImageSize.layers_bytes)
     created: datetime | None
     labels: dict[str, str]
     lab: str | None  # the io.dockerml.dashboard.lab label
     managed: bool  # carries io.dockerml.dashboard.managed=true
     base: bool  # the python:3.11-slim base image
     standin: bool  # the offline stand-in base (the label is inherited by images built on it)
+    size: ImageSize | None = None
 
     @property
     def name(self) -> str:
@@ -164,8 +257,13 @@ def _match_layers(entries: list[dict], rootfs_count: int) -> list[bool | None]:
     return [None] * len(entries)
 
 
-def report_from_api(ref: str, inspect: dict, history: list[dict]) -> ImageReport:
-    """Build an `ImageReport` from `inspect_image` and `history` answers (newest first)."""
+def report_from_api(
+    ref: str, inspect: dict, history: list[dict], size: ImageSize | None = None
+) -> ImageReport:
+    """Build an `ImageReport` from `inspect_image` and `history` answers (newest first).
+
+    `size_bytes` is the unpacked layers, so the layers add up to the total they are shown with.
+    """
     entries = list(reversed(history))
     rootfs = tuple((inspect.get("RootFS") or {}).get("Layers") or ())
     has_layer = _match_layers(entries, len(rootfs))
@@ -193,11 +291,12 @@ def report_from_api(ref: str, inspect: dict, history: list[dict]) -> ImageReport
         ref=ref,
         id=inspect["Id"],
         tags=tuple(inspect.get("RepoTags") or ()),
-        size_bytes=int(inspect.get("Size") or 0),
+        size_bytes=size.layers_bytes if size else sum(layer.size_bytes for layer in layers),
         labels=dict((inspect.get("Config") or {}).get("Labels") or {}),
         created=_timestamp(inspect.get("Created")),
         layers=tuple(layers),
         rootfs_layers=rootfs,
+        size=size,
     )
 
 
@@ -206,25 +305,44 @@ def image_layers(client: docker.DockerClient, ref: str) -> ImageReport:
     try:
         inspect = client.api.inspect_image(ref)
         history = client.api.history(inspect["Id"])
-    except docker.errors.NotFound as exc:  # also between the two calls: removed meanwhile
+        store = image_store(client)
+        listed = None
+        if store == CONTAINERD:
+            listed = next((i for i in client.api.images() if i.get("Id") == inspect["Id"]), None)
+    except docker.errors.NotFound as exc:  # also between the calls: removed meanwhile
         raise ImageGone(ref) from exc
-    return report_from_api(ref, inspect, history)
+    return report_from_api(ref, inspect, history, size_from_api(store, inspect, history, listed))
 
 
-def _summary(attrs: dict) -> ImageSummary:
+def _summary(attrs: dict, size: ImageSize | None = None) -> ImageSummary:
     lbls = dict((attrs.get("Config") or {}).get("Labels") or attrs.get("Labels") or {})
     tags = tuple(t for t in attrs.get("RepoTags") or () if t != "<none>:<none>")
     return ImageSummary(
         id=attrs["Id"],
         tags=tags,
-        size_bytes=int(attrs.get("Size") or 0),
+        size_bytes=size.layers_bytes if size else int(attrs.get("Size") or 0),
         created=_timestamp(attrs.get("Created")),
         labels=lbls,
         lab=lbls.get(labels.LAB),
         managed=labels.is_ours(lbls),
         base=BASE_IMAGE in tags,
         standin=lbls.get(labels.STANDIN) == "true",
+        size=size,
     )
+
+
+def _listed_size(client: docker.DockerClient, store: str, attrs: dict) -> ImageSize | None:
+    """The `ImageSize` of one listed image: its history (one call) on the containerd store,
+    where the listed size is disk usage; the listed size itself on a graph driver."""
+    if store == GRAPH_DRIVER:
+        size = int(attrs.get("Size") or 0)
+        return ImageSize(store, size, size, None)
+    try:
+        history = client.api.history(attrs["Id"])
+        inspect = client.api.inspect_image(attrs["Id"])
+    except docker.errors.NotFound:
+        return None
+    return size_from_api(store, inspect, history, attrs)
 
 
 def list_images(
@@ -240,14 +358,21 @@ def list_images(
     student's images (and the base).
     """
     ours = labels.filters(student=student)
+    store = image_store(client)
     wanted = client.api.images(filters=ours) if lab_only else client.api.images()
-    found = {attrs["Id"]: _summary(attrs) for attrs in wanted}
+    listed = {attrs["Id"]: attrs for attrs in wanted}
     if lab_only:
         try:
             base = client.api.inspect_image(BASE_IMAGE)
         except docker.errors.ImageNotFound:
             base = None
-        if base is not None:
-            found[base["Id"]] = _summary(base)
-    images = [img for img in found.values() if include_untagged or img.tags]
+        if base is not None and base["Id"] not in listed:
+            found_base = next(
+                (i for i in client.api.images(name=BASE_IMAGE) if i["Id"] == base["Id"]), base
+            )
+            listed[base["Id"]] = found_base
+    images = []
+    for attrs in listed.values():
+        if include_untagged or _summary(attrs).tags:
+            images.append(_summary(attrs, _listed_size(client, store, attrs)))
     return sorted(images, key=lambda img: (not img.base, img.name))
