@@ -144,6 +144,7 @@ def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool
         "image_id": result.image_id,
         "tags": result.tags,
         "size_bytes": result.size_bytes,
+        "size": result.size.as_dict() if result.size else None,
         "steps_cached": result.steps_cached,
         "steps_total": result.steps_total,
         "seconds": round(result.seconds, 3),
@@ -154,7 +155,8 @@ def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool
         text = (
             f"{lab.name}: {lab.image} built in {result.seconds:.1f}s, "
             f"{result.steps_cached}/{result.steps_total} steps cached, "
-            f"{result.size_bytes / 1e6:.0f} MB\n    {result.command}"
+            f"{result.size.sentence() if result.size else f'{result.size_bytes / 1e6:.0f} MB'}"
+            f"\n    {result.command}"
         )
     else:
         step = result.failed_step

@@ -101,6 +101,30 @@ INSTALL_HINT = (
 )
 
 
+BAKE_MIN_BUILDX = (0, 17)
+_BUILDX_VERSION = re.compile(r"\bv?(\d+)\.(\d+)\.\d+")
+_bake_checked: dict[tuple[str, str], bool] = {}
+
+
+def buildx_too_old_for_bake(run: Runner = subprocess.run) -> bool:
+    """Whether the buildx plugin is older than Compose's builds through `buildx bake` need.
+
+    Compose 2.40 refuses to build ("compose build requires buildx 0.17 or later") when an older
+    buildx is installed, as Debian 13's 0.13 is; with COMPOSE_BAKE=false it builds through
+    BuildKit itself, as it did before. No buildx at all: Compose uses its own builder anyway.
+    """
+    key = (os.environ.get("DOCKER_CONFIG", ""), os.environ.get("DOCKER_HOST", ""))
+    if key not in _bake_checked:
+        try:
+            done = run(["docker", "buildx", "version"], capture_output=True, text=True, timeout=30)
+            found = _BUILDX_VERSION.search(done.stdout) if done.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            found = None
+        old = bool(found) and (int(found.group(1)), int(found.group(2))) < BAKE_MIN_BUILDX
+        _bake_checked[key] = old
+    return _bake_checked[key]
+
+
 def find_compose(run: Runner = subprocess.run, which: Callable = shutil.which) -> ComposeCli:
     """`docker compose` (the v2 plugin), else a standalone `docker-compose` that is v2."""
     candidates: list[tuple[str, ...]] = []
@@ -398,6 +422,8 @@ class ComposeProject:
         env.update(self.env)
         env.pop("COMPOSE_PROJECT_NAME", None)
         env.pop("COMPOSE_FILE", None)
+        if "COMPOSE_BAKE" not in env and buildx_too_old_for_bake():
+            env["COMPOSE_BAKE"] = "false"
         return env
 
     def _run(self, cmd: CliCommand, timeout: float = 300) -> OpResult:

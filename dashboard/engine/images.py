@@ -271,7 +271,7 @@ def report_from_api(
     for index, entry in enumerate(entries):
         created_by = clean_created_by(entry.get("CreatedBy", ""))
         instruction = instruction_of(created_by)
-        size = int(entry.get("Size") or 0)
+        entry_size = int(entry.get("Size") or 0)
         entry_id = entry.get("Id")
         layers.append(
             HistoryLayer(
@@ -279,8 +279,8 @@ def report_from_api(
                 id=None if not entry_id or entry_id == "<missing>" else entry_id,
                 created_by=created_by,
                 instruction=instruction,
-                size_bytes=size,
-                empty=size == 0 or instruction in METADATA_INSTRUCTIONS,
+                size_bytes=entry_size,
+                empty=entry_size == 0 or instruction in METADATA_INSTRUCTIONS,
                 created=_timestamp(entry.get("Created")) or datetime.fromtimestamp(0, tz=UTC),
                 comment=entry.get("Comment") or "",
                 tags=tuple(entry.get("Tags") or ()),

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard.engine import labels, labs, runs
 from dashboard.engine.builds import build_command
-from dashboard.ui import charts, common, exports, guide, shell, state, tasks, theme, views
+from dashboard.ui import charts, common, exports, guide, shell, state, tasks, views
 from dashboard.ui import text as T
 
 LAB = labs.get("iris")
@@ -72,7 +72,7 @@ def render() -> None:
         base = state.image_report(facts.base_image)
         base_count = len(base.layers) if base else 0
         cols = st.columns(3)
-        cols[0].metric("Image size", theme.fmt_bytes(report.size_bytes))
+        views.size_metric(cols[0], "Image size", report.size_bytes, report.size)
         cols[1].metric("History entries", len(report.layers))
         cols[2].metric("Empty (metadata) entries", sum(1 for layer in report.layers if layer.empty))
         exports.chart(charts.layers_chart(report, base_count), theme=None, key="iris-layers")

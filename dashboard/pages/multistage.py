@@ -118,10 +118,10 @@ def render() -> None:
         st.info(f"There is no {LAB.image} yet: build it above.")
     else:
         cols = st.columns(3)
-        cols[0].metric(f"{LAB.image}", theme.fmt_bytes(report.size_bytes))
+        views.size_metric(cols[0], f"{LAB.image}", report.size_bytes, report.size)
         if single is not None:
             saved = single.size_bytes - report.size_bytes
-            cols[1].metric(SINGLE.image, theme.fmt_bytes(single.size_bytes))
+            views.size_metric(cols[1], SINGLE.image, single.size_bytes, single.size)
             cols[2].metric(
                 "Saved by multi-stage",
                 theme.fmt_bytes(saved),

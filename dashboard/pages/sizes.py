@@ -4,9 +4,21 @@ it, what `docker system df` reports, and a clean-up that touches only what the d
 import pandas as pd
 import streamlit as st
 
+from dashboard.engine import images as image_facts
 from dashboard.engine import labels, owner
 from dashboard.ui import charts, common, exports, shell, state, tasks, theme
 from dashboard.ui import text as T
+
+
+def images_sizes_note(images) -> str:
+    """Which size the table and charts use, and what `docker images` shows on this store."""
+    if any(i.size is not None and i.size.containerd for i in images):
+        return "This Docker keeps images in the containerd image store. " + image_facts.SIZE_MEANING
+    return (
+        "Sizes are the unpacked layers, the sum of `docker history`; on this Docker's graph "
+        "driver that is also what `docker images` shows."
+    )
+
 
 CLEAN_KEY = ("cleanup",)
 
@@ -46,7 +58,15 @@ def render() -> None:
             [
                 {
                     "image": ", ".join(image.tags) or image.name,
-                    "size": theme.fmt_bytes(image.size_bytes),
+                    "unpacked layers": theme.fmt_bytes(image.size_bytes),
+                    **(
+                        {
+                            "disk usage": theme.fmt_bytes(image.size.disk_bytes or 0),
+                            "content size": theme.fmt_bytes(image.size.content_bytes or 0),
+                        }
+                        if image.size is not None and image.size.containerd
+                        else {}
+                    ),
                     "lab": image.lab or ("base image" if image.base else ""),
                     "created": image.created.strftime("%Y-%m-%d %H:%M") if image.created else "",
                     "id": image.id.removeprefix("sha256:")[:12],
@@ -55,6 +75,7 @@ def render() -> None:
             ]
         )
         st.dataframe(table, hide_index=True, key="images-table")
+        st.caption(images_sizes_note(images))
     common.command(
         f"docker images --filter label={labels.MANAGED}=true\ndocker history iris-model:1.0",
         "The same in a terminal:",

@@ -165,7 +165,8 @@ def layers_chart(
     fig.update_xaxes(title="MB added by the layer", rangemode="tozero")
     return _layout(
         fig,
-        title=title or f"Layers of {report.ref} ({theme.fmt_bytes(report.size_bytes)})",
+        title=title
+        or f"Layers of {report.ref} ({theme.fmt_bytes(report.size_bytes)} unpacked, their sum)",
         height=120 + 38 * max(len(layers), 1),
         barmode="overlay",
     )
@@ -203,12 +204,12 @@ def stacked_sizes_chart(
                 hovertemplate="%{x}<br>" + kind + ": %{y:.1f} MB<extra></extra>",
             )
         )
-    fig.update_yaxes(title="MB")
+    fig.update_yaxes(title="MB, unpacked layers")
     return _layout(fig, title=title, height=480, barmode="stack")
 
 
-def sizes_chart(images: Sequence, title: str = "Image sizes (docker images)") -> go.Figure:
-    """One bar per image tag, its total size."""
+def sizes_chart(images: Sequence, title: str = "Image sizes: unpacked layers") -> go.Figure:
+    """One bar per image tag, its unpacked layers (the same measure on every image store)."""
     names, sizes, colors, hover = [], [], [], []
     for i, image in enumerate(images):
         for tag in image.tags or (image.name,):
@@ -228,7 +229,7 @@ def sizes_chart(images: Sequence, title: str = "Image sizes (docker images)") ->
             hovertemplate="%{x} (%{hovertext})<br>%{y:.0f} MB<extra></extra>",
         )
     )
-    fig.update_yaxes(title="MB", rangemode="tozero")
+    fig.update_yaxes(title="MB, unpacked layers (docker history)", rangemode="tozero")
     return _layout(fig, title=title, height=440, showlegend=False)
 
 
@@ -245,7 +246,7 @@ def compare_sizes(sizes: Mapping[str, int], title: str) -> go.Figure:
             cliponaxis=False,
         )
     )
-    fig.update_yaxes(title="MB", rangemode="tozero")
+    fig.update_yaxes(title="MB, unpacked layers (docker history)", rangemode="tozero")
     return _layout(fig, title=title, height=380, showlegend=False)
 
 

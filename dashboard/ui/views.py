@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import labs
+from dashboard.engine import images, labs
 from dashboard.jobs import JobSnapshot
 from dashboard.ui import charts, common, exports, state, tasks, theme
 from dashboard.ui import text as T
@@ -77,13 +77,30 @@ def build_summary(result) -> str:
         f"Docker ran {result.steps_total} Dockerfile steps: {result.steps_cached} came from the "
         f"build cache and {executed} executed. The result is image "
         f"`{(result.image_id or '').removeprefix('sha256:')[:12]}`, tagged {tags}, "
-        f"{theme.fmt_bytes(result.size_bytes)}."
+        f"{theme.fmt_bytes(result.size_bytes)} of unpacked layers."
     )
+
+
+def size_help(size) -> str:
+    """What an image's size means on this daemon, for a metric's help tooltip."""
+    if size is None:
+        return "The unpacked layers: the sum of `docker history`."
+    return f"{size.sentence(theme.fmt_bytes)}. {images.SIZE_MEANING}"
+
+
+def size_metric(col, label: str, size_bytes: int, size) -> None:
+    """An image size as a metric, named: the unpacked layers, and what `docker images` says."""
+    col.metric(label, theme.fmt_bytes(size_bytes), help=size_help(size))
+    if size is not None and size.containerd:
+        col.caption(
+            f"unpacked layers; `docker images`: {theme.fmt_bytes(size.disk_bytes or 0)} disk, "
+            f"{theme.fmt_bytes(size.content_bytes or 0)} content"
+        )
 
 
 def build_metrics(result) -> None:
     cols = st.columns(4)
-    cols[0].metric("Image size", theme.fmt_bytes(result.size_bytes))
+    size_metric(cols[0], "Image size", result.size_bytes, result.size)
     cols[1].metric("Build time", theme.fmt_seconds(result.seconds))
     cols[2].metric("Steps from cache", f"{result.steps_cached} / {result.steps_total}")
     executed = sum(1 for s in result.real_steps if s.status == "executed")
