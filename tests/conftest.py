@@ -22,7 +22,8 @@ if ENGINE != "host":
     from tests import engines as _engines
 
     if ENGINE not in _engines.ENGINES:
-        raise SystemExit(f"DASHBOARD_TEST_ENGINE={ENGINE}: pick one of {', '.join(_engines.MATRIX)}")
+        choices = ", ".join(_engines.MATRIX)
+        raise SystemExit(f"DASHBOARD_TEST_ENGINE={ENGINE}: pick one of {choices}")
     os.environ.update(_engines.env_for(ENGINE))
 
 from dashboard.engine import offline  # noqa: E402

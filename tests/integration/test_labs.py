@@ -14,7 +14,7 @@ import pytest
 
 from dashboard.engine import builds, labels, labs, offline
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.engines]
 LABS = labs.labs_dir()
 
 
