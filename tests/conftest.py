@@ -17,10 +17,10 @@ os.environ.setdefault("DASHBOARD_SESSION", "test-" + uuid.uuid4().hex[:8])
 
 # DASHBOARD_TEST_ENGINE picks the engine of the matrix the whole run talks to (tests/engines.py):
 # set before anything connects, so the dashboard, the docker CLI and Compose all use it.
-ENGINE = os.environ.get("DASHBOARD_TEST_ENGINE", "host")
-if ENGINE != "host":
-    from tests import engines as _engines
+from tests import engines as _engines  # noqa: E402
 
+ENGINE = _engines.current()
+if ENGINE != _engines.HOST:
     if ENGINE not in _engines.ENGINES:
         choices = ", ".join(_engines.MATRIX)
         raise SystemExit(f"DASHBOARD_TEST_ENGINE={ENGINE}: pick one of {choices}")

@@ -93,6 +93,11 @@ ENGINES = {
 MATRIX = (HOST, *ENGINES)  # every engine the `engines` marker's tests run on
 
 
+def current() -> str:
+    """The engine this test run talks to (DASHBOARD_TEST_ENGINE, the host's by default)."""
+    return os.environ.get("DASHBOARD_TEST_ENGINE", HOST)
+
+
 def packages_root() -> Path:
     return ROOT / "packages" / "root"
 
@@ -344,6 +349,64 @@ def describe(name: str) -> str:
     server = f"Docker {version[0]}, API {version[1]}" if len(version) == 2 else "no answer"
     builder = f"buildx {buildx[1]}" if len(buildx) >= 2 else "no buildx"
     return f"{server}, {store}, {builder}"
+
+
+# Listens on the host's loopback, then enters the engine's network namespace (setns through
+# libc; Python 3.11 has no os.setns): the listening socket stays in the host's namespace, and every
+# connection it accepts is relayed to a new connection made inside the engine's.
+_FORWARDER = r"""
+import ctypes, os, socket, sys, threading
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000):
+    sys.exit("setns failed: " + os.strerror(ctypes.get_errno()))
+def pipe(a, b):
+    try:
+        while data := a.recv(65536):
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+while True:
+    client, _ = listener.accept()
+    try:
+        upstream = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10)
+    except OSError:
+        client.close()
+        continue
+    upstream.settimeout(None)
+    for a, b in ((client, upstream), (upstream, client)):
+        threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+"""
+
+
+@contextlib.contextmanager
+def loopback_port(name: str, port: int):
+    """A port on the host's loopback that reaches `port` on engine `name`'s loopback.
+
+    A container that publishes on 127.0.0.1 of an engine in its own network namespace is
+    reachable only inside that namespace; tests that open it in a browser go through this.
+    On the host engine it is `port` itself.
+    """
+    if name == HOST:
+        yield port
+        return
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FORWARDER, ENGINES[name].netns_path, str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield int(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def down(purge: bool = False) -> None:
