@@ -1,8 +1,10 @@
-"""The instructor's command line: `python -m dashboard VERB [--json]`.
+"""The instructor's command line: `python -m dashboard [--json] VERB [--json]`.
 
-Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset. With `--json`, every verb prints
-JSON Lines (documented in README.md); without it, short human lines. Exit status is non-zero on
-any failure, and a daemon that cannot be reached is one clear sentence, never a traceback.
+Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset. With `--json` (before or after
+the verb), every verb prints JSON Lines (documented in README.md); without it, short human
+lines. Exit status is non-zero on any failure; what it is given is checked as the pages check it,
+before any Docker call; and a daemon that cannot be reached (or refuses our API version) is one
+clear sentence, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 
-from dashboard.engine import labs
+from dashboard.engine import labs, validation
 from dashboard.engine.connection import DaemonUnavailable, connect
 
 
@@ -244,6 +246,7 @@ def _run_compose(client, lab, args, out: Output) -> int:
 def cmd_layers(args, out: Output) -> int:
     from dashboard.engine import images
 
+    validation.check_image_lookup(args.image)  # InvalidInput, as the pages say it, before any call
     client = connect()
     report = images.image_layers(client, args.image)
     for layer in report.layers:
@@ -280,19 +283,29 @@ def cmd_reset(args, out: Output) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print JSON Lines")
+    # `--json` after the verb too. SUPPRESS: a verb's parser that was not given `--json` sets
+    # nothing, so it cannot undo a `--json` given before the verb.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON Lines"
+    )
     verbs = parser.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("doctor", help="check the daemon, Compose, base image, wheelhouse, GPU, disk")
-    p = verbs.add_parser("prepare", help="offline classroom mode and a prebuild of every lab")
+
+    def verb(name: str, summary: str) -> argparse.ArgumentParser:
+        return verbs.add_parser(name, help=summary, parents=[after])
+
+    verb("doctor", "check the daemon, Compose, base image, wheelhouse, GPU, disk")
+    p = verb("prepare", "offline classroom mode and a prebuild of every lab")
     p.add_argument("--no-build", action="store_true", help="only the base image and wheelhouse")
-    p = verbs.add_parser("build", help="build a lab image, one line per step")
+    p = verb("build", "build a lab image, one line per step")
     p.add_argument("lab", choices=list(labs.LABS))
     p.add_argument("--no-cache", action="store_true")
-    p = verbs.add_parser("run", help="run a lab and parse what it printed")
+    p = verb("run", "run a lab and parse what it printed")
     p.add_argument("lab", choices=list(labs.LABS))
     p.add_argument("--timeout", type=int, default=None, help="seconds before it is stopped")
-    p = verbs.add_parser("layers", help="an image's layers and their sizes")
-    p.add_argument("image")
-    p = verbs.add_parser("reset", help="remove what the dashboard created (nothing else)")
+    p = verb("layers", "an image's layers and their sizes")
+    p.add_argument("image", help="NAME[:TAG], NAME@sha256:DIGEST or an image id")
+    p = verb("reset", "remove what the dashboard created (nothing else)")
     p.add_argument("--session", default=None, help="only this session's resources")
     return parser
 
@@ -318,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {exc.message}\n  {exc.hint}",
         )
         return 2
+    except validation.InvalidInput as exc:
+        out.emit({"type": "error", "kind": "InvalidInput", "message": str(exc)}, f"error: {exc}")
+        return 1
     except BrokenPipeError:  # `python -m dashboard build iris | head`
         return 0
     except Exception as exc:  # engine errors carry sentences; a class sees those, not tracebacks

@@ -29,14 +29,14 @@ from pathlib import Path
 import docker
 
 
-def unavailable_reason() -> str | None:
-    """Why a fault daemon cannot run here (None when it can)."""
+def unavailable_reason(dockerd: str | None = "dockerd") -> str | None:
+    """Why a fault daemon cannot run here (None when it can); `dockerd` None: not checked yet."""
     if sys.platform != "linux":
         return "fault injection needs Linux"
     if os.geteuid() != 0:
         return "fault injection needs root (a second dockerd, tmpfs mounts, namespaces)"
-    for tool in ("dockerd", "unshare", "nsenter", "mount", "umount"):
-        if shutil.which(tool) is None:
+    for tool in (dockerd, "unshare", "nsenter", "mount", "umount"):
+        if tool is not None and shutil.which(tool) is None:
             return f"fault injection needs `{tool}`"
     return None
 
@@ -68,9 +68,20 @@ def _pids_mentioning(text: str) -> list[int]:
 
 
 class FaultDaemon:
-    """A private dockerd. `start()`, `kill()`, `stop()` as often as a test needs, then `close()`."""
+    """A private dockerd. `start()`, `kill()`, `stop()` as often as a test needs, then `close()`.
 
-    def __init__(self, disk_mb: int | None = None):
+    `dockerd`: the binary (default: the one on PATH; e.g. Engine 26's from tests/engines.py, whose
+    folder then goes first on its PATH so its own docker-proxy is used). `env`: extra environment
+    of the daemon, e.g. {"DOCKER_MIN_API_VERSION": "1.44"} to refuse older clients as Engine 29
+    does.
+    """
+
+    def __init__(
+        self,
+        disk_mb: int | None = None,
+        dockerd: str = "dockerd",
+        env: dict[str, str] | None = None,
+    ):
         # Short paths: a unix socket path has at most 107 bytes, containerd's below exec-root too.
         self.folder = Path(tempfile.mkdtemp(prefix="fd", dir="/tmp"))
         self.name = self.folder.name
@@ -81,6 +92,8 @@ class FaultDaemon:
         self.data_root.mkdir()
         self.exec_root.mkdir()
         self.disk_mb = disk_mb
+        self.dockerd = dockerd
+        self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.holder: subprocess.Popen | None = None
         self.wheelhouse: subprocess.Popen | None = None
@@ -133,7 +146,7 @@ class FaultDaemon:
             "nsenter",
             f"--net={self.netns}",
             "--",
-            "dockerd",
+            self.dockerd,
             "--data-root",
             str(self.data_root),
             "--exec-root",
@@ -153,15 +166,19 @@ class FaultDaemon:
             "--log-level",
             os.environ.get("FD_LOG", "warn"),
         ]
+        environ = dict(os.environ, **self.env)
+        if os.sep in self.dockerd:
+            folder = os.path.dirname(os.path.abspath(self.dockerd))
+            environ["PATH"] = f"{folder}{os.pathsep}{environ.get('PATH', '')}"
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log
+            cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=environ
         )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dockerd exited at start:\n{self.log_tail()}")
             try:
-                probe = docker.DockerClient(base_url=self.host, version="1.41", timeout=5)
+                probe = docker.DockerClient(base_url=self.host, version="auto", timeout=5)
                 probe.ping()
                 probe.close()
                 return
@@ -276,3 +293,33 @@ class FaultDaemon:
         if self._log is not None:
             self._log.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+ENGINE_29_MIN_API = "1.44"  # the oldest API version Engine 29 takes
+
+
+def refusing_old_clients(min_api: str = ENGINE_29_MIN_API) -> FaultDaemon:
+    """A private Engine 26 daemon (started) that refuses API versions below `min_api`, as
+    Engine 29 refuses everything below 1.44: Engine 26's dockerd reads its minimum from
+    DOCKER_MIN_API_VERSION. The binary is Debian 13's, unpacked by tests/engines.py (fetched
+    on first use). Raises RuntimeError with the reason when it cannot run here.
+    """
+    from tests import engines
+
+    reason = unavailable_reason(dockerd=None)
+    if reason:
+        raise RuntimeError(reason)
+    try:
+        dockerd = str(engines.fetch_packages() / "usr/sbin/dockerd")
+    except Exception as exc:  # no mirror, no apt: say why rather than a traceback
+        raise RuntimeError(f"Engine 26's packages could not be fetched: {exc}") from exc
+    reason = unavailable_reason(dockerd)
+    if reason:
+        raise RuntimeError(reason)
+    daemon = FaultDaemon(dockerd=dockerd, env={"DOCKER_MIN_API_VERSION": min_api})
+    try:
+        daemon.start()
+    except BaseException:
+        daemon.close()
+        raise
+    return daemon

@@ -188,8 +188,7 @@ def list_ours(
     def labels_of_image(image_id: str) -> dict[str, str]:
         if image_id not in image_labels:
             try:
-                config = client.api.inspect_image(image_id).get("Config") or {}
-                image_labels[image_id] = config.get("Labels") or {}
+                image_labels[image_id] = labels.of_inspect(client.api.inspect_image(image_id))
             except docker.errors.NotFound:
                 image_labels[image_id] = {}
         return image_labels[image_id]
@@ -210,7 +209,8 @@ def list_ours(
     base_id = _base_image_id(client)
     images = []
     for image in client.images.list(all=True, filters=wanted):
-        if not labels.image_is_ours(image.labels, _last_step(client, image)):
+        found_labels = labels.of_inspect(image.attrs)
+        if not labels.image_is_ours(found_labels, _last_step(client, image)):
             continue
         if image.id == base_id and not include_base:
             continue
@@ -219,7 +219,7 @@ def list_ours(
                 "image",
                 image.id,
                 _image_name(image),
-                dict(image.labels or {}),
+                found_labels,
                 tags=tuple(image.tags),
                 created=image.attrs.get("Created", ""),
             )
@@ -228,11 +228,10 @@ def list_ours(
         base = client.images.get(base_id)
         # Only a stand-in is ours to remove; a pulled python:3.11-slim belongs to the user.
         whole = lab is None and session is None and student is None
-        if (base.labels or {}).get(labels.STANDIN) == "true" and whole:
+        base_labels = labels.of_inspect(base.attrs)
+        if base_labels.get(labels.STANDIN) == "true" and whole:
             images.append(
-                OwnedObject(
-                    "image", base.id, _image_name(base), dict(base.labels), tuple(base.tags)
-                )
+                OwnedObject("image", base.id, _image_name(base), base_labels, tuple(base.tags))
             )
     volumes = tuple(
         OwnedObject(

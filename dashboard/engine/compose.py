@@ -31,7 +31,7 @@ from pathlib import Path
 
 import docker
 
-from dashboard.engine import labels, labs, offline
+from dashboard.engine import api_versions, labels, labs, offline
 from dashboard.engine.paths import REPO_ROOT, data_dir
 
 DEFAULT_PROJECT = "wine"
@@ -67,14 +67,32 @@ class CliCommand:
 
 
 class ComposeFailed(Exception):
-    """A compose command exited non-zero; `output` is the tail of what it printed."""
+    """A compose command exited non-zero; `output` is the tail of what it printed.
+
+    When the daemon refused Compose's API version, `message` and `hint` say so and how to fix
+    it (the page and the command line show those instead of the raw output).
+    """
 
     def __init__(self, command: CliCommand, returncode: int, output: list[str]):
         tail = "\n".join(output[-20:])
-        super().__init__(f"`{command.display}` failed with exit code {returncode}:\n{tail}")
         self.command = command
         self.returncode = returncode
         self.output = output
+        self.message: str | None = None
+        self.hint: str | None = None
+        refusal = api_versions.parse_refusal(tail)
+        if refusal is None:
+            super().__init__(f"`{command.display}` failed with exit code {returncode}:\n{tail}")
+            return
+        from dashboard.engine.connection import resolve_endpoint
+
+        self.message, self.hint = api_versions.explain(
+            refusal,
+            who="Docker Compose",
+            endpoint=resolve_endpoint().base_url,
+            upgrade_hint=api_versions.COMPOSE_HINT,
+        )
+        super().__init__(f"`{command.display}` failed: {self.message} {self.hint}")
 
 
 @dataclass(frozen=True)

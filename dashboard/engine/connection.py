@@ -1,7 +1,8 @@
 """Connecting to the Docker daemon: DOCKER_HOST, Docker contexts, and one typed error.
 
-Whatever goes wrong (no socket, refused, permission denied, timeout), callers get
-`DaemonUnavailable` with a sentence a student can act on, never a raw traceback.
+Whatever goes wrong (no socket, refused, permission denied, timeout, an API version the daemon
+refuses), callers get `DaemonUnavailable` with a sentence a student can act on, never a raw
+traceback. The API version is negotiated, unless DOCKER_API_VERSION pins one (api_versions.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ import docker
 import requests
 from docker.context import ContextAPI
 
+from dashboard.engine import api_versions
+
 
 @dataclass(frozen=True)
 class Endpoint:
     base_url: str
     source: str  # "DOCKER_HOST", "context NAME" or "default"
     tls: object = None
+
+
+API_VERSION = "api-version"  # DaemonUnavailable.reason: the daemon refuses the version we speak
 
 
 class DaemonUnavailable(Exception):
@@ -90,6 +96,23 @@ def explain(exc: BaseException, endpoint: str) -> DaemonUnavailable:
     """Turn any connection failure into a `DaemonUnavailable` with an actionable hint."""
     text = f"{exc!r} {exc}"
     root = _root_cause(exc)
+    refusal = api_versions.refusal_of(exc)
+    if refusal is not None:
+        message, hint = api_versions.explain(
+            refusal,
+            who="The dashboard",
+            endpoint=endpoint,
+            upgrade_hint="Upgrade the dashboard's docker SDK (`pip install -U docker`).",
+        )
+        return DaemonUnavailable(API_VERSION, message, hint, endpoint)
+    if isinstance(exc, docker.errors.InvalidVersion) and api_versions.pinned():
+        return DaemonUnavailable(
+            API_VERSION,
+            f"{api_versions.ENV}={api_versions.pinned()} is set, and the docker SDK cannot "
+            f"speak that version: {exc}",
+            api_versions.unpin_hint(),
+            endpoint,
+        )
     start = (
         "Start Docker: on Linux `sudo systemctl start docker` (or run `dockerd`); "
         "on macOS or Windows, open Docker Desktop (on Windows, inside WSL 2 enable "
@@ -127,11 +150,21 @@ CONNECTION_ERRORS = (docker.errors.DockerException, requests.exceptions.Connecti
 
 
 def connect(timeout: int = 60) -> docker.DockerClient:
-    """A high-level client that has answered a ping, or `DaemonUnavailable`."""
+    """A high-level client that has answered a ping, or `DaemonUnavailable`.
+
+    The API version is the daemon's own ("auto"), or DOCKER_API_VERSION as for the docker CLI;
+    a daemon that refuses a pinned version answers the ping with HTTP 400, explained here.
+    """
     endpoint = resolve_endpoint()
+    bad_pin = api_versions.bad_pin()
+    if bad_pin is not None:
+        raise DaemonUnavailable(API_VERSION, *bad_pin, endpoint.base_url)
     try:
         client = docker.DockerClient(
-            base_url=endpoint.base_url, version="auto", timeout=timeout, tls=endpoint.tls or False
+            base_url=endpoint.base_url,
+            version=api_versions.sdk_version(),
+            timeout=timeout,
+            tls=endpoint.tls or False,
         )
         client.ping()
     except CONNECTION_ERRORS as exc:

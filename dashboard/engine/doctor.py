@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from dataclasses import dataclass
 
-from dashboard.engine import offline
+from dashboard.engine import api_versions, offline
 from dashboard.engine.connection import DaemonUnavailable, connect, resolve_endpoint
 from dashboard.engine.paths import data_dir
 
@@ -19,15 +20,81 @@ class Check:
     optional: bool = False  # a missing optional piece (a GPU) does not fail the doctor
 
 
-def _compose_check() -> Check:
-    """`docker compose`, or a standalone Compose v2 (the dashboard's image has only that)."""
+def _compose_check(reachable: bool = True) -> Check:
+    """`docker compose`, or a standalone Compose v2 (the dashboard's image has only that).
+
+    With the daemon reachable, `compose ls` asks it something: `compose version` alone never
+    talks to the daemon, so it cannot tell whether the daemon takes Compose's API version.
+    """
     from dashboard.engine import compose
 
     try:
         cli = compose.find_compose()
     except compose.ComposeUnavailable as exc:
         return Check("compose", False, exc.message, exc.hint)
-    return Check("compose", True, f"Docker Compose {cli.version} ({' '.join(cli.argv)})")
+    found = f"Docker Compose {cli.version} ({' '.join(cli.argv)})"
+    refusal = (
+        api_versions.command_refusal([*cli.argv, "ls", "--all", "--format", "json"])
+        if reachable
+        else None
+    )
+    if refusal is not None:
+        message, hint = api_versions.explain(
+            refusal,
+            who=found,
+            endpoint=resolve_endpoint().base_url,
+            upgrade_hint=api_versions.COMPOSE_HINT,
+        )
+        return Check("compose", False, message, hint)
+    return Check("compose", True, found)
+
+
+def _buildx_check() -> Check:
+    """`docker buildx`, when installed: Compose builds through it (bake) when it is new enough.
+
+    `buildx inspect` asks the daemon through buildx's own API client, which can be older than
+    the docker CLI's.
+    """
+    docker_bin = shutil.which("docker")
+    done = None
+    if docker_bin is not None:
+        try:
+            done = subprocess.run(
+                [docker_bin, "buildx", "version"], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+    if docker_bin is None or done is None or done.returncode != 0:
+        return Check("buildx", False, "not installed: Compose builds without it", optional=True)
+    words = done.stdout.split()
+    found = f"docker buildx {words[1] if len(words) > 1 else done.stdout.strip()}"
+    refusal = api_versions.command_refusal([docker_bin, "buildx", "inspect"])
+    if refusal is not None:
+        message, hint = api_versions.explain(
+            refusal,
+            who=found,
+            endpoint=resolve_endpoint().base_url,
+            upgrade_hint=api_versions.BUILDX_HINT,
+        )
+        return Check("buildx", False, message, hint)
+    return Check("buildx", True, found, optional=True)
+
+
+def _docker_cli_check() -> Check:
+    """The first `docker` on PATH: the commands the lessons show are typed into it."""
+    cli = api_versions.check_docker_cli(resolve_endpoint().base_url)
+    if cli.status == "missing":
+        return Check(
+            "docker CLI",
+            False,
+            "no `docker` on PATH: the dashboard works without it, but the commands it shows "
+            "need it",
+            api_versions.CLI_HINT,
+            optional=True,
+        )
+    if cli.status == "unknown":
+        return Check("docker CLI", False, cli.message, optional=True)
+    return Check("docker CLI", cli.ok, cli.message, cli.hint)
 
 
 def run_checks() -> list[Check]:
@@ -36,17 +103,20 @@ def run_checks() -> list[Check]:
         client = connect(timeout=15)
     except DaemonUnavailable as exc:
         checks.append(Check("daemon", False, exc.message, exc.hint))
-        checks.append(_compose_check())
+        checks.append(_compose_check(reachable=False))
         return checks
     version = client.version()
     checks.append(
         Check(
             "daemon",
             True,
-            f"Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}) "
+            f"Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}, "
+            f"takes {version.get('MinAPIVersion') or '?'} and newer) "
             f"at {resolve_endpoint().base_url}",
         )
     )
+    checks.append(_docker_cli_check())
+    checks.append(_buildx_check())
     checks.append(_compose_check())
 
     status = offline.base_image_status(client)

@@ -57,6 +57,18 @@ def filters(
     return {"label": wanted}
 
 
+def of_inspect(attrs: Mapping | None) -> dict[str, str]:
+    """The labels in an inspect answer (`Config.Labels`) or a listing entry (`Labels`).
+
+    Engine 29 leaves empty fields out of inspect answers (`Config.Labels`, `Cmd`, `Env`,
+    `WorkingDir`, ...), and the SDK's `Image.labels` raises KeyError when `Config` itself is
+    missing: read them through here, never as `attrs["Config"]["Labels"]`.
+    """
+    attrs = attrs or {}
+    config = attrs.get("Config") or {}
+    return dict(config.get("Labels") or attrs.get("Labels") or {})
+
+
 def is_ours(labels: Mapping[str, str] | None) -> bool:
     return (labels or {}).get(MANAGED) == "true"
 

@@ -73,17 +73,22 @@ class BaseImageStatus:
 
 def base_image_status(client: docker.DockerClient) -> BaseImageStatus:
     try:
-        image = client.images.get(BASE_IMAGE)
-    except docker.errors.ImageNotFound:
+        inspect = client.api.inspect_image(BASE_IMAGE)
+    except docker.errors.NotFound:
         return BaseImageStatus(BASE_IMAGE, present=False)
-    lbls = image.labels or {}
-    env = dict(e.split("=", 1) for e in image.attrs.get("Config", {}).get("Env") or [] if "=" in e)
+    return base_status_of(inspect)
+
+
+def base_status_of(inspect: dict) -> BaseImageStatus:
+    """The base image's status from its inspect answer (Engine 29 leaves empty fields out)."""
+    config = inspect.get("Config") or {}
+    env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
     return BaseImageStatus(
         BASE_IMAGE,
         present=True,
-        standin=lbls.get(labels.STANDIN) == "true",
-        image_id=image.id,
-        size_bytes=image.attrs.get("Size", 0),
+        standin=labels.of_inspect(inspect).get(labels.STANDIN) == "true",
+        image_id=inspect.get("Id"),
+        size_bytes=int(inspect.get("Size") or 0),
         python=env.get("PYTHON_VERSION"),
     )
 

@@ -547,7 +547,7 @@ def _image_labels(client: docker.DockerClient, image_id: str) -> dict[str, str]:
     if not image_id:
         return {}
     try:
-        return dict((client.api.inspect_image(image_id).get("Config") or {}).get("Labels") or {})
+        return labels.of_inspect(client.api.inspect_image(image_id))
     except docker.errors.NotFound:
         return {}
 

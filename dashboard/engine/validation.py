@@ -18,6 +18,8 @@ _TAG = r"[\w][\w.-]{0,127}"
 REFERENCE_RE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?$")
 CONTAINER_NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 NAME_MAX = 255
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_IMAGE_ID_RE = re.compile(r"^(?:sha256:[0-9a-f]{64}|[0-9a-f]{12,64})$")
 
 
 class InvalidInput(ValueError):
@@ -58,6 +60,26 @@ def parse_image_ref(text: str) -> ImageRef:
     if len(m.group("name")) > NAME_MAX:
         raise InvalidInput(f"An image name has at most {NAME_MAX} characters.")
     return ImageRef(m.group("name"), m.group("tag") or "latest")
+
+
+def check_image_lookup(text: str) -> str:
+    """An image to look at (inspect, history): NAME[:TAG], NAME[:TAG]@sha256:DIGEST or an id.
+
+    Unlike `parse_image_ref` (what can be built or tagged) a digest is fine here; anything else
+    that is wrong gets the same sentence as there. Returns the text as given (no ":latest"
+    added: an image id must stay an id).
+    """
+    value = (text or "").strip()
+    if _IMAGE_ID_RE.match(value):
+        return value
+    name, at, digest = value.partition("@")
+    if at and not _DIGEST_RE.match(digest):
+        raise InvalidInput(
+            f"{digest!r} is not an image digest: use sha256: and 64 hex digits, e.g. "
+            "iris-model@sha256:3f1c...."
+        )
+    parse_image_ref(name)
+    return value
 
 
 def check_container_name(text: str) -> str:

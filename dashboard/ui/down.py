@@ -1,10 +1,12 @@
 """What the "Docker is not reachable" page shows: why, and how to start Docker on each OS.
 
-Also shown in place of a lesson that needs the daemon while it is down.
+Also shown in place of a lesson that needs the daemon while it is down, and when the daemon
+answers but refuses the API version we ask for (then: how to see and fix the versions).
 """
 
 import streamlit as st
 
+from dashboard.engine.connection import API_VERSION
 from dashboard.ui import state
 from dashboard.ui import text as T
 
@@ -14,8 +16,13 @@ def render() -> None:
 
     st.title(T.TITLE_DOWN)
     st.error(facts.message or "The Docker daemon did not answer.", icon=":material/error:")
+    until = (
+        "it takes the API version the dashboard speaks"
+        if facts.reason == API_VERSION
+        else "it answers"
+    )
     st.markdown(
-        "The lessons drive a real Docker daemon, so they wait until it answers. "
+        f"The lessons drive a real Docker daemon, so they wait until {until}. "
         f"The dashboard tried **`{facts.endpoint}`** (from {facts.source})."
     )
     if facts.hint:
@@ -24,6 +31,10 @@ def render() -> None:
     if st.button(T.RETRY, key="retry-daemon", type="primary", icon=":material/refresh:"):
         state.refresh_all()
         st.rerun()
+
+    if facts.reason == API_VERSION:
+        _versions_help()
+        return
 
     st.subheader("How to start Docker")
     linux, mac, windows, elsewhere = st.tabs(
@@ -68,4 +79,20 @@ def render() -> None:
     st.caption(
         "From a terminal, `python -m dashboard doctor` checks the daemon, Compose, the base image "
         "and the GPU, and prints the fix for each missing piece."
+    )
+
+
+def _versions_help() -> None:
+    st.subheader("Check the API versions")
+    st.markdown(
+        "Every Docker client and daemon agree on an API version unless `DOCKER_API_VERSION` "
+        "pins one. Current engines (Docker 29) refuse versions older than 1.44, which Docker "
+        "20.10's clients (Debian 12's `docker.io`) cannot speak."
+    )
+    st.code(
+        "docker version                # Client: API version; Server: minimum API version\n"
+        "echo $DOCKER_API_VERSION      # a pin the dashboard and the docker CLI both use\n"
+        "unset DOCKER_API_VERSION      # then restart the dashboard\n"
+        "which -a docker               # the first one on PATH is the one you type",
+        language="bash",
     )

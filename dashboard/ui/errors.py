@@ -32,6 +32,9 @@ def describe(exc: BaseException) -> tuple[str, str | None]:
 
     if isinstance(exc, DaemonUnavailable):
         return exc.message, exc.hint
+    message, hint = getattr(exc, "message", None), getattr(exc, "hint", None)
+    if isinstance(message, str) and message and isinstance(hint, str) and hint:
+        return message, hint  # e.g. Compose refused by the daemon: the fix once, below
     if isinstance(exc, requests.exceptions.ConnectionError):
         return (
             f"The Docker daemon stopped answering ({exc.__class__.__name__}).",

@@ -16,7 +16,7 @@ class DaemonFacts:
     ok: bool
     endpoint: str
     source: str  # "DOCKER_HOST", "context NAME" or "default"
-    reason: str = ""  # when not ok: DaemonUnavailable.reason (missing, refused, permission...)
+    reason: str = ""  # when not ok: DaemonUnavailable.reason (missing, refused, api-version...)
     message: str = ""
     hint: str = ""
     engine_version: str = ""
@@ -57,7 +57,11 @@ def _unreachable(exc, source: str) -> DaemonFacts:
 
 
 def read_facts() -> DaemonFacts:
-    """Connect, then read version, info, the base image, Compose and GPU support."""
+    """Connect, then read version, info, the base image, Compose and GPU support.
+
+    Also asks the `docker` CLI on PATH, where the lessons' commands are typed: a daemon that
+    refuses its API version is a warning with the fix.
+    """
     from dashboard.engine import gpu, offline
     from dashboard.engine.connection import (
         CONNECTION_ERRORS,
@@ -90,6 +94,11 @@ def read_facts() -> DaemonFacts:
         compose_version = compose.default_cli().version
     except Exception as exc:  # ComposeUnavailable, or a CLI that hangs: say so, do not fail
         compose_error = str(exc)
+    from dashboard.engine import api_versions
+
+    cli = api_versions.check_docker_cli(endpoint.base_url)
+    if cli.status == "refused":
+        warnings.append(f"{cli.message} {cli.hint}")
     if not base.present:
         warnings.append(
             f"{base.name} is missing: run `python -m dashboard prepare` before building the labs."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.engine.connection import API_VERSION
 from dashboard.ui import classroom, guide, state, theme
 from dashboard.ui import text as T
 from dashboard.ui.facts import DaemonFacts
@@ -23,6 +24,8 @@ def render(facts: DaemonFacts) -> None:
         )
         if facts.ok:
             st.success(f"Docker daemon: running ({facts.engine_version})", icon=":material/check:")
+        elif facts.reason == API_VERSION:
+            st.error("Docker daemon: refuses our API version", icon=":material/error:")
         else:
             st.error("Docker daemon: not reachable", icon=":material/error:")
         presenting = state.presenting()

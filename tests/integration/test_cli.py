@@ -123,3 +123,30 @@ def test_refused_socket(tmp_path):
     done = cli("--json", "build", "iris", env={"DOCKER_HOST": f"unix://{refused}"}, timeout=60)
     (err,) = json_lines(done.stdout)
     assert done.returncode == 2 and err["reason"] == "refused", err
+
+
+@pytest.mark.docker
+def test_json_after_the_verb_on_the_real_daemon(docker_client):
+    records = json_lines(cli("layers", "python:3.11-slim", "--json").stdout)
+    (image,) = [r for r in records if r["type"] == "image"]
+    assert image["image"] == "python:3.11-slim" and image["size_bytes"] > 0
+    checks = json_lines(cli("doctor", "--json").stdout)
+    assert {"daemon", "docker CLI", "compose"} <= {c["name"] for c in checks}
+    assert all(c["type"] == "check" for c in checks)
+
+
+@pytest.mark.docker
+def test_an_invalid_image_reference_is_the_pages_sentence_not_dockers_400(docker_client):
+    from dashboard.engine import validation
+
+    with pytest.raises(validation.InvalidInput) as caught:
+        validation.parse_image_ref("BAD IMAGE!!")
+    sentence = str(caught.value)
+    done = cli("layers", "BAD IMAGE!!")
+    assert done.returncode == 1
+    assert done.stdout == f"error: {sentence}\n" and "400 Client Error" not in done.stdout
+    done = cli("layers", "BAD IMAGE!!", "--json")
+    assert done.returncode == 1
+    assert json_lines(done.stdout) == [
+        {"type": "error", "kind": "InvalidInput", "message": sentence}
+    ]

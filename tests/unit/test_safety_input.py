@@ -19,8 +19,12 @@ BASE = "python:3.11-slim"
 
 @pytest.fixture
 def dead_client(tmp_path):
-    # A pinned API version: constructing the client contacts nothing.
-    client = docker.DockerClient(base_url=f"unix://{tmp_path}/missing.sock", version="1.41")
+    # A named API version (the SDK's default), not "auto": constructing the client then contacts
+    # nothing. No daemon ever answers it, so no version is ever negotiated or refused.
+    client = docker.DockerClient(
+        base_url=f"unix://{tmp_path}/missing.sock",
+        version=docker.constants.DEFAULT_DOCKER_API_VERSION,
+    )
     yield client
     client.close()
 
