@@ -205,9 +205,7 @@ class BuildKitStreamParser:
         if isinstance(item, dict):
             yield from self.feed(item)
         else:
-            text = ANSI_RE.sub("", item)
-            self.text.append(text)
-            self.tail.append(text)
+            self.text.append(ANSI_RE.sub("", item))
 
     def _stage(self, name: str | None) -> int:
         if name is None:

@@ -26,6 +26,7 @@ import codecs
 import json
 import os
 import queue
+import re
 import shlex
 import shutil
 import signal
@@ -302,6 +303,29 @@ def instructions(dockerfile_text: str) -> set[str]:
     return found
 
 
+ARG_RE = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?", re.IGNORECASE)
+
+
+def arg_values(dockerfile_text: str, build_args: dict[str, str]) -> dict[str, str]:
+    """Each ARG's value for a build: its default, overridden by `--build-arg`."""
+    values: dict[str, str] = {}
+    for line in dockerfile_text.splitlines():
+        m = ARG_RE.match(line.strip())
+        if m:
+            values[m.group(1)] = build_args.get(m.group(1), m.group(2) or "")
+    return values
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """`$NAME` and `${NAME}` replaced by their values (other variables left as they are)."""
+
+    def value(m: re.Match) -> str:
+        name = m.group(1) or m.group(2)
+        return values.get(name, m.group(0))
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", value, text)
+
+
 def _changed_base(previous, current) -> str | None:
     if previous is None or current is None:
         return None
@@ -384,7 +408,12 @@ def _why(step: BuildStep, previous, changes, current=None) -> CacheMiss:
         if changed:
             reason = "files it copies changed since the last build: " + ", ".join(changed)
             return CacheMiss(step.index, step.instruction, reason, changed)
-    if _normalized(step.instruction) not in instructions(previous.dockerfile_text):
+    args = arg_values(previous.dockerfile_text, current.build_args if current else {})
+    known = instructions(previous.dockerfile_text)
+    # BuildKit names a step with the build args filled in ("RUN echo b"), the classic builder
+    # as written ("RUN echo $FLAVOR"): either matches an unedited instruction.
+    known |= {_normalized(substitute(i, args)) for i in known}
+    if _normalized(step.instruction) not in known:
         reason = "this instruction is new or was edited in the Dockerfile"
         return CacheMiss(step.index, step.instruction, reason)
     args = _changed_args(previous, current)
