@@ -1,12 +1,14 @@
 """Overhead: the same lab built through the engine and through the `docker build` CLI.
 
-Both use the classic builder (the engine through the API, the CLI with DOCKER_BUILDKIT=0), the
-same network mode, the same labels and --force-rm, so they do the same work. Runs alternate in
-pairs (engine first, then CLI first, ...), cold (`--no-cache`) and warm (all cached). The
-engine is timed around `builds.build(...)` in this process (as the dashboard calls it), the CLI
-around the whole `docker build` process; then again with the engine as a whole process too
-(`python -m bench.build_once`: Python start-up and imports included). Each run is checked to
-have been really cold or really warm.
+Both use the builder the engine chose (builds.choose_builder): BuildKit where buildx answers
+(the engine runs `docker buildx build --progress=rawjson`, the CLI side `docker buildx build
+--progress=plain`), else the classic builder (the engine through the API, the CLI with
+DOCKER_BUILDKIT=0 and --force-rm); the same network mode and labels, so they do the same work.
+Runs alternate in pairs (engine first, then CLI first, ...), cold (`--no-cache`) and warm (all
+cached). The engine is timed around `builds.build(...)` in this process (as the dashboard calls
+it), the CLI around the whole `docker build` process; then again with the engine as a whole
+process too (`python -m bench.build_once`: Python start-up and imports included). Each run is
+checked to have been really cold or really warm.
 """
 
 from __future__ import annotations
@@ -146,7 +148,10 @@ def run(
         "engine_call": "builds.build(client, copy_of_labs/iris, tag=..., lab_name=..., "
         "nocache=...) in this process",
         "engine_command": "python -m bench.build_once FOLDER TAG LAB [--no-cache]",
-        "cli_command": "DOCKER_BUILDKIT=0 " + cli_example,
+        "builder": ws.builder.kind,
+        "builder_reason": ws.builder.reason,
+        "cli_command": ("" if ws.builder.kind == "buildkit" else "DOCKER_BUILDKIT=0 ")
+        + cli_example,
         "cold": cold,
         "warm": warm,
         "whole_cold": whole_cold,

@@ -158,11 +158,17 @@ def parse_du(text: str) -> dict[str, int]:
 _CLI_STEP = re.compile(r"^Step (\d+)/(\d+) : (\S+)", re.MULTILINE)
 
 
-def cli_cache_counts(output: str) -> tuple[int, int]:
-    """From classic `docker build` output: (steps that can hit the cache, steps that did).
+_BK_STEP = re.compile(r"^(#\d+) \[(?:\S+ )?\d+/\d+\] (\S+)", re.MULTILINE)
+_BK_CACHED = re.compile(r"^(#\d+) CACHED$", re.MULTILINE)
 
-    FROM is never a cache hit, so it is not counted.
-    """
+
+def cli_cache_counts(output: str) -> tuple[int, int]:
+    """From `docker build` output, classic or BuildKit's --progress=plain: (steps that can hit
+    the cache, steps that did). FROM is never a cache hit, so it is not counted."""
+    if _BK_STEP.search(output):
+        ids = {m.group(1) for m in _BK_STEP.finditer(output) if m.group(2).upper() != "FROM"}
+        cached = {m.group(1) for m in _BK_CACHED.finditer(output)}
+        return len(ids), len(ids & cached)
     steps = [m for m in _CLI_STEP.finditer(output) if m.group(3).upper() != "FROM"]
     return len(steps), output.count(" ---> Using cache")
 

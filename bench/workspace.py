@@ -19,7 +19,7 @@ from pathlib import Path
 
 import docker
 
-from dashboard.engine import build_context, labels, offline
+from dashboard.engine import build_context, builds, labels, offline
 from dashboard.engine.paths import labs_dir
 
 BIG_IMAGE = "bench-big:1"
@@ -34,6 +34,8 @@ class Workspace:
         self.keep = keep
         self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{self.run_id}-"))
         self.network = offline.build_network(client)
+        # The CLI side of the comparisons uses the builder the engine uses (builds.py decides).
+        self.builder = builds.choose_builder(client)
         self._contexts: set[tuple[Path, str]] = set()
         self._own_tags: list[str] = []  # images made without our labels (an imported stand-in)
         self._stage_images: set[str] = set()  # earlier stages of our multi-stage builds
@@ -85,12 +87,18 @@ class Workspace:
         self._own_tags.append(tag)
 
     def cli_build_args(self, folder: Path, tag: str, *, dockerfile="Dockerfile", nocache=False):
-        """The classic-builder `docker build` that does the same work as the engine's build."""
-        args = ["docker", "build", "--force-rm", "-t", tag, "-f", str(Path(folder) / dockerfile)]
-        if self.network:
-            args[2:2] = ["--network", self.network]
+        """The `docker build` that does the same work as the engine's build: `docker buildx
+        build` (plain progress, to count CACHED) where the engine uses BuildKit, else the
+        classic builder."""
+        if self.builder.kind == "buildkit":
+            args = ["docker", "buildx", "build", "--progress=plain"]
+        else:
+            args = ["docker", "build", "--force-rm"]
         if nocache:
-            args.insert(2, "--no-cache")
+            args.append("--no-cache")
+        if self.network:
+            args += ["--network", self.network]
+        args += ["-t", tag, "-f", str(Path(folder) / dockerfile)]
         for key, value in self.image_labels.items():
             args += ["--label", f"{key}={value}"]
         return [*args, str(folder)]
@@ -142,6 +150,12 @@ class Workspace:
 
 
 def run_cli(args: list[str], *, timeout: float = 900) -> subprocess.CompletedProcess:
-    """A `docker build` with the classic builder, as a student on this daemon would type it."""
-    env = dict(os.environ, DOCKER_BUILDKIT="0")
-    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
+    """A `docker build` as a student on this daemon would type it (output: stdout + stderr).
+
+    `docker build` runs the classic builder only with DOCKER_BUILDKIT=0 (no buildx here)."""
+    env = dict(os.environ)
+    if args[1:2] == ["build"]:
+        env["DOCKER_BUILDKIT"] = "0"
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
+    done.stdout = (done.stdout or "") + (done.stderr or "")  # BuildKit writes progress on stderr
+    return done

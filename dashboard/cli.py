@@ -100,6 +100,8 @@ def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
 
 
 def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool = False):
+    import shlex
+
     from dashboard.engine import builds
     from dashboard.engine.build_stream import StepFinished
 
@@ -119,14 +121,25 @@ def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool
                 "seconds": round(s.seconds, 3),
                 "layer_id": s.layer_id,
                 "miss_reason": s.miss_reason,
+                "stage_name": s.stage_name,
+                "started_at": s.started_at,
+                "finished_at": s.finished_at,
+                "error": s.error,
             }
-            flag = {"base": "base  ", "cached": "cached", "executed": "built ", "failed": "FAILED"}
+            flag = {
+                "base": "base  ",
+                "cached": "cached",
+                "executed": "built ",
+                "failed": "FAILED",
+                "canceled": "CANCELED",
+            }
+            stage = f"{s.stage_name} " if s.stage_name and s.started_at is not None else ""
             text = (
                 None
                 if quiet_steps
                 else (
-                    f"[{s.index}/{s.total}] {flag.get(s.status, s.status)} {s.seconds:6.2f}s  "
-                    f"{s.instruction}"
+                    f"[{stage}{s.index}/{s.total}] {flag.get(s.status, s.status)} "
+                    f"{s.seconds:6.2f}s  {s.instruction}"
                 )
             )
             out.emit(record, text)
@@ -152,20 +165,27 @@ def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool
         "seconds": round(result.seconds, 3),
         "command": result.command,
         "error": result.error,
+        "builder": result.builder,
+        "builder_reason": result.builder_reason,
+        "argv": result.argv,
+        "canceled": result.canceled,
     }
+    ran = f"\n    builder: {result.builder_reason}" if result.builder_reason else ""
+    if result.argv:
+        ran += "\n    ran: " + shlex.join(result.argv)
     if result.ok:
         text = (
             f"{lab.name}: {lab.image} built in {result.seconds:.1f}s, "
             f"{result.steps_cached}/{result.steps_total} steps cached, "
             f"{result.size.sentence() if result.size else f'{result.size_bytes / 1e6:.0f} MB'}"
-            f"\n    {result.command}"
+            f"\n    {result.command}{ran}"
         )
     else:
         step = result.failed_step
         text = f"{lab.name}: build FAILED" + (
             f" at step {step.index}: {step.instruction}" if step else ""
         )
-        text += f"\n    {result.error}"
+        text += f"\n    {result.error}{ran}"
         if step and step.output:
             text += "\n    " + "\n    ".join(step.output[-10:])
     out.emit(record, text)

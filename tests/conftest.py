@@ -7,6 +7,7 @@ in CI (CI=true) they fail, so a missing daemon can never pass as green.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 
 import pytest
@@ -45,6 +46,19 @@ def docker_client():
         pytest.fail("python:3.11-slim is missing: run `python -m dashboard prepare`")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def expected_builder(docker_client) -> str:
+    """The builder the dashboard must pick on this engine, asked independently of it:
+    "buildkit" where `docker buildx version` answers, "classic" elsewhere (the host's 20.10)."""
+    try:
+        done = subprocess.run(
+            ["docker", "buildx", "version"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "classic"
+    return "buildkit" if done.returncode == 0 and "buildx" in done.stdout else "classic"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """Build-context snapshots: which files a build sent, so the next build can say what changed.
 
 After each successful build of a lab we keep a manifest (path -> sha256) of the files Docker
-would send (honouring .dockerignore) and the Dockerfile text, under the data folder.
+would send (honouring .dockerignore), the Dockerfile text, the build args and the image id of
+each base image, under the data folder. Content checksums, never mtimes: `touch main.py` changes
+nothing for either builder's cache.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dashboard.engine.paths import data_dir
 class ContextSnapshot:
     files: dict[str, str]  # relative path -> sha256
     dockerfile_text: str
+    build_args: dict[str, str] = field(default_factory=dict)
+    base_images: dict[str, str] = field(default_factory=dict)  # FROM reference -> image id
 
 
 @dataclass(frozen=True)
@@ -42,13 +46,36 @@ def _ignore_patterns(root: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def snapshot(root: Path, dockerfile: str) -> ContextSnapshot:
+def snapshot(
+    root: Path,
+    dockerfile: str,
+    build_args: dict[str, str] | None = None,
+    base_images: dict[str, str] | None = None,
+) -> ContextSnapshot:
     files = {}
     for rel in sorted(exclude_paths(str(root), _ignore_patterns(root), dockerfile=dockerfile)):
         path = root / rel
         if path.is_file():
             files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return ContextSnapshot(files, (root / dockerfile).read_text())
+    return ContextSnapshot(
+        files, (root / dockerfile).read_text(), dict(build_args or {}), dict(base_images or {})
+    )
+
+
+def base_refs(dockerfile_text: str) -> list[str]:
+    """The images the Dockerfile's FROM lines name, without the ones naming an earlier stage."""
+    refs: list[str] = []
+    stages: set[str] = set()
+    for line in dockerfile_text.splitlines():
+        words = [w for w in line.split() if not w.startswith("--")]
+        if len(words) < 2 or words[0].upper() != "FROM":
+            continue
+        ref = words[1]
+        if ref.lower() not in stages and ref != "scratch" and ref not in refs:
+            refs.append(ref)
+        if len(words) >= 4 and words[2].upper() == "AS":
+            stages.add(words[3].lower())
+    return refs
 
 
 def _store(key: str) -> Path:
@@ -67,15 +94,24 @@ def load_previous(key: str) -> ContextSnapshot | None:
         return None
     try:
         raw = json.loads(path.read_text())
-        return ContextSnapshot(raw["files"], raw["dockerfile_text"])
+        return ContextSnapshot(
+            raw["files"],
+            raw["dockerfile_text"],
+            raw.get("build_args") or {},
+            raw.get("base_images") or {},
+        )
     except (ValueError, KeyError):
         return None
 
 
 def save(key: str, snap: ContextSnapshot) -> None:
-    _store(key).write_text(
-        json.dumps({"files": snap.files, "dockerfile_text": snap.dockerfile_text})
-    )
+    record = {
+        "files": snap.files,
+        "dockerfile_text": snap.dockerfile_text,
+        "build_args": snap.build_args,
+        "base_images": snap.base_images,
+    }
+    _store(key).write_text(json.dumps(record))
 
 
 def diff(before: ContextSnapshot, after: ContextSnapshot) -> ContextChanges:

@@ -36,13 +36,24 @@ class BuildStep:
     instruction: str
     stage: int = 0  # 0 for the first FROM's stage, 1 for the next, ...
     stage_name: str | None = None
-    status: str = "running"  # "base" (FROM), "cached", "executed", "running", "failed"
+    # "base" (FROM), "cached", "executed", "running", "failed"; BuildKit adds "canceled" (it
+    # stopped the step) and "skipped" (never started: an earlier step failed or was canceled)
+    status: str = "running"
     seconds: float = 0.0
     output: list[str] = field(default_factory=list)
     output_dropped: int = 0
     layer_id: str | None = None
     synthetic: bool = False  # the LABEL step the classic builder appends for build labels
     miss_reason: str | None = None
+    # BuildKit only: the vertex's own start and end (epoch seconds) and its error text
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """Unique within a build: BuildKit numbers each stage's steps from 1."""
+        return (self.stage, self.index)
 
     @property
     def cached(self) -> bool:
@@ -62,6 +73,11 @@ class StepStarted:
 class StepOutput:
     index: int
     line: str
+    stage: int = 0
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.stage, self.index)
 
 
 @dataclass(frozen=True)
@@ -190,4 +206,4 @@ class ClassicStreamParser:
                 step.output.append(line)
             else:
                 step.output_dropped += 1
-            yield StepOutput(step.index, line)
+            yield StepOutput(step.index, line, step.stage)

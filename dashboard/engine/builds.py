@@ -1,17 +1,38 @@
 """Builds, streamed live: per-step events, a final result, and why the cache missed.
 
-Uses the low-level API with `decode=True` (the classic builder), because the SDK's
-`images.build()` returns only at the end. The image is tagged only after the build succeeded,
-so a failing step never takes the tag away from the previous good image.
+Two builders, the same events (StepStarted, StepOutput, StepFinished, then BuildFinished):
+
+- BuildKit, the builder behind a student's own `docker build` since Engine 23, wherever the
+  docker CLI has a working buildx plugin: `docker buildx build --progress=rawjson
+  --metadata-file F ...` as a subprocess, parsed by buildkit_stream.py. Building through the
+  CLI means one build cache: the page's command, typed in a terminal, reuses every step.
+- The classic builder (the SDK's low-level `POST /build`, parsed by build_stream.py) as the
+  fallback where there is no buildx, e.g. Debian 12's Engine 20.10; the result says why.
+
+`choose_builder` decides once per DOCKER_HOST/DOCKER_CONFIG/CLI. Either way a failing build
+never takes the tag away from the previous good image: BuildKit tags only on success, and the
+classic path tags only after the build succeeded.
 
 Whatever goes wrong ends the stream with `BuildFinished(result)` where `result.ok` is False and
 `result.error` is a sentence: a failing step, a Dockerfile Docker refused, a daemon that went
-away mid-build, a full Docker disk. Only `InvalidInput` (a bad tag) is raised, before any call.
+away mid-build, a full Docker disk, a cancel. Only `InvalidInput` (a bad tag) is raised, before
+any call. A build is canceled through `cancel` (a `threading.Event` set from another thread, a
+job's cancel button) or Ctrl-C: BuildKit gets SIGINT, stops the running step and exits.
 """
 
 from __future__ import annotations
 
+import codecs
+import json
+import os
+import queue
+import re
 import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +51,7 @@ from dashboard.engine.build_stream import (
     StepStarted,
     StreamEnded,
 )
+from dashboard.engine.buildkit_stream import BuildKitStreamParser, stage_names
 from dashboard.engine.connection import short_reason
 from dashboard.engine.images import ImageGone, ImageSize, image_size
 from dashboard.engine.labs import Lab
@@ -62,6 +84,10 @@ class BuildResult:
     log_tail: list[str] = field(default_factory=list)
     cache_misses: list[CacheMiss] = field(default_factory=list)
     network: str | None = None
+    builder: str = "classic"  # "buildkit" or "classic"
+    builder_reason: str = ""  # why that builder: "BuildKit (docker buildx 0.13.1)", ...
+    argv: list[str] = field(default_factory=list)  # what ran exactly (BuildKit: the CLI call)
+    canceled: bool = False
 
     @property
     def real_steps(self) -> list[BuildStep]:
@@ -118,33 +144,227 @@ def _daemon_answers(client: docker.DockerClient) -> bool:
         return False
 
 
-def build_command(
-    folder: Path, dockerfile: str, tag: str | None, *, network: str | None, nocache: bool
-) -> str:
-    """The `docker build` command line a student would type for the same build."""
+def _shown_folder(folder: Path) -> Path:
+    """A folder inside the repository relative to its root (what a student types there)."""
     try:
-        shown = folder.resolve().relative_to(REPO_ROOT)
+        return folder.resolve().relative_to(REPO_ROOT)
     except ValueError:
-        shown = folder
+        return folder
+
+
+def build_args(
+    folder: Path,
+    dockerfile: str,
+    tag: str | None,
+    *,
+    network: str | None,
+    nocache: bool,
+    buildargs: dict[str, str] | None = None,
+) -> list[str]:
+    """The `docker build` words a student would type for the same build (from REPO_ROOT)."""
+    shown = _shown_folder(folder)
     parts = ["docker", "build"]
     if network:
         parts += ["--network", network]
     if nocache:
         parts.append("--no-cache")
+    for name, value in (buildargs or {}).items():
+        parts += ["--build-arg", f"{name}={value}"]
     if tag:
         parts += ["-t", tag]
     parts += ["-f", str(Path(shown) / dockerfile), str(shown)]
-    return " ".join(shlex.quote(p) for p in parts)
+    return parts
+
+
+def build_command(
+    folder: Path,
+    dockerfile: str,
+    tag: str | None,
+    *,
+    network: str | None,
+    nocache: bool,
+    buildargs: dict[str, str] | None = None,
+) -> str:
+    """The `docker build` command line a student would type for the same build."""
+    words = build_args(
+        folder, dockerfile, tag, network=network, nocache=nocache, buildargs=buildargs
+    )
+    return " ".join(shlex.quote(p) for p in words)
+
+
+# ---------------------------------------------------------------- which builder
+
+
+@dataclass(frozen=True)
+class Builder:
+    kind: str  # "buildkit" or "classic"
+    reason: str
+    docker: str | None = None  # the docker CLI that runs BuildKit builds
+
+
+_builders: dict[tuple, Builder] = {}
+_builders_lock = threading.Lock()
+
+
+def docker_host_of(client: docker.DockerClient) -> str | None:
+    """The DOCKER_HOST that points the docker CLI at the daemon `client` talks to."""
+    adapter = getattr(client.api, "_custom_adapter", None)
+    socket_path = getattr(adapter, "socket_path", None)
+    if socket_path:
+        return "unix://" + socket_path
+    base = str(client.api.base_url)
+    for scheme in ("http://", "https://"):
+        if base.startswith(scheme):
+            return "tcp://" + base.removeprefix(scheme)
+    return os.environ.get("DOCKER_HOST")
+
+
+def cli_env(client: docker.DockerClient) -> dict[str, str]:
+    env = dict(os.environ)
+    host = docker_host_of(client)
+    if host:
+        env["DOCKER_HOST"] = host
+    return env
+
+
+def choose_builder(client: docker.DockerClient) -> Builder:
+    """BuildKit if `docker buildx version` answers for this daemon and config, else classic.
+
+    Asked once per (docker CLI, DOCKER_HOST, DOCKER_CONFIG) and kept for the process.
+    """
+    env = cli_env(client)
+    cli = shutil.which("docker", path=env.get("PATH"))
+    key = (cli, env.get("DOCKER_HOST"), env.get("DOCKER_CONFIG"))
+    with _builders_lock:
+        known = _builders.get(key)
+    if known is not None:
+        return known
+    builder = _detect(cli, env)
+    with _builders_lock:
+        _builders[key] = builder
+    return builder
+
+
+def forget_builders() -> None:
+    """Ask again on the next build (after installing buildx, or in tests)."""
+    with _builders_lock:
+        _builders.clear()
+
+
+def _detect(cli: str | None, env: dict[str, str]) -> Builder:
+    if cli is None:
+        return Builder("classic", "classic builder: no docker CLI on PATH to run BuildKit with")
+    try:
+        done = subprocess.run(
+            [cli, "buildx", "version"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        said = f"{type(exc).__name__}: {exc}"
+        return Builder("classic", f"classic builder: the buildx plugin did not answer ({said})")
+    said = " ".join((done.stdout.strip() or done.stderr.strip() or "no output").split())[:200]
+    if done.returncode == 0 and "buildx" in done.stdout:
+        version = done.stdout.split()[1] if len(done.stdout.split()) > 1 else "?"
+        return Builder("buildkit", f"BuildKit (docker buildx {version})", cli)
+    if "unknown command" in said or "is not a docker command" in said:
+        return Builder(
+            "classic", f"classic builder: no buildx plugin (docker buildx version: {said})"
+        )
+    return Builder(
+        "classic", f"classic builder: the buildx plugin is broken (docker buildx version: {said})"
+    )
+
+
+# ---------------------------------------------------------------- why the cache missed
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def instructions(dockerfile_text: str) -> set[str]:
+    """The Dockerfile's instructions, continuation lines joined, whitespace normalized."""
+    found, pending = set(), ""
+    for raw in dockerfile_text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        found.add(_normalized(pending + line))
+        pending = ""
+    if pending:
+        found.add(_normalized(pending))
+    return found
+
+
+ARG_RE = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?", re.IGNORECASE)
+
+
+def arg_values(dockerfile_text: str, build_args: dict[str, str]) -> dict[str, str]:
+    """Each ARG's value for a build: its default, overridden by `--build-arg`."""
+    values: dict[str, str] = {}
+    for line in dockerfile_text.splitlines():
+        m = ARG_RE.match(line.strip())
+        if m:
+            values[m.group(1)] = build_args.get(m.group(1), m.group(2) or "")
+    return values
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """`$NAME` and `${NAME}` replaced by their values (other variables left as they are)."""
+
+    def value(m: re.Match) -> str:
+        name = m.group(1) or m.group(2)
+        return values.get(name, m.group(0))
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", value, text)
+
+
+def _changed_base(previous, current) -> str | None:
+    if previous is None or current is None:
+        return None
+    for ref, image_id in current.base_images.items():
+        before = previous.base_images.get(ref)
+        if before and before != image_id:
+            old, new = before.removeprefix("sha256:")[:12], image_id.removeprefix("sha256:")[:12]
+            return f"the base image {ref} changed since the last build ({old} -> {new})"
+    return None
+
+
+def _changed_args(previous, current) -> list[str]:
+    if previous is None or current is None:
+        return []
+    names = sorted(set(previous.build_args) | set(current.build_args))
+    return [
+        f"{n}={previous.build_args.get(n, '(unset)')} -> {current.build_args.get(n, '(unset)')}"
+        for n in names
+        if previous.build_args.get(n) != current.build_args.get(n)
+    ]
 
 
 def explain_misses(
-    steps: list[BuildStep], previous: build_context.ContextSnapshot | None, changes
+    steps: list[BuildStep],
+    previous: build_context.ContextSnapshot | None,
+    changes,
+    current: build_context.ContextSnapshot | None = None,
 ) -> list[CacheMiss]:
-    """Name the first invalidated step of each stage and say why; mark the steps after it."""
+    """Name the first invalidated step of each stage and say why; mark the steps after it.
+
+    Neither builder says why it missed, so this works it out against the snapshot of the
+    previous successful build of the same Dockerfile: the base image's id, the files a COPY or
+    ADD reads (by content), the instruction text, the build args; and one miss reruns every
+    later step of its stage.
+    """
     misses: list[CacheMiss] = []
     first_miss: BuildStep | None = None
     stage = -1
-    for step in steps:
+    for step in sorted(steps, key=lambda s: s.key):
         if step.stage != stage:
             stage, first_miss = step.stage, None
         if step.status != "executed" or step.synthetic:
@@ -156,39 +376,73 @@ def explain_misses(
             continue
         first_miss = step
         earlier = [s for s in steps if s.stage == stage and s.index < step.index]
+        if not earlier and step.index > 1:
+            # BuildKit runs a step shared by two stages once, under the first stage's name.
+            earlier = [s for s in steps if s.stage < stage and s.index < step.index]
         if not any(s.status == "cached" for s in earlier):
+            base = _changed_base(previous, current)
+            if base:
+                step.miss_reason = base
+                misses.append(CacheMiss(step.index, step.instruction, base))
+                continue
             step.miss_reason = (
                 "nothing in this stage came from the cache: a first build, --no-cache, "
                 "or an emptied cache (docker builder prune / docker system prune)"
             )
             continue
-        miss = _why(step, previous, changes)
+        miss = _why(step, previous, changes, current)
         step.miss_reason = miss.reason
         misses.append(miss)
     return misses
 
 
-def _why(step: BuildStep, previous, changes) -> CacheMiss:
+def _why(step: BuildStep, previous, changes, current=None) -> CacheMiss:
     sources = build_context.copy_sources(step.instruction)
     if sources is None:
         return CacheMiss(step.index, step.instruction, "it copies from another stage that rebuilt")
     if previous is None:
         reason = "no earlier build of this lab was recorded, so the changed files are unknown"
         return CacheMiss(step.index, step.instruction, reason)
-    if sources:
+    if sources and changes is not None:
         changed = [p for p in changes.all if build_context.matches(p, sources)]
         if changed:
             reason = "files it copies changed since the last build: " + ", ".join(changed)
             return CacheMiss(step.index, step.instruction, reason, changed)
-    old_lines = {" ".join(line.split()) for line in previous.dockerfile_text.splitlines()}
-    if " ".join(step.instruction.split()) not in old_lines:
+    args = arg_values(previous.dockerfile_text, current.build_args if current else {})
+    known = instructions(previous.dockerfile_text)
+    # BuildKit names a step with the build args filled in ("RUN echo b"), the classic builder
+    # as written ("RUN echo $FLAVOR"): either matches an unedited instruction.
+    known |= {_normalized(substitute(i, args)) for i in known}
+    if _normalized(step.instruction) not in known:
         reason = "this instruction is new or was edited in the Dockerfile"
+        return CacheMiss(step.index, step.instruction, reason)
+    args = _changed_args(previous, current)
+    if args:
+        reason = "build args changed since the last build: " + ", ".join(args)
         return CacheMiss(step.index, step.instruction, reason)
     reason = (
         "its inputs look unchanged, so its cache entry was gone (pruned, or the last build "
-        "ran with BuildKit, which keeps a separate cache)"
+        "ran with the other builder: the classic builder and BuildKit keep separate caches)"
     )
     return CacheMiss(step.index, step.instruction, reason)
+
+
+# ---------------------------------------------------------------- the build
+
+
+@dataclass
+class _Outcome:
+    """What a builder's run left for the common ending of `stream_build`."""
+
+    steps: list[BuildStep]
+    tail: list[str]
+    image_id: str | None = None
+    error: str | None = None
+    canceled: bool = False
+    tagged: bool = False  # BuildKit tags the image itself
+
+
+CANCELED = "Canceled: the build was stopped before it finished{where}. {tag}"
 
 
 def stream_build(
@@ -199,17 +453,21 @@ def stream_build(
     tag: str | None = None,
     lab_name: str = "custom",
     nocache: bool = False,
+    buildargs: dict[str, str] | None = None,
+    cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[BuildEvent]:
     """Build `folder`: an event per step start, output line and step end, then the result."""
     folder = Path(folder)
     if tag:
         tag = str(validation.parse_image_ref(tag))  # InvalidInput before any Docker call
+    buildargs = dict(buildargs or {})
     started = clock()
+    words = dict(dockerfile=dockerfile, tag=tag, nocache=nocache, buildargs=buildargs)
     try:
         network = offline.build_network(client)
     except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
-        command = build_command(folder, dockerfile, tag, network=None, nocache=nocache)
+        command = build_command(folder, network=None, **words)
         result = BuildResult(lab=lab_name, ok=False, command=command)
         result.error = (
             f"Cannot reach the Docker daemon to start the build ({short_reason(exc)}). Start "
@@ -218,15 +476,87 @@ def stream_build(
         result.seconds = clock() - started
         yield BuildFinished(result)
         return
-    command = build_command(folder, dockerfile, tag, network=network, nocache=nocache)
+    builder = choose_builder(client)
+    command = build_command(folder, network=network, **words)
     key = build_context.context_key(folder, dockerfile)
     previous = build_context.load_previous(key)
-    current = build_context.snapshot(folder, dockerfile)
-    changes = build_context.diff(previous, current) if previous else None
+    text = (folder / dockerfile).read_text() if (folder / dockerfile).is_file() else ""
+    current = (
+        build_context.snapshot(folder, dockerfile, buildargs, _base_image_ids(client, text))
+        if text
+        else None
+    )
+    changes = build_context.diff(previous, current) if previous and current else None
 
+    result = BuildResult(
+        lab=lab_name,
+        ok=False,
+        command=command,
+        network=network,
+        builder=builder.kind,
+        builder_reason=builder.reason,
+    )
     build_labels = labels.for_image(lab_name)
+    if builder.kind == "buildkit":
+        argv = _buildkit_argv(builder, folder, network=network, labels=build_labels, **words)
+        result.argv = argv
+        outcome = yield from _run_buildkit(client, argv, stage_names(text), cancel)
+    else:
+        outcome = yield from _run_classic(
+            client, folder, dockerfile, nocache, network, buildargs, build_labels, cancel, clock
+        )
+
+    result.steps = outcome.steps
+    result.log_tail = list(outcome.tail)
+    result.canceled = outcome.canceled
+    result.cache_misses = explain_misses(outcome.steps, previous, changes, current)
+    if outcome.image_id and not outcome.canceled:
+        try:
+            if tag and not outcome.tagged:
+                ref = validation.parse_image_ref(tag)
+                client.api.tag(outcome.image_id, ref.name, ref.tag)
+            image = client.images.get(outcome.image_id)
+            result.ok = True
+            result.image_id = image.id
+            result.tags = list(image.tags)
+            result.size = image_size(client, image.id, inspect=image.attrs)
+            result.size_bytes = result.size.layers_bytes
+            if current is not None:
+                build_context.save(key, current)
+        except (docker.errors.DockerException, ImageGone, *CONNECTION_ERRORS) as exc:
+            result.error = explain_error(
+                f"The image was built but could not be tagged or read: {exc}"
+            )
+    else:
+        stopped = [s for s in outcome.steps if s.status in ("failed", "canceled")]
+        result.failed_step = stopped[0] if stopped else None
+        output = result.failed_step.output[-10:] if result.failed_step else result.log_tail[-10:]
+        if outcome.canceled:
+            step = result.failed_step
+            where = f" (at step {step.index}: {step.instruction})" if step else ""
+            kept = f"`{tag}` still names the image it named before." if tag else ""
+            result.error = CANCELED.format(where=where, tag=kept).strip()
+        else:
+            result.error = explain_error(outcome.error, output)
+    result.seconds = clock() - started
+    yield BuildFinished(result)
+
+
+def _base_image_ids(client: docker.DockerClient, dockerfile_text: str) -> dict[str, str]:
+    found = {}
+    for ref in build_context.base_refs(dockerfile_text):
+        try:
+            found[ref] = client.images.get(ref).id
+        except (docker.errors.DockerException, *CONNECTION_ERRORS):
+            continue  # not here yet (the build pulls it) or unreadable: no claim about it
+    return found
+
+
+def _run_classic(
+    client, folder, dockerfile, nocache, network, buildargs, build_labels, cancel, clock
+) -> Iterator[BuildEvent]:
     parser = ClassicStreamParser(clock, appended_steps=len(build_labels))
-    result = BuildResult(lab=lab_name, ok=False, command=command, network=network)
+    canceled = False
     try:
         stream = client.api.build(
             path=str(folder),
@@ -236,9 +566,16 @@ def stream_build(
             forcerm=True,
             nocache=nocache,
             network_mode=network,
+            buildargs=buildargs or None,
             labels=build_labels,
         )
         for chunk in stream:
+            if cancel is not None and cancel.is_set():
+                # Closing the response makes the classic builder stop the build.
+                canceled = True
+                stream.close()
+                parser.error = "canceled"
+                break
             yield from parser.feed(chunk)
         if parser.error is None and parser.image_id is None and not _daemon_answers(client):
             # The stream ended quietly, without an image or an error: the daemon went away.
@@ -251,33 +588,156 @@ def stream_build(
         parser.error = LOST_CONNECTION.format(detail=short_reason(exc))
         events = list(parser.finish())
     ended = next(e for e in events if isinstance(e, StreamEnded))
+    if canceled:
+        for step in parser.steps:
+            if step.status == "failed":
+                step.status = "canceled"
     yield from (e for e in events if not isinstance(e, StreamEnded))
+    return _Outcome(parser.steps, list(parser.tail), ended.image_id, ended.error, canceled)
 
-    result.steps = parser.steps
-    result.log_tail = list(parser.tail)
-    result.cache_misses = explain_misses(parser.steps, previous, changes)
-    if ended.image_id:
-        try:
-            if tag:
-                ref = validation.parse_image_ref(tag)
-                client.api.tag(ended.image_id, ref.name, ref.tag)
-            image = client.images.get(ended.image_id)
-            result.ok = True
-            result.image_id = image.id
-            result.tags = list(image.tags)
-            result.size = image_size(client, image.id, inspect=image.attrs)
-            result.size_bytes = result.size.layers_bytes
-            build_context.save(key, current)
-        except (docker.errors.DockerException, ImageGone, *CONNECTION_ERRORS) as exc:
-            result.error = explain_error(
-                f"The image was built but could not be tagged or read: {exc}"
-            )
+
+def _buildkit_argv(
+    builder: Builder,
+    folder: Path,
+    *,
+    dockerfile: str,
+    tag: str | None,
+    nocache: bool,
+    buildargs: dict[str, str],
+    network: str | None,
+    labels: dict[str, str],
+) -> list[str]:
+    """`docker buildx build` with the student's words, our labels, rawjson and the metadata."""
+    words = build_args(
+        folder, dockerfile, tag, network=network, nocache=nocache, buildargs=buildargs
+    )
+    *options, dash_f, path, context = words[2:]
+    handle, metadata = tempfile.mkstemp(prefix="dashboard-build-", suffix=".json")
+    os.close(handle)
+    ours = [w for name, value in labels.items() for w in ("--label", f"{name}={value}")]
+    return [
+        builder.docker or "docker",
+        "buildx",
+        "build",
+        *options,
+        *ours,
+        "--progress=rawjson",
+        dash_f,
+        path,
+        context,
+        "--metadata-file",
+        metadata,
+    ]
+
+
+def _reader(stream, chunks: queue.Queue) -> None:
+    try:
+        while True:
+            data = os.read(stream.fileno(), 65536)
+            if not data:
+                break
+            chunks.put(data)
+    except OSError:
+        pass
+    finally:
+        chunks.put(None)
+
+
+def _stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    """SIGINT (BuildKit cancels the solve and its running steps), SIGKILL after `grace`."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except OSError:
+        pass
+
+
+def _run_buildkit(
+    client, argv: list[str], stages: list[str | None], cancel: threading.Event | None
+) -> Iterator[BuildEvent]:
+    metadata_file = Path(argv[-1])
+    parser = BuildKitStreamParser(stages)
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    canceled = False
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            env=cli_env(client),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # our SIGINT only: a terminal's Ctrl-C comes through us
+        )
+    except OSError as exc:
+        metadata_file.unlink(missing_ok=True)
+        return _Outcome([], [], error=f"Could not start `docker buildx build`: {exc}")
+    chunks: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=_reader, args=(proc.stderr, chunks), daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                data = chunks.get(timeout=0.2)
+            except queue.Empty:
+                data = b""
+            except KeyboardInterrupt:
+                data = b""
+                canceled = True
+                threading.Thread(target=_stop, args=(proc,), daemon=True).start()
+            if data is None:
+                break
+            if cancel is not None and cancel.is_set() and not canceled:
+                canceled = True
+                threading.Thread(target=_stop, args=(proc,), daemon=True).start()
+            if data:
+                yield from parser.feed_text(decoder.decode(data))
+        yield from parser.feed_text(decoder.decode(b"", final=True))
+        code = proc.wait()
+        yield from parser.finish(canceled=canceled)
+    finally:
+        _stop(proc)  # also when the consumer closed this generator
+        proc.stderr.close()
+    outcome = _Outcome(parser.steps, list(parser.tail), canceled=canceled, tagged=True)
+    try:
+        metadata = json.loads(metadata_file.read_text() or "{}") if code == 0 else {}
+    except (OSError, ValueError):
+        metadata = {}
+    finally:
+        metadata_file.unlink(missing_ok=True)
+    if code == 0 and not canceled:
+        outcome.image_id = _image_from_metadata(client, metadata)
+        if outcome.image_id is None:
+            outcome.error = "BuildKit finished but reported no image (docker buildx metadata)."
+        return outcome
+    if canceled:
+        return outcome
+    if not _daemon_answers(client):
+        outcome.error = LOST_CONNECTION.format(detail=parser.error or "the build ended early")
+    elif not parser.steps and parser.error:
+        outcome.error = f"Docker refused the build: {parser.error}"
     else:
-        result.failed_step = next((s for s in parser.steps if s.status == "failed"), None)
-        output = result.failed_step.output[-10:] if result.failed_step else result.log_tail[-10:]
-        result.error = explain_error(ended.error, output)
-    result.seconds = clock() - started
-    yield BuildFinished(result)
+        outcome.error = parser.error or f"docker buildx build exited with code {code}"
+    return outcome
+
+
+def _image_from_metadata(client: docker.DockerClient, metadata: dict) -> str | None:
+    """The image the metadata names: the manifest digest on the containerd image store, the
+    config digest (the image id) on overlay2."""
+    for field_name in ("containerimage.digest", "containerimage.config.digest"):
+        digest = metadata.get(field_name)
+        if not digest:
+            continue
+        try:
+            return client.images.get(digest).id
+        except (docker.errors.DockerException, *CONNECTION_ERRORS):
+            continue
+    return None
 
 
 def stream_lab_build(client: docker.DockerClient, lab: Lab, **kwargs) -> Iterator[BuildEvent]:

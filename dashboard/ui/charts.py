@@ -60,21 +60,33 @@ def steps_timeline(
     context upload included) and every bar gets a minimum width, so they stay visible.
     """
     rows = list(rows)
-    span = max(sum(r.seconds for r in rows), total_seconds or 0.0, 0.5)
     fig = go.Figure()
-    start = 0.0
-    starts = []
-    for r in rows:
-        starts.append(start)
-        start += r.seconds
-    labels = [f"{r.index}. {short(r.instruction, 40)}" for r in rows]
+    timed = [r for r in rows if getattr(r, "started_at", None) is not None]
+    if timed and len(timed) == len([r for r in rows if r.status != "skipped"]):
+        # BuildKit's own start times: stages that ran side by side overlap on the chart.
+        zero = min(r.started_at for r in timed)
+        starts = [(r.started_at - zero) if r.started_at is not None else 0.0 for r in rows]
+        ends = [s + r.seconds for s, r in zip(starts, rows, strict=True)]
+        span = max(max(ends, default=0.0), total_seconds or 0.0, 0.5)
+    else:
+        span = max(sum(r.seconds for r in rows), total_seconds or 0.0, 0.5)
+        start = 0.0
+        starts = []
+        for r in rows:
+            starts.append(start)
+            start += r.seconds
+    labels = [
+        f"{r.stage_name + ' ' if getattr(r, 'started_at', None) and r.stage_name else ''}"
+        f"{r.index}. {short(r.instruction, 40)}"
+        for r in rows
+    ]
 
     def said(r) -> str:
         if r.status in ("cached", "base"):
             return theme.STATUS_TEXT[r.status]
         return theme.fmt_seconds(r.seconds)
 
-    for status in ("base", "cached", "executed", "running", "failed"):
+    for status in ("base", "cached", "executed", "running", "failed", "canceled", "skipped"):
         chosen = [i for i, r in enumerate(rows) if r.status == status]
         if not chosen:
             continue

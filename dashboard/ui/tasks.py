@@ -53,6 +53,8 @@ class StepRow:
     layer_id: str | None
     miss_reason: str | None
     output_tail: tuple[str, ...] = ()
+    started_at: float | None = None  # BuildKit: when the vertex started (epoch seconds)
+    finished_at: float | None = None
 
     @classmethod
     def of(cls, step) -> StepRow:
@@ -67,7 +69,13 @@ class StepRow:
             layer_id=step.layer_id,
             miss_reason=step.miss_reason,
             output_tail=tuple(step.output[-30:]),
+            started_at=step.started_at,
+            finished_at=step.finished_at,
         )
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.stage, self.index)
 
     @property
     def cached(self) -> bool:
@@ -83,38 +91,43 @@ def consume_build(job: Job, events, *, state_key: str = "steps", prefix: str = "
     from dashboard.engine.build_stream import StepFinished, StepOutput, StepStarted
     from dashboard.engine.builds import BuildFinished
 
-    rows: dict[int, StepRow] = {}
+    rows: dict[tuple[int, int], StepRow] = {}
     total = 1
     for event in events:
-        if job.cancelled:
-            events.close()  # closes the stream: the classic builder cancels the build
-            return None
         if isinstance(event, StepStarted | StepFinished) and event.step.synthetic:
             continue
         if isinstance(event, StepStarted):
             step = event.step
-            total = max(step.total, 1)
-            rows[step.index] = StepRow.of(step)
-            job.emit("line", f"{prefix}Step {step.index}/{step.total} : {step.instruction}")
+            total = max(step.total, len(rows) + 1, total)
+            rows[step.key] = StepRow.of(step)
+            job.emit("line", f"{prefix}{_step_name(step)} {step.instruction}")
             job.progress(
                 sum(r.status != "running" for r in rows.values()) / total,
-                f"Step {step.index}/{step.total}: {step.instruction}",
+                f"{_step_name(step)} {step.instruction}",
             )
-            job.update(**{state_key: tuple(rows.values())})
+            job.update(**{state_key: tuple(sorted(rows.values(), key=lambda r: r.key))})
         elif isinstance(event, StepOutput):
             job.emit("line", f"{prefix}{event.line}")
         elif isinstance(event, StepFinished):
             step = event.step
-            rows[step.index] = StepRow.of(step)
-            said = " ---> Using cache" if step.status == "cached" else f" ---> {step.status}"
-            job.emit("line", f"{prefix}{said} ({step.seconds:.2f} s)")
+            rows[step.key] = StepRow.of(step)
+            said = "CACHED" if step.status == "cached" else step.status
+            job.emit("line", f"{prefix}{_step_name(step)} {said} ({step.seconds:.2f} s)")
             job.progress(sum(r.status != "running" for r in rows.values()) / total)
-            job.update(**{state_key: tuple(rows.values())})
+            job.update(**{state_key: tuple(sorted(rows.values(), key=lambda r: r.key))})
         elif isinstance(event, BuildFinished):
             result = event.result
             job.update(**{state_key: tuple(StepRow.of(s) for s in result.real_steps)})
             return result
     return None
+
+
+def _step_name(step) -> str:
+    """As the builder prints it: BuildKit's "[trainer 3/6]", the classic "Step 3/7 :"."""
+    if step.started_at is not None or step.status in ("waiting", "canceled", "skipped"):
+        stage = f"{step.stage_name} " if step.stage_name else ""
+        return f"[{stage}{step.index}/{step.total}]"
+    return f"Step {step.index}/{step.total} :"
 
 
 def build_lab(lab_name: str, nocache: bool = False) -> Target:
@@ -125,7 +138,8 @@ def build_lab(lab_name: str, nocache: bool = False) -> Target:
 
         lab = labs.get(lab_name)
         with docker_client() as client:
-            return consume_build(job, builds.stream_lab_build(client, lab, nocache=nocache))
+            events = builds.stream_lab_build(client, lab, nocache=nocache, cancel=job.cancel_event)
+            return consume_build(job, events)
 
     return target
 
@@ -138,7 +152,12 @@ def build_folder(folder: Path, dockerfile: str, tag: str, lab_name: str) -> Targ
 
         with docker_client() as client:
             events = builds.stream_build(
-                client, folder, dockerfile=dockerfile, tag=tag, lab_name=lab_name
+                client,
+                folder,
+                dockerfile=dockerfile,
+                tag=tag,
+                lab_name=lab_name,
+                cancel=job.cancel_event,
             )
             return consume_build(job, events)
 
@@ -177,12 +196,17 @@ def cache_order_pair(folder: Path, variants: dict[str, tuple[str, str]]) -> Targ
                 for variant, (dockerfile, tag) in variants.items():
                     job.update(phase=f"{variant}, {when}")
                     events = builds.stream_build(
-                        client, folder, dockerfile=dockerfile, tag=tag, lab_name="cache-order"
+                        client,
+                        folder,
+                        dockerfile=dockerfile,
+                        tag=tag,
+                        lab_name="cache-order",
+                        cancel=job.cancel_event,
                     )
                     result = consume_build(
                         job, events, state_key=f"steps:{variant}", prefix=f"[{variant}] "
                     )
-                    if result is None:
+                    if result is None or result.canceled:
                         return None
                     store[variant] = result
                     if not result.ok:

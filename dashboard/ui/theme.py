@@ -22,6 +22,9 @@ STATUS_COLORS = {
     "executed": EXECUTED,
     "running": RUNNING,
     "failed": FAILED,
+    "canceled": "#9467bd",
+    "skipped": EMPTY,
+    "waiting": EMPTY,
 }
 STATUS_TEXT = {
     "base": "base image",
@@ -29,6 +32,9 @@ STATUS_TEXT = {
     "executed": "executed",
     "running": "running",
     "failed": "failed",
+    "canceled": "canceled",
+    "skipped": "not run",
+    "waiting": "waiting",
 }
 
 # What a layer holds, for the size charts.

@@ -25,11 +25,33 @@ OUTPUT_LINES = 400  # of a finished exec's output: a flood must not become a pag
 # ---------------------------------------------------------------- builds
 
 
+def step_label(r) -> str:
+    """BuildKit's own numbering ("[trainer 3/6]" is "trainer 3/6"); the classic "3/7"."""
+    if getattr(r, "started_at", None) is not None and r.stage_name:
+        return f"{r.stage_name} {r.index}/{r.total}"
+    return f"{r.index}/{r.total}"
+
+
+def builder_line(result) -> None:
+    """Which builder ran and why, and the exact command line the dashboard ran."""
+    if result.builder_reason:
+        st.caption(f"Builder: {result.builder_reason}.")
+    if result.argv:
+        with st.expander("What the dashboard ran exactly"):
+            st.caption(
+                "The same build as the command above: `docker build` is `docker buildx build` "
+                "where buildx is installed. The dashboard adds its labels (so it can find and "
+                "clean up what it made), JSON progress to draw the steps, and a metadata file "
+                "for the image id."
+            )
+            st.code(shlex.join(result.argv), language="bash", wrap_lines=True)
+
+
 def steps_frame(rows: Sequence, stages: bool = False) -> pd.DataFrame:
     records = []
     for r in rows:
         record = {
-            "Step": f"{r.index}/{r.total}",
+            "Step": step_label(r),
             "Instruction": r.instruction,
             "Result": theme.STATUS_TEXT.get(r.status, r.status),
             "Seconds": round(r.seconds, 2),
@@ -196,15 +218,22 @@ def build_panel(
         common.live_log(snap.lines()[-LOG_LINES:])
         steps_table(rows, stages)
         return
-    if common.job_failed(snap):
+    result = snap.result
+    canceled = result is not None and getattr(result, "canceled", False)
+    if not canceled and common.job_failed(snap):
         common.live_log(snap.lines()[-LOG_LINES:])
         return
-    result = snap.result
     if result is None:
         st.warning("The build stopped before it finished.")
         return
     common.command(result.command, "The command this build ran:")
+    builder_line(result)
     tag = requested_tag(result.command)
+    if canceled:
+        st.warning(result.error or "Canceled.", icon=":material/stop_circle:")
+        steps_table(rows, stages)
+        previous_image(tag)
+        return
     if not result.ok:
         failed = result.failed_step
         where = f" at step {failed.index}: `{failed.instruction}`" if failed else ""

@@ -42,8 +42,9 @@ def remove_after(docker_client):
             docker_client.images.remove(ref)
 
 
+@pytest.mark.engines
 def test_a_failing_step_keeps_the_previous_image_under_its_tag(
-    docker_client, tmp_path, uid, remove_after
+    docker_client, tmp_path, uid, remove_after, expected_builder
 ):
     tag = f"safety-build-{uid}:1"
     (tmp_path / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo good-{uid} > /marker\n")
@@ -64,7 +65,12 @@ def test_a_failing_step_keeps_the_previous_image_under_its_tag(
     assert (bad.failed_step.index, bad.failed_step.instruction) == (3, failing_run)
     assert bad.failed_step.status == "failed"
     assert bad.failed_step.output[-2:] == ["first line", "the last words"]
-    assert "returned a non-zero code: 3" in bad.error
+    assert bad.builder == expected_builder
+    if expected_builder == "buildkit":
+        assert bad.error.endswith("did not complete successfully: exit code: 3"), bad.error
+        assert len(bad.steps) == 3  # CMD is no BuildKit step
+    else:
+        assert "returned a non-zero code: 3" in bad.error
     assert bad.log_tail[-1] == "the last words"
     assert [s.status for s in bad.steps[:2]] == ["base", "cached"]
     assert docker_client.images.get(tag).id == good.image_id  # the tag did not move

@@ -277,3 +277,13 @@ def test_human_units():
     assert stats.human_bytes(512) == "512 B"
     assert stats.seconds(0.299) == "299 ms"
     assert stats.seconds(9.823) == "9.82 s"
+
+
+def test_cli_cache_counts_reads_buildkits_plain_progress():
+    output = (
+        "#5 [1/5] FROM docker.io/library/python:3.11-slim\n#5 DONE 0.0s\n"
+        "#6 [2/5] WORKDIR /app\n#6 CACHED\n\n#7 [3/5] COPY requirements.txt .\n#7 CACHED\n"
+        "#8 [4/5] RUN pip install --no-cache-dir -r requirements.txt\n#8 CACHED\n"
+        "#9 [trainer 5/5] COPY main.py .\n#9 DONE 0.0s\n"
+    )
+    assert stats.cli_cache_counts(output) == (4, 3)
