@@ -130,15 +130,17 @@ def _step_name(step) -> str:
     return f"Step {step.index}/{step.total} :"
 
 
-def build_lab(lab_name: str, nocache: bool = False) -> Target:
-    """`docker build -t IMAGE -f DOCKERFILE labs/FOLDER` for a catalog lab."""
+def build_lab(lab_name: str, nocache: bool = False, stage: str | None = None) -> Target:
+    """`docker build -t IMAGE -f DOCKERFILE labs/FOLDER` for a catalog lab (`--target STAGE`)."""
 
     def target(job: Job):
         from dashboard.engine import builds, labs
 
         lab = labs.get(lab_name)
         with docker_client() as client:
-            events = builds.stream_lab_build(client, lab, nocache=nocache, cancel=job.cancel_event)
+            events = builds.stream_lab_build(
+                client, lab, nocache=nocache, target=stage, cancel=job.cancel_event
+            )
             return consume_build(job, events)
 
     return target
