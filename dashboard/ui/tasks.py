@@ -338,8 +338,12 @@ def compose_build(env: dict[str, str]) -> Target:
         with docker_client() as client:
             project = compose_project(client, env)
             job.progress(None, project.build_command().display)
-            for line in project.build():
-                job.emit("line", line)
+            result = consume_build(job, project.build_steps())  # the steps go to state "steps"
+            job.update(build=result)
+            if result is None or not result.ok:
+                from dashboard.engine.compose import ComposeBuildFailed
+
+                raise ComposeBuildFailed(result.error if result else "The build did not finish.")
             return project.history[-1] if project.history else None
 
     return target
