@@ -452,6 +452,7 @@ class _Outcome:
     error: str | None = None
     canceled: bool = False
     tagged: bool = False  # BuildKit tags the image itself
+    image: docker.models.images.Image | None = None  # already inspected (BuildKit's metadata)
 
 
 STAGE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -549,7 +550,8 @@ def stream_build(
             if tag and not outcome.tagged:
                 ref = validation.parse_image_ref(tag)
                 client.api.tag(outcome.image_id, ref.name, ref.tag)
-            image = client.images.get(outcome.image_id)
+            # BuildKit's image was inspected to read its metadata: no second inspect for it.
+            image = outcome.image or client.images.get(outcome.image_id)
             result.ok = True
             result.image_id = image.id
             result.tags = list(image.tags)
@@ -759,7 +761,8 @@ def _run_buildkit(
     finally:
         metadata_file.unlink(missing_ok=True)
     if code == 0 and not canceled:
-        outcome.image_id = _image_from_metadata(client, metadata)
+        outcome.image = _image_from_metadata(client, metadata)
+        outcome.image_id = outcome.image.id if outcome.image is not None else None
         if outcome.image_id is None:
             outcome.error = "BuildKit finished but reported no image (docker buildx metadata)."
         return outcome
@@ -774,7 +777,9 @@ def _run_buildkit(
     return outcome
 
 
-def _image_from_metadata(client: docker.DockerClient, metadata: dict) -> str | None:
+def _image_from_metadata(
+    client: docker.DockerClient, metadata: dict
+) -> docker.models.images.Image | None:
     """The image the metadata names: the manifest digest on the containerd image store, the
     config digest (the image id) on overlay2."""
     for field_name in ("containerimage.digest", "containerimage.config.digest"):
@@ -782,7 +787,7 @@ def _image_from_metadata(client: docker.DockerClient, metadata: dict) -> str | N
         if not digest:
             continue
         try:
-            return client.images.get(digest).id
+            return client.images.get(digest)
         except (docker.errors.DockerException, *CONNECTION_ERRORS):
             continue
     return None
