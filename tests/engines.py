@@ -112,7 +112,14 @@ def env_for(name: str) -> dict[str, str]:
     if name == HOST:
         return {}
     engine = ENGINES[name]
-    return {"DOCKER_HOST": engine.docker_host, "DOCKER_CONFIG": str(docker_config())}
+    return {
+        "DOCKER_HOST": engine.docker_host,
+        "DOCKER_CONFIG": str(docker_config()),
+        # Compose 2.40 builds through `buildx bake` only with buildx 0.17+; Debian 13 has 0.13.
+        # The dashboard sets this itself (compose.buildx_too_old_for_bake); tests that run
+        # `docker compose` directly need it too.
+        "COMPOSE_BAKE": "false",
+    }
 
 
 def _say(text: str) -> None:
