@@ -125,7 +125,15 @@ def manifest(inspect: dict, root: Path) -> tuple[ImageManifest, list[str]]:
     if len(dirs) != len(diff_ids):
         raise NotAvailable(f"{len(dirs)} layer folders for {len(diff_ids)} layers")
     image_id = inspect["Id"]
-    config_path = root / "image" / OVERLAY2 / "imagedb" / "content" / image_id.replace(":", "/")
+    store = root / "image" / OVERLAY2
+    try:
+        store.stat()
+    except FileNotFoundError:
+        # The dashboard in a container without the daemon's folders mounted, for one.
+        raise NotAvailable(f"the daemon's layer store {store} is not on this filesystem") from None
+    except OSError as exc:
+        raise NotAvailable(f"cannot read the layer store: {exc}") from exc
+    config_path = store / "imagedb" / "content" / image_id.replace(":", "/")
     try:
         config = json.loads(config_path.read_bytes())
         for folder in dirs:
