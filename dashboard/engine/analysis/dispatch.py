@@ -133,12 +133,12 @@ def _saved(
     client: docker.DockerClient, ref: str, tmp_dir: str | os.PathLike | None, reason: str
 ) -> ImageFiles:
     inspect = _inspect(client, ref)
+    diff_ids = list((inspect.get("RootFS") or {}).get("Layers") or [])
     with ImageArchive.save(client, ref, tmp_dir=tmp_dir) as archive:
         started = time.monotonic()
         manifest = archive.manifest
-        if [layer.diff_id for layer in manifest.layers] != (inspect.get("RootFS") or {}).get(
-            "Layers"
-        ):
+        # The ids and tags are the daemon's: they must describe the image that was saved.
+        if [layer.diff_id for layer in manifest.layers] != diff_ids:
             raise ArchiveError(f"{ref} changed while it was saved: analyse it again")
         layers = archive.layer_files()
         return ImageFiles(

@@ -102,7 +102,8 @@ class LayerRef:
     index: int  # position among the filesystem layers, 0 = base
     member: str  # archive member "<id>/layer.tar" or "blobs/sha256/<hex>", or a file's path
     diff_id: str  # sha256 of the uncompressed layer tar, from the config's rootfs
-    media_type: str = ""  # as the manifest says (may lie: layertar reads the magic bytes)
+    media_type: str = ""  # as the manifest says (may lie: layertar reads the magic bytes), or
+    # how overlay2 reads the layer (overlay2.TAR_SPLIT, DIFF_FOLDER)
 
 
 @dataclass(frozen=True)
