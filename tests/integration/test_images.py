@@ -13,8 +13,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import image_archive, images, labels, labs, offline
-from dashboard.engine.efficiency import efficiency
+from dashboard.engine import analysis, images, labels, labs, offline
+from dashboard.engine.analysis.efficiency import efficiency
+from dashboard.engine.analysis.records import LEGACY, OCI, ImageFiles, LayerFiles
 
 pytestmark = pytest.mark.docker
 
@@ -71,10 +72,10 @@ def demo_image(docker_client, session_id, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_files(docker_client, demo_image):
-    return image_archive.image_files(docker_client, demo_image, method="save")
+    return analysis.image_files(docker_client, demo_image, method="save")
 
 
-def layer_running(files: image_archive.ImageFiles, text: str) -> image_archive.LayerFiles:
+def layer_running(files: ImageFiles, text: str) -> LayerFiles:
     (layer,) = [layer for layer in files.layers if text in layer.created_by]
     return layer
 
@@ -105,13 +106,13 @@ def test_missing_image_is_a_typed_error(docker_client, demo_image):
     with pytest.raises(images.ImageGone):
         images.image_layers(docker_client, demo_image + "-missing")
     with pytest.raises(images.ImageGone):
-        image_archive.image_files(docker_client, demo_image + "-missing")
+        analysis.image_files(docker_client, demo_image + "-missing")
 
 
 def test_saved_layers_match_the_daemons_layers(docker_client, demo_image, demo_files):
     inspect = docker_client.api.inspect_image(demo_image)
     engine = int(docker_client.version()["Version"].split(".")[0])
-    assert demo_files.layout == (image_archive.OCI if engine >= 25 else image_archive.LEGACY)
+    assert demo_files.layout == (OCI if engine >= 25 else LEGACY)
     assert demo_files.image_id == inspect["Id"]
     assert [layer.diff_id for layer in demo_files.layers] == inspect["RootFS"]["Layers"]
     history = images.image_layers(docker_client, demo_image)
