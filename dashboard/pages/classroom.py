@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import labels, owner
-from dashboard.ui import common, shell, state, tasks
+from dashboard.ui import common, shell, state
 from dashboard.ui import text as T
+from dashboard.work import tasks
 
 KEY_ENV = "DASHBOARD_INSTRUCTOR_KEY"
 UNLOCKED = "instructor-unlocked"

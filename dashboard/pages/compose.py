@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import labs
-from dashboard.ui import charts, common, exports, guide, shell, state, tasks, theme
+from dashboard.ui import charts, common, exports, guide, shell, state, theme
 from dashboard.ui import text as T
+from dashboard.work import tasks
 
 LAB = labs.get("wine")
 BUILD_KEY = ("compose-build", LAB.name)

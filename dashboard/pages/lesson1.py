@@ -5,8 +5,9 @@ import streamlit as st
 
 from dashboard.engine import labels, labs, runs
 from dashboard.engine.builds import build_command
-from dashboard.ui import charts, common, exports, guide, shell, state, tasks, views
+from dashboard.ui import charts, common, exports, guide, shell, state, views
 from dashboard.ui import text as T
+from dashboard.work import tasks
 
 LAB = labs.get("iris")
 BUILD_KEY = ("build", LAB.name)

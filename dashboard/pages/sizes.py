@@ -6,8 +6,9 @@ import streamlit as st
 
 from dashboard.engine import images as image_facts
 from dashboard.engine import labels, owner
-from dashboard.ui import charts, common, exports, shell, state, tasks, theme
+from dashboard.ui import charts, common, exports, shell, state, theme
 from dashboard.ui import text as T
+from dashboard.work import tasks
 
 
 def images_sizes_note(images) -> str:

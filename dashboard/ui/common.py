@@ -10,8 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.jobs import JobSnapshot
 from dashboard.ui import errors, state
+from dashboard.work.jobs import JobSnapshot
 
 # Live panels rerun this often while their job runs (and not at all otherwise): a container's
 # line reaches the page within about half of it plus one render (bench: responsiveness).

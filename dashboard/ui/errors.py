@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import streamlit as st
 
-from dashboard.jobs import describe_error
+from dashboard.work.jobs import describe_error
 
 log = logging.getLogger(__name__)
 

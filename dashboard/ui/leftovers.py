@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard.jobs import JobSnapshot
-from dashboard.ui import common, state, tasks
+from dashboard.ui import common, state
 from dashboard.ui import text as T
+from dashboard.work import tasks
+from dashboard.work.jobs import JobSnapshot
 
 FOUND = "leftovers-found"  # session_state: (job number it was read after, Inventory)
 DISMISSED = "leftovers-dismissed"

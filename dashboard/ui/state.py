@@ -3,7 +3,7 @@ reads, the sidebar's facts and short-lived caches of what the daemon lists.
 
 Reads are cached for a few seconds, keyed by the daemon endpoint (pointing DOCKER_HOST
 elsewhere never serves another daemon's answer) and by how many jobs have finished (a finished
-build or run is seen at once). Anything slow goes through a job instead (dashboard/jobs.py).
+build or run is seen at once). Anything slow goes through a job instead (dashboard/work/jobs.py).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.engine import owner
-from dashboard.jobs import DEFAULT_MAX_JOBS, JobRegistry, JobSnapshot
-from dashboard.slots import SlotQueue, default_slots
-from dashboard.ui import recording
-from dashboard.ui.facts import DaemonFacts, read_facts
+from dashboard.work import recording
+from dashboard.work.facts import DaemonFacts, read_facts
+from dashboard.work.jobs import DEFAULT_MAX_JOBS, JobRegistry, JobSnapshot
+from dashboard.work.slots import SlotQueue, default_slots
 
 FACTS_TTL = 20  # seconds: the sidebar's daemon status, versions and GPU
 READS_TTL = 5  # seconds: container lists, image layers, disk use

@@ -14,9 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import images, labs
-from dashboard.jobs import JobSnapshot
-from dashboard.ui import charts, common, exports, state, tasks, theme
+from dashboard.ui import charts, common, exports, state, theme
 from dashboard.ui import text as T
+from dashboard.work import tasks
+from dashboard.work.jobs import JobSnapshot
 
 LOG_LINES = 60
 OUTPUT_LINES = 400  # of a finished exec's output: a flood must not become a page of megabytes

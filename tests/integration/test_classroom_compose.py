@@ -1,6 +1,6 @@
 """Classroom mode, Lesson 4 on the real daemon: two students run the wine Compose lab at once.
 
-Goes through the dashboard's job targets (dashboard/ui/tasks.py) in one JobRegistry, each job's
+Goes through the dashboard's job targets (dashboard/work/tasks.py) in one JobRegistry, each job's
 worker acting for its student as `state.start` arranges it (`state._as_owner`; the builds wait
 in one build queue), without a Streamlit page. Each student gets a Compose project of their own
 (`<DASHBOARD_COMPOSE_PROJECT>-<slug>`) whose containers, volume, network and images carry their
@@ -18,10 +18,10 @@ import docker
 import pytest
 
 from dashboard.engine import cleanup, compose, labels, owner
-from dashboard.jobs import JobRegistry, JobSnapshot
-from dashboard.slots import SlotQueue
-from dashboard.ui import tasks
 from dashboard.ui.state import _as_owner
+from dashboard.work import tasks
+from dashboard.work.jobs import JobRegistry, JobSnapshot
+from dashboard.work.slots import SlotQueue
 
 pytestmark = pytest.mark.docker
 

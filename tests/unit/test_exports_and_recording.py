@@ -15,7 +15,8 @@ import pytest
 from dashboard.engine.history import History
 from dashboard.engine.lab_output import parse_lab_output
 from dashboard.engine.paths import labs_dir
-from dashboard.ui import charts, exports, recording, tasks
+from dashboard.ui import charts, exports
+from dashboard.work import recording, tasks
 from tests.unit.test_history import recorded_build, recorded_run
 
 

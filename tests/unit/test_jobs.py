@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from dashboard.jobs import JobRegistry, Status, describe_error
+from dashboard.work.jobs import JobRegistry, Status, describe_error
 
 WAIT = 10  # seconds; every wait below normally ends in milliseconds
 

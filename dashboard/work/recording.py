@@ -1,6 +1,6 @@
 """Keep every build and run the dashboard's jobs finish in the history database.
 
-`recorded(target, history)` wraps a job target (dashboard/ui/tasks.py): when the target returns,
+`recorded(target, history)` wraps a job target (dashboard/work/tasks.py): when the target returns,
 still in its worker thread, the result is recorded once, whatever the pages rerun afterwards.
 `record(history, result)` knows the shapes the targets return: a `builds.BuildResult`, a
 `tasks.RunOutcome` (one `docker run`), a `tasks.PairOutcome` (the four cache-order builds) and a
@@ -53,7 +53,7 @@ def record(history: History | None, result: Any) -> list[int | None]:
     if history is None or not history.enabled or result is None:
         return []
     from dashboard.engine.builds import BuildResult
-    from dashboard.ui import tasks
+    from dashboard.work import tasks
 
     if isinstance(result, BuildResult):
         return _record_build(history, result)

@@ -1,10 +1,10 @@
 """What each button's job does, in its worker thread: call the engine, report through the job.
 
-Every function here returns a target for `JobRegistry.start` (see dashboard/jobs.py). Targets open
-their own Docker client (connections are not shared between threads), report progress with
-`job.emit` / `job.update` / `job.progress`, and return a small result the page renders. They never
-call Streamlit. Engine modules are imported inside the targets, so a page can be shown (and its
-import checked) before every engine module exists.
+Every function here returns a target for `JobRegistry.start` (see dashboard/work/jobs.py).
+Targets open their own Docker client (connections are not shared between threads), report
+progress with `job.emit` / `job.update` / `job.progress`, and return a small result the page
+(or the CLI) renders. They never call Streamlit. Engine modules are imported inside the targets,
+so a page can be shown (and its import checked) before every engine module exists.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dashboard.jobs import Job
+from dashboard.work.jobs import Job
 
 Target = Callable[[Job], Any]
 
@@ -182,7 +182,7 @@ def cache_order_pair(folder: Path, variants: dict[str, tuple[str, str]]) -> Targ
 
     def target(job: Job):
         from dashboard.engine import builds
-        from dashboard.ui import workspace
+        from dashboard.work import workspace
 
         baseline: dict[str, Any] = {}
         rebuild: dict[str, Any] = {}
