@@ -13,6 +13,7 @@ from dashboard.engine import labels, owner
 from dashboard.ui import common, shell, state
 from dashboard.ui import text as T
 from dashboard.work import tasks
+from dashboard.work.jobs import JobKey
 
 KEY_ENV = "DASHBOARD_INSTRUCTOR_KEY"
 UNLOCKED = "instructor-unlocked"
@@ -39,12 +40,11 @@ def _unlocked() -> bool:
 def _queue_rows() -> list[dict]:
     rows = []
     for entry in state.build_queue().entries():
-        key = tuple(entry.ticket) if isinstance(entry.ticket, tuple) else (entry.ticket,)
-        student = key[1] if key[:1] == ("student",) else ""
+        key = JobKey.of(entry.ticket)
         rows.append(
             {
-                "student": student,
-                "job": " ".join(map(str, key[2:] if student else key)),
+                "student": key.student or "",
+                "job": str(key),
                 "position": "building now" if entry.position == 0 else f"waiting: {entry.position}",
             }
         )
@@ -135,7 +135,7 @@ def render() -> None:
         f"docker images -q --filter {wanted} | xargs -r docker rmi",
         "Removes only what carries this student's label (nothing forced, nobody else's):",
     )
-    key = ("reset-student", student)
+    key = JobKey("reset-student", student)
     if st.button(T.RESET_STUDENT, key="reset-student", icon=":material/delete_sweep:"):
         state.start(key, tasks.reset_student(owner.slug(student)), f"clean up {student}")
 
