@@ -2,9 +2,10 @@
 
 Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset. With `--json` (before or after
 the verb), every verb prints JSON Lines (documented in README.md); without it, short human
-lines. Exit status is non-zero on any failure; what it is given is checked as the pages check it,
-before any Docker call; and a daemon that cannot be reached (or refuses our API version) is one
-clear sentence, never a traceback.
+lines. Builds and runs are kept in the history the app shows (through dashboard/work). Exit
+status is non-zero on any failure; what it is given is checked as the pages check it, before any
+Docker call; and a daemon that cannot be reached (or refuses our API version) is one clear
+sentence, never a traceback.
 """
 
 from __future__ import annotations
@@ -189,7 +190,16 @@ def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool
         if step and step.output:
             text += "\n    " + "\n    ".join(step.output[-10:])
     out.emit(record, text)
+    _record(result)
     return result
+
+
+def _record(result) -> None:
+    """Keep a build or run in the history, as the pages' jobs do (the History page shows it)."""
+    from dashboard.work import recording
+
+    with recording.open_history() as history:
+        recording.record_quietly(history, result)
 
 
 def cmd_build(args, out: Output) -> int:
@@ -202,6 +212,7 @@ def cmd_build(args, out: Output) -> int:
 
 def cmd_run(args, out: Output) -> int:
     from dashboard.engine import lab_output, runs
+    from dashboard.work.tasks import RunOutcome
 
     client = connect()
     lab = labs.get(args.lab)
@@ -215,6 +226,7 @@ def cmd_run(args, out: Output) -> int:
         on_line=lambda line: out.emit({"type": "log", "line": line.text}, line.text),
     )
     parsed = lab_output.parse_lab_output(result.lines)
+    _record(RunOutcome(result, parsed))
     out.emit(
         {
             "type": "result",
