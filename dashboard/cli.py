@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 
+from dashboard import settings
 from dashboard.engine import labs, validation
 from dashboard.engine.connection import DaemonUnavailable, connect
+from dashboard.work.tasks import compose_project_name
 
 
 class Output:
@@ -75,17 +76,10 @@ def cmd_prepare(args, out: Output) -> int:
     return 1 if failed else 0
 
 
-def _compose_project() -> str:
-    """The Compose project name: "wine", or DASHBOARD_COMPOSE_PROJECT (as the app's pages)."""
-    from dashboard.engine import compose
-
-    return os.environ.get("DASHBOARD_COMPOSE_PROJECT") or compose.DEFAULT_PROJECT
-
-
 def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
     from dashboard.engine import compose
 
-    project = compose.ComposeProject(client, _compose_project(), lab=lab.name)
+    project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
     out.emit({"type": "command", "command": project.build_command().display}, None)
     try:
         for line in project.build():
@@ -246,7 +240,7 @@ def cmd_run(args, out: Output) -> int:
 def _run_compose(client, lab, args, out: Output) -> int:
     from dashboard.engine import compose, lab_output
 
-    project = compose.ComposeProject(client, _compose_project(), lab=lab.name)
+    project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
     out.emit(
         {"type": "command", "command": project.up_command().display}, project.up_command().display
     )
@@ -369,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `python -m dashboard build iris | head`
         return 0
     except Exception as exc:  # engine errors carry sentences; a class sees those, not tracebacks
-        if os.environ.get("DASHBOARD_DEBUG"):
+        if settings.debug():
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         out.emit(

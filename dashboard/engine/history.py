@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import sqlite3
 import statistics
 import threading
@@ -34,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dashboard import settings
 from dashboard.engine import labels, owner
 from dashboard.engine import labs as lab_catalog
 from dashboard.engine.lab_output import LabOutput, parse_lab_output
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "DASHBOARD_HISTORY_DB"
+ENV_VAR = settings.HISTORY_DB
 FILE_NAME = "history.sqlite3"
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds a statement waits for another writer before giving up
 
@@ -315,8 +315,7 @@ class CheckProgress:
 
 def default_path() -> Path:
     """DASHBOARD_HISTORY_DB, else the data folder's file; a classroom student has their own."""
-    explicit = os.environ.get(ENV_VAR)
-    path = Path(explicit) if explicit else data_dir() / FILE_NAME
+    path = settings.history_db() or data_dir() / FILE_NAME
     student = owner.current().student
     return path.parent / "students" / student / path.name if student else path
 
@@ -439,7 +438,7 @@ class History:
             target = Path(path) if path is not None else default_path()
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            where = path or os.environ.get(ENV_VAR) or "the data folder"
+            where = path or settings.history_db() or "the data folder"
             raise HistoryUnavailable(
                 f"Cannot create the history database at {where} ({exc}); the dashboard runs "
                 "without history.",

@@ -4,24 +4,24 @@ DASHBOARD_INSTRUCTOR_KEY is set, the page asks for it first.
 """
 
 import hmac
-import os
 
 import pandas as pd
 import streamlit as st
 
+from dashboard import settings
 from dashboard.engine import labels, owner
 from dashboard.ui import common, shell, state
 from dashboard.ui import text as T
 from dashboard.work import tasks
 from dashboard.work.jobs import JobKey
 
-KEY_ENV = "DASHBOARD_INSTRUCTOR_KEY"
+KEY_ENV = settings.INSTRUCTOR_KEY
 UNLOCKED = "instructor-unlocked"
 
 
 def _unlocked() -> bool:
     """True when no key is configured, or this browser session typed the right one."""
-    expected = os.environ.get(KEY_ENV, "")
+    expected = settings.instructor_key()
     if not expected or st.session_state.get(UNLOCKED):
         return True
     typed = st.text_input(T.INSTRUCTOR_KEY, type="password", key="instructor-key")
@@ -64,7 +64,7 @@ def render() -> None:
         return
     if not _unlocked():
         return
-    if not os.environ.get(KEY_ENV):
+    if not settings.instructor_key():
         st.caption(
             f"Open to anyone who can reach this server: set {KEY_ENV} to ask for a key first."
         )

@@ -10,7 +10,6 @@ so a page can be shown (and its import checked) before every engine module exist
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dashboard import settings
 from dashboard.work.jobs import Job
 
 Target = Callable[[Job], Any]
@@ -318,7 +318,7 @@ def exec_in(container_id: str, name: str, command: str) -> Target:
 # ---------------------------------------------------------------- Compose
 
 
-def compose_project(client, env: dict[str, str] | None = None):
+def compose_project_name() -> str:
     """The wine pair's Compose project: "wine", as `docker compose` names it after the folder.
 
     DASHBOARD_COMPOSE_PROJECT picks another name (tests, or two dashboards on one daemon); a
@@ -326,9 +326,14 @@ def compose_project(client, env: dict[str, str] | None = None):
     """
     from dashboard.engine import compose, owner
 
-    name = os.environ.get("DASHBOARD_COMPOSE_PROJECT") or compose.DEFAULT_PROJECT
-    name = owner.current().compose_project(name)
-    return compose.ComposeProject(client, name, lab="wine", env=env or {})
+    return owner.current().compose_project(settings.compose_project() or compose.DEFAULT_PROJECT)
+
+
+def compose_project(client, env: dict[str, str] | None = None):
+    """The wine pair's project (`compose_project_name`) on `client`."""
+    from dashboard.engine import compose
+
+    return compose.ComposeProject(client, compose_project_name(), lab="wine", env=env or {})
 
 
 def compose_build(env: dict[str, str]) -> Target:
