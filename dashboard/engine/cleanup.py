@@ -136,16 +136,6 @@ class ResetReport:
         return ", ".join(parts)
 
 
-def container_is_ours(
-    container_labels: dict[str, str] | None, image_labels: dict[str, str] | None
-) -> bool:
-    """A container we created: our labels, and a session label it did not inherit.
-
-    The rule lives in `labels.container_is_ours`; runs.py applies the same one.
-    """
-    return labels.container_is_ours(container_labels, image_labels)
-
-
 def _base_image_id(client: docker.DockerClient) -> str | None:
     try:
         return client.images.get(offline.BASE_IMAGE).id
@@ -204,7 +194,7 @@ def list_ours(
             created=c.get("Created", ""),
         )
         for c in client.api.containers(all=True, filters=wanted)
-        if container_is_ours(c.get("Labels"), labels_of_image(c.get("ImageID", "")))
+        if labels.container_is_ours(c.get("Labels"), labels_of_image(c.get("ImageID", "")))
     )
     base_id = _base_image_id(client)
     images = []
