@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dashboard import settings
 from dashboard.engine import labels, owner
 from dashboard.engine import labs as lab_catalog
+from dashboard.engine.build_stream import StepKeyword
 from dashboard.engine.lab_output import LabOutput, parse_lab_output
 from dashboard.engine.paths import data_dir
 
@@ -189,7 +190,7 @@ def _classify(exc: sqlite3.Error, path: Path) -> HistoryError:
 
 
 @dataclass(frozen=True)
-class StepRecord:
+class StepRecord(StepKeyword):
     index: int
     stage: int
     stage_name: str | None
@@ -199,10 +200,6 @@ class StepRecord:
     seconds: float
     layer_id: str | None = None
     miss_reason: str | None = None
-
-    @property
-    def keyword(self) -> str:
-        return self.instruction.split(None, 1)[0].upper() if self.instruction else ""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard import settings
+from dashboard.engine.build_stream import StepLike
 from dashboard.work.jobs import Job
 
 Target = Callable[[Job], Any]
@@ -40,7 +41,7 @@ def docker_client() -> Iterator[Any]:
 
 
 @dataclass(frozen=True)
-class StepRow:
+class StepRow(StepLike):
     """An immutable copy of a build step, safe to hand to the page while the build goes on."""
 
     index: int
@@ -72,18 +73,6 @@ class StepRow:
             started_at=step.started_at,
             finished_at=step.finished_at,
         )
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.stage, self.index)
-
-    @property
-    def cached(self) -> bool:
-        return self.status in ("base", "cached")
-
-    @property
-    def keyword(self) -> str:
-        return self.instruction.split(None, 1)[0].upper() if self.instruction else ""
 
 
 def consume_build(job: Job, events, *, state_key: str = "steps", prefix: str = ""):
