@@ -158,6 +158,21 @@ def _image_name(image) -> str:
     return image.tags[0] if image.tags else image.short_id.removeprefix("sha256:")
 
 
+def _labelled(kind: str, objects, created_field: str) -> tuple[OwnedObject, ...]:
+    """The volumes or networks among `objects` that carry our label."""
+    return tuple(
+        OwnedObject(
+            kind,
+            o.id,
+            o.name,
+            dict(o.attrs.get("Labels") or {}),
+            created=o.attrs.get(created_field) or "",
+        )
+        for o in objects
+        if labels.is_ours(o.attrs.get("Labels"))
+    )
+
+
 def list_ours(
     client: docker.DockerClient,
     session: str | None = None,
@@ -223,28 +238,9 @@ def list_ours(
             images.append(
                 OwnedObject("image", base.id, _image_name(base), base_labels, tuple(base.tags))
             )
-    volumes = tuple(
-        OwnedObject(
-            "volume",
-            v.id,
-            v.name,
-            dict(v.attrs.get("Labels") or {}),
-            created=v.attrs.get("CreatedAt") or "",
-        )
-        for v in client.volumes.list(filters=wanted)
-        if labels.is_ours(v.attrs.get("Labels"))
-    )
-    networks = tuple(
-        OwnedObject(
-            "network",
-            n.id,
-            n.name,
-            dict(n.attrs.get("Labels") or {}),
-            created=n.attrs.get("Created") or "",
-        )
-        for n in client.networks.list(filters=wanted)
-        if labels.is_ours(n.attrs.get("Labels"))
-    )
+    # Volumes say when they were made in CreatedAt, networks in Created.
+    volumes = _labelled("volume", client.volumes.list(filters=wanted), "CreatedAt")
+    networks = _labelled("network", client.networks.list(filters=wanted), "Created")
     # Newest first: an image built on another of ours must go before its parent.
     images.sort(key=lambda i: str(i.created), reverse=True)
     return Inventory(containers, tuple(images), volumes, networks)

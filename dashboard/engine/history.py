@@ -430,7 +430,10 @@ class History:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Callable[[], datetime] = _now,
     ) -> History:
-        """Like `open`, but raises the typed `HistoryError` instead of disabling."""
+        """Like `open`, but raises the typed `HistoryError` instead of disabling.
+
+        (The same parameters as `open` on purpose: `open` is this call plus the disabling.)
+        """
         try:
             target = Path(path) if path is not None else default_path()
             target.parent.mkdir(parents=True, exist_ok=True)
