@@ -520,7 +520,9 @@ def _refuse_taken_name(client: docker.DockerClient, name: str, exc: Exception) -
     )
 
 
-def _create(client: docker.DockerClient, image: str, **kwargs):
+def _create(client: docker.DockerClient, image: str, lab: str, **kwargs):
+    """`docker create` of one of ours: our labels for `lab`, the capped log, detached."""
+    kwargs = {"labels": labels.for_lab(lab), "log_config": LOG_CONFIG, "detach": True, **kwargs}
     unknown = sorted(set(kwargs) - ALLOWED_CREATE_OPTIONS)
     if unknown:  # a guard against future edits: nothing else may reach the daemon
         raise InvalidInput(f"Container options not allowed here: {', '.join(unknown)}.")
@@ -699,11 +701,9 @@ def run_container(
     container = _create(
         client,
         image,
+        lab,
         command=argv,
         name=name,
-        labels=labels.for_lab(lab),
-        log_config=LOG_CONFIG,
-        detach=True,
         mem_limit=mem_limit,
         environment=environment,
         device_requests=list(device_requests) if device_requests else None,
@@ -816,17 +816,7 @@ def start_detached(
     cli = docker_run_command(
         image, command=argv, name=name, detach=True, interactive=True, tty=True
     )
-    container = _create(
-        client,
-        image,
-        command=argv,
-        name=name,
-        labels=labels.for_lab(lab),
-        log_config=LOG_CONFIG,
-        detach=True,
-        tty=True,
-        stdin_open=True,
-    )
+    container = _create(client, image, lab, command=argv, name=name, tty=True, stdin_open=True)
     _start(container, image, lab, cli)
     container.reload()
     return _record(container.attrs, cli)

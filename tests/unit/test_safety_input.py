@@ -91,7 +91,7 @@ def test_options_outside_the_allowlist_never_reach_the_daemon(dead_client):
     for option in ("privileged", "volumes", "pid_mode", "network_mode", "cap_add", "devices"):
         assert option not in runs.ALLOWED_CREATE_OPTIONS
         with pytest.raises(InvalidInput, match=option):
-            runs._create(dead_client, BASE, **{option: True})
+            runs._create(dead_client, BASE, "iris", **{option: True})
 
 
 def test_a_string_command_becomes_argv_not_a_shell_line():
