@@ -4,7 +4,8 @@ Measured on a lab image (iris-model:1.0) and on a generated image of over 2 GB w
 of files (`bench-big:1`, from the base image): one layer writes FILES random files of FILE_KB
 each, a later one overwrites OVERWRITE of them and deletes DELETE others, so the analysis has
 modified and removed files to find. Each analysis runs in its own process (bench.layer_probe),
-both ways: through `docker save` and from the daemon's overlay2 layer folders (layer_dirs).
+both ways: through `docker save` and by the dashboard's choice (analysis.image_files "auto": the
+daemon's overlay2 layer store or containerd's content store, read in place, where it applies).
 """
 
 from __future__ import annotations
@@ -135,8 +136,8 @@ FAST_KEYS = ("process_s", "read_s", "efficiency_s", "analysis_s", "peak_rss_byte
 
 
 def measure(ws: Workspace, ref: str, repeats: int) -> dict:
-    """The analysis through `docker save`, the same from the layer folders (the dashboard's
-    default here) and a plain `docker save` of the image, in rotating order."""
+    """The analysis through `docker save`, the same by the dashboard's choice (a fast path
+    where one applies) and a plain `docker save` of the image, in rotating order."""
     runs, fast, saves = [], [], []
     sides = ["save", "fast", "cli"]
     for i in range(repeats):

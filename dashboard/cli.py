@@ -285,7 +285,32 @@ def cmd_layers(args, out: Output) -> int:
         {"type": "image", "image": args.image, "size_bytes": report.size_bytes},
         f"{human_size(report.size_bytes):>9}  total",
     )
+    _emit_efficiency(client, args.image, out)
     return 0
+
+
+def _emit_efficiency(client, image: str, out: Output) -> None:
+    """dive's efficiency and wasted bytes, as the Sizes page shows them."""
+    from dashboard.engine import analysis
+    from dashboard.engine.analysis import efficiency
+
+    files = analysis.image_files(client, image)
+    report = efficiency.efficiency(files.layers)
+    why = f": no fast path, {files.fallback_reason}" if files.fallback_reason else ""
+    out.emit(
+        {
+            "type": "efficiency",
+            "image": image,
+            "score": report.score,
+            "wasted_bytes": report.wasted_bytes,
+            "inefficient_paths": report.inefficient_paths,
+            "removed_files": report.removed_files,
+            "source": files.source,
+            "fallback_reason": files.fallback_reason,
+        },
+        f"{report.score:>9.1%}  efficiency, {human_size(report.wasted_bytes)} wasted, files in "
+        f"2+ layers: {report.inefficient_paths} (read from {files.source}{why})",
+    )
 
 
 def cmd_reset(args, out: Output) -> int:

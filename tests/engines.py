@@ -112,7 +112,14 @@ def env_for(name: str) -> dict[str, str]:
     if name == HOST:
         return {}
     engine = ENGINES[name]
-    return {"DOCKER_HOST": engine.docker_host, "DOCKER_CONFIG": str(docker_config())}
+    return {
+        "DOCKER_HOST": engine.docker_host,
+        "DOCKER_CONFIG": str(docker_config()),
+        # Compose 2.40 builds through `buildx bake` only with buildx 0.17+; Debian 13 has 0.13.
+        # The dashboard sets this itself (compose.buildx_too_old_for_bake); tests that run
+        # `docker compose` directly need it too.
+        "COMPOSE_BAKE": "false",
+    }
 
 
 def _say(text: str) -> None:
@@ -228,6 +235,9 @@ def start_daemon(engine: Engine, timeout: float = 90) -> None:
     config = engine.folder / "daemon.json"
     config.write_text(json.dumps(engine.daemon_json, indent=2) + "\n")
     engine.socket.unlink(missing_ok=True)
+    # A daemon that was killed (the end of a session) leaves its containerd's pid file; dockerd
+    # would take a process that got that pid since for its containerd and wait for it.
+    (RUN / engine.name / "containerd" / "containerd.pid").unlink(missing_ok=True)
     # Engine 26's own docker-proxy first; containerd and runc are the machine's.
     env = dict(os.environ, PATH=f"{root}/usr/sbin:{root}/usr/bin:{os.environ.get('PATH', '')}")
     log = engine.log_path.open("ab")

@@ -89,8 +89,9 @@ def render() -> None:
         "A file written in one layer and changed or deleted in a later one still ships in the "
         "earlier layer. [dive](https://github.com/wagoodman/dive) reads every layer's files and "
         "scores the image: 100 % means no byte is stored twice. The dashboard does the same from "
-        "`docker save`, or, when the daemon is on this machine, from the same tar headers in the "
-        "daemon's layer store (no copy of the image)."
+        "`docker save`, or, when the daemon is on this machine, from the same tar headers where "
+        "the daemon keeps them (its overlay2 layer store, or containerd's content store): the "
+        "same answer without a copy of the image."
     )
     refs = [t for image in images for t in image.tags if not image.base]
     if refs:
@@ -98,11 +99,15 @@ def render() -> None:
         ref = pick.selectbox("Image", refs, key="analyse-ref", width=360)
         if pick.button(T.ANALYSE_IMAGE, key="analyse", icon=":material/search:"):
             state.start(JobKey("analyse", ref), tasks.analyse_image(ref), f"analyse {ref}")
-        common.command(f"docker save {ref} -o image.tar   # then read each layer's tar", "It runs:")
+        common.command(
+            f"docker save {ref} -o image.tar   # then read each layer's tar",
+            "By hand (what the dashboard falls back to):",
+        )
 
         def analyse_panel(snap) -> None:
             outcome = common.outcome(
-                snap, idle="Not analysed yet (takes a few seconds: the image is saved to a file)."
+                snap,
+                idle="Not analysed yet (takes a few seconds; longer when it needs `docker save`).",
             )
             if outcome is None:
                 return
@@ -112,7 +117,9 @@ def render() -> None:
             cols[1].metric("Wasted space", theme.fmt_bytes(report.wasted_bytes))
             cols[2].metric("Files in 2+ layers", report.inefficient_paths)
             cols[3].metric("Removed files", report.removed_files)
-            st.caption(f"Layers read from: {outcome.source or 'docker save'}.")
+            source = outcome.source or "docker save"
+            why = f" (no fast path: {outcome.fallback_reason})" if outcome.fallback_reason else ""
+            st.caption(f"Layers read from: {source}{why}.")
             st.dataframe(
                 pd.DataFrame.from_records(
                     [

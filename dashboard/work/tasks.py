@@ -509,19 +509,21 @@ class EfficiencyOutcome:
     layers: tuple[LayerFilesSummary, ...]
     archive_bytes: int
     save_seconds: float
-    source: str = ""  # image_archive.SOURCE_SAVE or SOURCE_OVERLAY2: how the layers were read
+    source: str = ""  # analysis.SOURCE_SAVE, SOURCE_OVERLAY2 or SOURCE_CONTAINERD
+    fallback_reason: str = ""  # why `docker save` was used instead of a fast path
 
 
 def analyse_image(ref: str) -> Target:
-    """Read every layer's file list (the daemon's layer store, else `docker save`), score it
-    the way dive does."""
+    """Read every layer's file list (the daemon's layer or content store in place, else
+    `docker save`), score it the way dive does."""
 
     def target(job: Job):
-        from dashboard.engine import efficiency, image_archive
+        from dashboard.engine import analysis
+        from dashboard.engine.analysis import efficiency
 
         job.progress(None, f"reading every layer's files of {ref}")
         with docker_client() as client:
-            files = image_archive.image_files(client, ref)
+            files = analysis.image_files(client, ref)
         report = efficiency.efficiency(files.layers, top=15)
         layers = tuple(
             LayerFilesSummary(
@@ -535,7 +537,13 @@ def analyse_image(ref: str) -> Target:
             for layer in files.layers
         )
         return EfficiencyOutcome(
-            ref, report, layers, files.archive_bytes, files.save_seconds, source=files.source
+            ref,
+            report,
+            layers,
+            files.archive_bytes,
+            files.save_seconds,
+            source=files.source,
+            fallback_reason=files.fallback_reason,
         )
 
     return target

@@ -36,6 +36,12 @@ def wait_for(at: AppTest, done: Callable[[AppTest], bool], timeout: float, what:
         at.run()
 
 
+def unpacked_layers(client, ref: str) -> int:
+    """What `docker history` adds up to for image `ref`: the size the pages show on every
+    image store (on containerd, `docker images` and `docker image inspect` say other things)."""
+    return sum(entry["Size"] for entry in client.api.history(ref))
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 

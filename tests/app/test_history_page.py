@@ -245,7 +245,7 @@ def test_lesson1_progress_ticks_after_the_real_build_and_run(
     with History.open() as h:
         (build,) = h.builds()
         (run,) = h.runs()
-    assert build.lab == "iris" and build.ok and build.steps_total == 7
+    assert build.lab == "iris" and build.ok and build.steps_total in (5, 7)  # BuildKit, classic
     assert build.dockerfile_text == (IRIS.path / IRIS.dockerfile).read_text()
     assert run.ok and run.exit_code == 0 and run.accuracy == 1.0
     assert marks(at, run_title) == ["done"]

@@ -9,7 +9,7 @@ import pytest
 
 from dashboard.engine import gpu, labels
 from dashboard.ui import theme
-from tests.app.helpers import assert_clean, metrics, open_page, wait_for
+from tests.app.helpers import assert_clean, metrics, open_page, unpacked_layers, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -26,8 +26,8 @@ def test_multistage_build_shows_stages_what_crossed_and_sizes(docker_client, app
     assert list(stages["stage"]) == ["trainer", "predictor"]
     crossed = " ".join(i.value for i in at.info)
     assert "COPY --from=trainer /app/model_pipeline.joblib" in crossed
-    two = docker_client.images.get("iris-model:2.0").attrs["Size"]
-    one = docker_client.images.get("iris-model:1.0").attrs["Size"]
+    two = unpacked_layers(docker_client, "iris-model:2.0")
+    one = unpacked_layers(docker_client, "iris-model:1.0")
     shown = metrics(at)
     assert shown["iris-model:2.0"] == theme.fmt_bytes(two)
     assert shown["Saved by multi-stage"] == theme.fmt_bytes(one - two)

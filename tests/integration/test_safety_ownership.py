@@ -21,7 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import cleanup, image_archive, images, labels, runs
+from dashboard.engine import analysis, cleanup, images, labels, runs
 
 pytestmark = pytest.mark.docker
 
@@ -253,7 +253,7 @@ def test_an_image_deleted_from_a_terminal_while_in_use(docker_client, made, uid)
     with pytest.raises(images.ImageGone, match="is gone.*Build it again"):
         images.image_layers(client, tag)
     with pytest.raises(images.ImageGone, match="is gone"):
-        image_archive.image_files(client, tag)
+        analysis.image_files(client, tag)
     with pytest.raises(runs.RunFailed, match="no image .* build it again"):
         runs.run_container(client, tag, lab="safety", command="true")
     assert client.containers.get(user.id).status == "running"  # the running one is unharmed

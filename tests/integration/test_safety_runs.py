@@ -69,7 +69,8 @@ def test_user_text_reaches_only_the_allowed_options(docker_client, made, name, t
     assert not host.get("Binds") and not attrs.get("Mounts")
     assert not host.get("CapAdd") and not host.get("Devices")
     assert not host.get("SecurityOpt") and not host.get("DeviceRequests")
-    assert host["NetworkMode"] == "default"
+    # The default bridge network: "default" up to Engine 25, named "bridge" since Engine 26.
+    assert host["NetworkMode"] in ("default", "bridge")
     assert host["PidMode"] == "" and host["IpcMode"] in ("private", "shareable")
     assert host["UsernsMode"] == "" and host["UTSMode"] == ""
     assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "2"}}

@@ -1,27 +1,25 @@
-"""The files in each layer of an image, read straight from the daemon's overlay2 layer folders.
+"""The reader of the daemon's overlay2 layer store: no `docker save`, no copy of the image.
 
 `docker save` copies every byte of an image (2.5 GB take ~25 s here) only for us to read the
 tar headers. When the daemon is on this machine, uses the overlay2 storage driver and its
-folders are readable (root, usually), each layer's `diff` folder (from `docker image inspect`:
-`GraphDriver.Data.UpperDir` for the top layer, `LowerDir` for the others, colon-separated, top
-first) holds exactly what the layer tar holds, and the image config is in
-`<DockerRootDir>/image/overlay2/imagedb/content/sha256/<id>`.
-
-The folders are walked the way the daemon's tar writer walks them (names in byte order, a
-directory before its content) and mapped to the `TarEntry` records `image_archive` reads from a
-tar: an overlay whiteout (a character device 0:0) is a `.wh.<name>` entry; a directory with the
-xattr `trusted.overlay.opaque=y` is followed by a `.wh..wh..opq` entry; the second and later
-names of a hard-linked file are links of size 0 to the first name.
-
-Faster still, and exact even for layers made by `docker import` (whose tar order and hard
-link names no folder walk can recover): the daemon keeps each layer's original tar headers in
+folders are readable (root, usually), the daemon keeps each layer's original tar headers in
 `<DockerRootDir>/image/overlay2/layerdb/sha256/<chain id>/tar-split.json.gz`, from which
 `docker save` itself rebuilds the layer tar. Those headers are read with `tarfile` over a
-virtual stream whose file contents are never read; a layer without that file is walked.
+virtual stream whose file contents are never read: exact even for layers made by `docker
+import` (whose tar order and hard link names no folder walk can recover). The image config is
+`<DockerRootDir>/image/overlay2/imagedb/content/sha256/<id>`.
 
-`manifest` and `read_entries` raise `NotAvailable` whenever this path does not apply (remote
-daemon, another driver, permission denied, a layer folder missing); `image_archive.image_files`
-then falls back to `docker save`. An image removed while it is read raises `ImageGone`.
+A layer without tar-split is read from its `diff` folder (from `docker image inspect`:
+`GraphDriver.Data.UpperDir` for the top layer, `LowerDir` for the others, colon-separated, top
+first), walked the way the daemon's tar writer walks it (names in byte order, a directory
+before its content) and mapped to the same records: an overlay whiteout (a character device
+0:0) is a `.wh.<name>` entry; a directory with the xattr `trusted.overlay.opaque=y` is followed
+by a `.wh..wh..opq` entry; the second and later names of a hard-linked file are links of size 0
+to the first name.
+
+`open_image` raises `NotAvailable` whenever this path does not apply (another driver,
+permission denied), `LayerFileMissing` when a file it needs is gone (the dispatcher then asks
+the daemon whether the image is gone); either way the dispatcher falls back to `docker save`.
 """
 
 from __future__ import annotations
@@ -36,37 +34,26 @@ import json
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import docker
-
-from dashboard.engine.image_archive import (
-    ArchiveManifest,
-    HistoryEntry,
+from dashboard.engine.analysis.layertar import tar_entries
+from dashboard.engine.analysis.records import (
+    OVERLAY2,
+    ImageManifest,
+    LayerFileMissing,
     LayerRef,
+    NotAvailable,
     TarEntry,
-    entry_from_tarinfo,
+    history_entries,
 )
-from dashboard.engine.images import ImageGone, clean_created_by
 
-OVERLAY2 = "overlay2"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 TAR_SPLIT = "tar-split"  # LayerRef.media_type: read from the layer's tar-split metadata
 DIFF_FOLDER = "diff folder"  # LayerRef.media_type: read by walking the layer's diff folder
-_LOCAL_SCHEMES = ("http+unix://", "unix://", "http+docker://")
 
 
-class NotAvailable(Exception):
-    """The layer folders cannot be read here: use `docker save` instead. The reason is str()."""
-
-
-def is_local(client: docker.DockerClient) -> bool:
-    """Whether the client talks to a daemon on this machine (a unix socket)."""
-    return str(getattr(client.api, "base_url", "")).startswith(_LOCAL_SCHEMES)
-
-
-def layer_dirs(graph_driver: dict) -> list[str]:
+def layer_folders(graph_driver: dict) -> list[str]:
     """The `diff` folders of an image from its GraphDriver, base layer first."""
     data = graph_driver.get("Data") or {}
     upper = data.get("UpperDir")
@@ -125,50 +112,45 @@ def _sorted(folder: str) -> list[os.DirEntry]:
         return sorted(entries, key=lambda e: os.fsencode(e.name))
 
 
-def manifest(client: docker.DockerClient, ref: str) -> tuple[ArchiveManifest, list[str]]:
-    """What `docker save`'s manifest would say, and each layer's folder (base first)."""
-    if not is_local(client):
-        raise NotAvailable("the daemon is not on this machine")
-    try:
-        inspect = client.api.inspect_image(ref)
-    except docker.errors.NotFound as exc:
-        raise ImageGone(ref) from exc
+def manifest(inspect: dict, root: Path) -> tuple[ImageManifest, list[str]]:
+    """What `docker save`'s manifest would say, and each layer's folder (base first).
+
+    `inspect` is the image's `docker image inspect`, `root` the daemon's DockerRootDir.
+    """
     driver = inspect.get("GraphDriver") or {}
     if driver.get("Name") != OVERLAY2:
         raise NotAvailable(f"the storage driver is {driver.get('Name')!r}, not overlay2")
-    dirs = layer_dirs(driver)
+    dirs = layer_folders(driver)
     diff_ids = list((inspect.get("RootFS") or {}).get("Layers") or [])
     if len(dirs) != len(diff_ids):
         raise NotAvailable(f"{len(dirs)} layer folders for {len(diff_ids)} layers")
-    root = Path(client.info().get("DockerRootDir") or "/var/lib/docker")
     image_id = inspect["Id"]
-    config_path = root / "image" / OVERLAY2 / "imagedb" / "content" / image_id.replace(":", "/")
+    store = root / "image" / OVERLAY2
+    try:
+        store.stat()
+    except FileNotFoundError:
+        # The dashboard in a container without the daemon's folders mounted, for one.
+        raise NotAvailable(f"the daemon's layer store {store} is not on this filesystem") from None
+    except OSError as exc:
+        raise NotAvailable(f"cannot read the layer store: {exc}") from exc
+    config_path = store / "imagedb" / "content" / image_id.replace(":", "/")
     try:
         config = json.loads(config_path.read_bytes())
         for folder in dirs:
             os.scandir(folder).close()  # readable? (the dashboard may run as a plain user)
     except FileNotFoundError as exc:
-        _gone_or_unavailable(client, ref, exc)
+        raise LayerFileMissing(f"a layer file went missing: {exc}") from exc
     except (PermissionError, ValueError, OSError) as exc:
         raise NotAvailable(f"cannot read the layer folders: {exc}") from exc
-    history = tuple(
-        HistoryEntry(
-            index=i,
-            created_by=clean_created_by(h.get("created_by", "")),
-            created=h.get("created", ""),
-            comment=h.get("comment", ""),
-            empty_layer=bool(h.get("empty_layer")),
-        )
-        for i, h in enumerate(config.get("history") or [])
-    )
     return (
-        ArchiveManifest(
+        ImageManifest(
             layout=OVERLAY2,
             config_member=str(config_path),
+            config_digest=image_id,  # a graph driver's image id is its config's digest
             image_id=image_id,
             repo_tags=tuple(inspect.get("RepoTags") or ()),
             layers=tuple(_layer_ref(root, i, folder, diff_ids) for i, folder in enumerate(dirs)),
-            history=history,
+            history=history_entries(config),
         ),
         dirs,
     )
@@ -252,31 +234,25 @@ def tar_split_entries(path: str) -> list[TarEntry]:
     """The entries of one layer from its tar-split.json.gz, exactly as `docker save` has them."""
     with gzip.open(path, "rt") as handle:
         records = [json.loads(line) for line in handle if line.strip()]
-    entries = []
     with tarfile.open(fileobj=_SplitStream(records), mode="r:") as archive:
-        while (info := archive.next()) is not None:
-            archive.members.clear()
-            entry = entry_from_tarinfo(info)
-            if entry is not None:
-                entries.append(entry)
-    return entries
+        return list(tar_entries(archive))
 
 
-def read_entries(client: docker.DockerClient, ref: str, layer: LayerRef) -> list[TarEntry]:
-    """Every entry of one layer; `ImageGone` if the image went away meanwhile."""
+def read_entries(layer: LayerRef) -> list[TarEntry]:
+    """Every entry of one layer (`LayerFileMissing` if one of its files is gone)."""
     try:
         if layer.media_type == TAR_SPLIT:
             return tar_split_entries(layer.member)
         return list(walk(layer.member))
     except FileNotFoundError as exc:
-        _gone_or_unavailable(client, ref, exc)
+        raise LayerFileMissing(f"a layer file went missing: {exc}") from exc
     except (OSError, EOFError, ValueError, tarfile.TarError) as exc:
         raise NotAvailable(f"cannot read {layer.member}: {exc}") from exc
 
 
-def _gone_or_unavailable(client: docker.DockerClient, ref: str, exc: OSError):
-    try:
-        client.api.inspect_image(ref)
-    except docker.errors.NotFound:
-        raise ImageGone(ref) from exc
-    raise NotAvailable(f"a layer file went missing: {exc}") from exc
+def open_image(
+    inspect: dict, root: Path
+) -> tuple[ImageManifest, Callable[[LayerRef], list[TarEntry]]]:
+    """The manifest of the image `inspect` describes and a reader of its layers' entries."""
+    found, _ = manifest(inspect, root)
+    return found, read_entries

@@ -1,4 +1,5 @@
-"""Reading layers without `docker save`: tar-split records, chain ids, folder walks (no daemon)."""
+"""The overlay2 layer store reader without a daemon: tar-split records, chain ids, folder walks,
+and the dispatcher's rule for which daemons are on this machine."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import tarfile
 
 import pytest
 
-from dashboard.engine import image_archive as ia
-from dashboard.engine import layer_dirs
+from dashboard.engine.analysis import dispatch, overlay2
+from dashboard.engine.analysis.layertar import entry_from_tarinfo
+from dashboard.engine.analysis.records import NotAvailable, TarEntry
 
 
 def make_tar(members: list[tuple[str, bytes | None, dict]]) -> bytes:
@@ -57,9 +59,9 @@ MEMBERS = [
 ]
 
 
-def entries_from_tar(raw: bytes) -> list[ia.TarEntry]:
+def entries_from_tar(raw: bytes) -> list[TarEntry]:
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-        return [e for e in map(ia.entry_from_tarinfo, tar.getmembers()) if e is not None]
+        return [e for e in map(entry_from_tarinfo, tar.getmembers()) if e is not None]
 
 
 def test_tar_split_gives_the_same_records_as_the_tar(tmp_path):
@@ -67,7 +69,7 @@ def test_tar_split_gives_the_same_records_as_the_tar(tmp_path):
     path = tmp_path / "tar-split.json.gz"
     with gzip.open(path, "wt") as out:
         out.writelines(json.dumps(r) + "\n" for r in tar_split_records(raw))
-    entries = layer_dirs.tar_split_entries(str(path))
+    entries = overlay2.tar_split_entries(str(path))
     assert entries == entries_from_tar(raw)
     by_path = {e.path: e for e in entries}
     assert by_path["/demo/a.bin"].size == 1500
@@ -84,7 +86,7 @@ def test_split_stream_reads_contents_as_zeros_and_seeks():
         {"type": 2, "payload": base64.b64encode(b"tail").decode()},
         {"type": 1, "name": "empty", "size": 0},
     ]
-    stream = layer_dirs._SplitStream(records)
+    stream = overlay2._SplitStream(records)
     assert stream.read() == b"head\0\0\0tail"
     stream.seek(5)
     assert stream.read(4) == b"\0\0ta"
@@ -96,16 +98,16 @@ def test_chain_ids_follow_the_layer_store_rule():
     a, b, c = (f"sha256:{ch * 64}" for ch in "abc")
     ab = "sha256:" + hashlib.sha256(f"{a} {b}".encode()).hexdigest()
     abc = "sha256:" + hashlib.sha256(f"{ab} {c}".encode()).hexdigest()
-    assert layer_dirs.chain_ids([a, b, c]) == [a, ab, abc]
-    assert layer_dirs.chain_ids([]) == []
+    assert overlay2.chain_ids([a, b, c]) == [a, ab, abc]
+    assert overlay2.chain_ids([]) == []
 
 
-def test_layer_dirs_are_base_first():
+def test_layer_folders_are_base_first():
     driver = {"Data": {"UpperDir": "/o/top/diff", "LowerDir": "/o/mid/diff:/o/base/diff"}}
-    assert layer_dirs.layer_dirs(driver) == ["/o/base/diff", "/o/mid/diff", "/o/top/diff"]
-    assert layer_dirs.layer_dirs({"Data": {"UpperDir": "/o/only/diff"}}) == ["/o/only/diff"]
-    with pytest.raises(layer_dirs.NotAvailable):
-        layer_dirs.layer_dirs({"Data": {}})
+    assert overlay2.layer_folders(driver) == ["/o/base/diff", "/o/mid/diff", "/o/top/diff"]
+    assert overlay2.layer_folders({"Data": {"UpperDir": "/o/only/diff"}}) == ["/o/only/diff"]
+    with pytest.raises(NotAvailable):
+        overlay2.layer_folders({"Data": {}})
 
 
 def test_walk_lists_a_folder_in_tar_order(tmp_path):
@@ -116,13 +118,13 @@ def test_walk_lists_a_folder_in_tar_order(tmp_path):
     os.link(root / "b" / "a.txt", root / "b" / "c-link")
     (root / "a-sym").symlink_to("b/z.txt")
     (root / "B").mkdir()  # upper case sorts before lower case, as bytes
-    assert list(layer_dirs.walk(str(root))) == [
-        ia.TarEntry("/B", 0, is_dir=True),
-        ia.TarEntry("/a-sym", 0, link="b/z.txt"),
-        ia.TarEntry("/b", 0, is_dir=True),
-        ia.TarEntry("/b/a.txt", 1),
-        ia.TarEntry("/b/c-link", 0, link="b/a.txt"),
-        ia.TarEntry("/b/z.txt", 5),
+    assert list(overlay2.walk(str(root))) == [
+        TarEntry("/B", 0, is_dir=True),
+        TarEntry("/a-sym", 0, link="b/z.txt"),
+        TarEntry("/b", 0, is_dir=True),
+        TarEntry("/b/a.txt", 1),
+        TarEntry("/b/c-link", 0, link="b/a.txt"),
+        TarEntry("/b/z.txt", 5),
     ]
 
 
@@ -135,6 +137,6 @@ def test_local_means_a_unix_socket():
         def __init__(self, url):
             self.api = Api(url)
 
-    assert layer_dirs.is_local(Client("http+docker://localhost"))
-    assert not layer_dirs.is_local(Client("https://10.0.0.2:2376"))
-    assert not layer_dirs.is_local(Client("http://127.0.0.1:2375"))
+    assert dispatch.is_local(Client("http+docker://localhost"))
+    assert not dispatch.is_local(Client("https://10.0.0.2:2376"))
+    assert not dispatch.is_local(Client("http://127.0.0.1:2375"))

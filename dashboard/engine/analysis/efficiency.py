@@ -22,7 +22,8 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from dashboard.engine.image_archive import FileTree, LayerFiles, TarEntry
+from dashboard.engine.analysis.filetree import FileTree
+from dashboard.engine.analysis.records import LayerFiles, TarEntry
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,18 @@
+"""Lab images the tests read but do not change: used as they are, built once when missing."""
+
+from __future__ import annotations
+
+import docker
+
+from dashboard.engine import builds, labs
+
+
+def iris_image(client: docker.DockerClient) -> str:
+    """iris-model:1.0 on the test run's daemon, built from labs/iris when it is not there."""
+    lab = labs.get("iris")
+    try:
+        client.api.inspect_image(lab.image)
+    except docker.errors.ImageNotFound:
+        result = builds.build_lab(client, lab)
+        assert result.ok, f"building {lab.image} failed: {result.error}"
+    return lab.image
