@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from dashboard.engine.build_stream import BuildStep
     from dashboard.engine.builds import BuildResult
     from dashboard.engine.compose import ServiceState
+    from dashboard.engine.gpu import DeviceRun
     from dashboard.engine.runs import RunResult
 
 log = logging.getLogger(__name__)
@@ -682,6 +683,28 @@ class History:
             duration_s=duration,
             lines_total=len(text),
             parsed=parse_lab_output(text),
+        )
+
+    def record_gpu_run(self, run: DeviceRun, image: str, *, lab: str = "gpu") -> int | None:
+        """Keep one GPU lesson run (`gpu.DeviceRun`: on the GPU, or on the CPU it fell back to)."""
+        if not self.enabled:
+            return None
+        lines = run.logs.splitlines()
+        status = "timed_out" if run.timed_out else "exited"  # runs.TIMED_OUT, runs.EXITED
+        return self._insert_run(
+            lab=lab,
+            image=image,
+            container_id=None,
+            container_name=run.container_name,
+            service=None,
+            status=status,
+            exit_code=run.exit_code,
+            ok=not run.timed_out and run.exit_code == 0,
+            started_at=None,
+            finished_at=None,
+            duration_s=run.seconds,
+            lines_total=len(lines),
+            parsed=parse_lab_output(lines),
         )
 
     def _insert_run(self, *, parsed: LabOutput, **values: Any) -> int | None:

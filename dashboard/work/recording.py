@@ -5,10 +5,11 @@ the CLI's `build` and `run` verbs alike.
 returns, still in its worker thread, the result is recorded once, whatever the pages rerun
 afterwards. The CLI calls `record_quietly(open_history(), result)` after its own build or run.
 `record(history, result)` knows the shapes the targets return: a `builds.BuildResult`, a
-`tasks.RunOutcome` (one `docker run`), a `tasks.PairOutcome` (the four cache-order builds) and a
-`tasks.ComposeOutcome` (one row per service container). Other results (exec, container actions,
-clean-up) are not builds or runs and are left out. Recording never fails a job: the history
-swallows its own errors (see engine/history.py), and anything else is logged.
+`tasks.RunOutcome` (one `docker run`), a `tasks.PairOutcome` (the four cache-order builds), a
+`tasks.ComposeOutcome` (one row per service container) and a `tasks.GpuOutcome` (the GPU
+lesson's run). Other results (exec, container actions, clean-up) are not builds or runs and are
+left out. Recording never fails a job: the history swallows its own errors (see
+engine/history.py), and anything else is logged.
 
 No Streamlit here: the app hands in the History it keeps open (ui/state.py).
 """
@@ -67,6 +68,8 @@ def record(history: History | None, result: Any) -> list[int | None]:
             for build in store.values():
                 ids += _record_build(history, build)
         return ids
+    if isinstance(result, tasks.GpuOutcome):
+        return [history.record_gpu_run(result.run, result.image)]
     if isinstance(result, tasks.ComposeOutcome):
         ids = []
         for service, state in sorted(result.states.items()):
