@@ -37,6 +37,7 @@ class Setting:
     what: str
 
 
+# One row per variable, all of the same shape: README's Settings table lists these.
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         DATA_DIR,

@@ -285,6 +285,8 @@ def remove_container(container_id: str, force: bool = False) -> Target:
     return target
 
 
+# Each job has its own result type, even where two look alike (ExecOutcome, GpuOutcome): the
+# pages and work/recording.py tell them apart by type.
 @dataclass(frozen=True)
 class ExecOutcome:
     result: Any  # runs.ExecResult
