@@ -28,6 +28,14 @@ def main(argv: list[str]) -> int:
                 "error": result.error,
                 "cacheable": len(steps),
                 "cached": sum(1 for s in steps if s.status == "cached"),
+                # BuildKit reports a WORKDIR it has seen as cached even under --no-cache
+                "cached_workdirs": sum(
+                    1
+                    for s in steps
+                    if result.builder == "buildkit"
+                    and s.status == "cached"
+                    and s.keyword == "WORKDIR"
+                ),
             }
         )
     )

@@ -173,6 +173,13 @@ def cli_cache_counts(output: str) -> tuple[int, int]:
     return len(steps), output.count(" ---> Using cache")
 
 
+def cli_cached_workdirs(output: str) -> int:
+    """BuildKit's `WORKDIR` steps that `--progress=plain` calls CACHED: BuildKit reports a
+    WORKDIR it has seen as cached even under `--no-cache`, so a cold run may have them."""
+    ids = {m.group(1) for m in _BK_STEP.finditer(output) if m.group(2).upper() == "WORKDIR"}
+    return len(ids & {m.group(1) for m in _BK_CACHED.finditer(output)})
+
+
 def human_bytes(n: float) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if abs(n) >= scale:

@@ -15,6 +15,13 @@ Each object may hold:
 - `statuses`: transfer progress (ignored here);
 - `logs`: vertex, stream (1 stdout, 2 stderr), base64 `data`, not split on line breaks.
 
+`docker compose --progress json build` (Compose 2.40) writes the same objects, one per line,
+for all services at once, each step named after its service ("[trainer 4/5] RUN ..."). BuildKit
+solves an op two services share once, so one digest can carry both services' names, and a
+service can see two digests for one step (the shared op, then its own, cached); with
+`per_stage=True` steps are kept per (name, digest) and `steps` gives one record per service
+and step: the one that did the most (the shared op that ran beats the later cache hit).
+
 This module knows nothing of processes: feed it text, get events.
 """
 
@@ -26,6 +33,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from dashboard.engine.build_stream import (
@@ -49,6 +57,8 @@ MAX_OBJECT_CHARS = 8 << 20  # a buffer this long that still does not parse is no
 
 # A step's status before it ends: "waiting" (announced, not started) then "running".
 FINAL = frozenset({"base", "cached", "executed", "failed", "canceled", "skipped"})
+# Which record of a merged step wins (per_stage): the strongest thing that happened to it.
+STRENGTH = ("failed", "canceled", "executed", "running", "cached", "base", "waiting", "skipped")
 
 
 def epoch(timestamp: str | None) -> float | None:
@@ -127,12 +137,14 @@ class BuildKitStreamParser:
     the stage number of its FROM even though BuildKit announces the last steps first.
     """
 
-    def __init__(self, stages: Sequence[str | None] = ()) -> None:
+    def __init__(self, stages: Sequence[str | None] = (), *, per_stage: bool = False) -> None:
         self.stages = [s.lower() if s else None for s in stages]
+        self.per_stage = per_stage
+        self._by_digest: dict[str, list[BuildStep]] = {}  # where a vertex's logs go
         self.tail: deque[str] = deque(maxlen=40)
         self.text: list[str] = []  # the plain text after the JSON (the CLI's error summary)
         self.internal_errors: list[str] = []
-        self._steps: dict[str, BuildStep] = {}
+        self._steps: dict[str | tuple[str, str], BuildStep] = {}
         self._unknown_stages: list[str] = []
         self._partial: dict[tuple[str, int], str] = {}
         self.decoder = RawJsonDecoder()
@@ -140,7 +152,13 @@ class BuildKitStreamParser:
     @property
     def steps(self) -> list[BuildStep]:
         """The Dockerfile's steps BuildKit announced, stage by stage, in order."""
-        return sorted(self._steps.values(), key=lambda s: s.key)
+        steps = sorted(self._steps.values(), key=lambda s: s.key)
+        if not self.per_stage:
+            return steps
+        merged: dict[tuple[int, int], list[BuildStep]] = {}
+        for step in steps:
+            merged.setdefault(step.key, []).append(step)
+        return [_merge(group) for group in merged.values()]
 
     @property
     def error(self) -> str | None:
@@ -228,7 +246,8 @@ class BuildKitStreamParser:
             if vertex.get("error"):
                 self.internal_errors.append(f"{name}: {vertex['error']}")
             return
-        step = self._steps.get(digest)
+        key = (m.group("stage") or "", digest) if self.per_stage else digest
+        step = self._steps.get(key)
         if step is None:
             stage_name = m.group("stage")
             step = BuildStep(
@@ -239,7 +258,8 @@ class BuildKitStreamParser:
                 stage_name=stage_name,
                 status="waiting",
             )
-            self._steps[digest] = step
+            self._steps[key] = step
+            self._by_digest.setdefault(digest, []).append(step)
         started, completed = epoch(vertex.get("started")), epoch(vertex.get("completed"))
         if started is not None and step.status == "waiting":
             step.started_at = started
@@ -284,11 +304,18 @@ class BuildKitStreamParser:
         if not line.strip():
             return
         self.tail.append(line)
-        step = self._steps.get(digest)
-        if step is None:
-            return
-        if len(step.output) < OUTPUT_KEPT_PER_STEP:
-            step.output.append(line)
-        else:
-            step.output_dropped += 1
-        yield StepOutput(step.index, line, step.stage)
+        for step in self._by_digest.get(digest, ()):
+            if len(step.output) < OUTPUT_KEPT_PER_STEP:
+                step.output.append(line)
+            else:
+                step.output_dropped += 1
+            yield StepOutput(step.index, line, step.stage)
+
+
+def _merge(group: list[BuildStep]) -> BuildStep:
+    """One service's records of one step as one: the record of the strongest thing that
+    happened to it (the shared op that ran, not the cache hit of its own copy after it)."""
+    if len(group) == 1:
+        return group[0]
+    best = min(group, key=lambda s: STRENGTH.index(s.status) if s.status in STRENGTH else 99)
+    return replace(best, output=[line for s in group for line in s.output])

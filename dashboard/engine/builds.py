@@ -42,7 +42,7 @@ import docker
 import requests
 import urllib3.exceptions
 
-from dashboard.engine import build_context, labels, offline, validation
+from dashboard.engine import build_context, labels, offline, stages, validation
 from dashboard.engine.build_stream import (
     BuildStep,
     ClassicStreamParser,
@@ -88,6 +88,8 @@ class BuildResult:
     builder_reason: str = ""  # why that builder: "BuildKit (docker buildx 0.13.1)", ...
     argv: list[str] = field(default_factory=list)  # what ran exactly (BuildKit: the CLI call)
     canceled: bool = False
+    target: str | None = None  # `--target STAGE`: build up to that stage only
+    skipped_stages: list[str] = field(default_factory=list)  # stages this build left out
 
     @property
     def real_steps(self) -> list[BuildStep]:
@@ -160,6 +162,7 @@ def build_args(
     network: str | None,
     nocache: bool,
     buildargs: dict[str, str] | None = None,
+    target: str | None = None,
 ) -> list[str]:
     """The `docker build` words a student would type for the same build (from REPO_ROOT)."""
     shown = _shown_folder(folder)
@@ -168,6 +171,8 @@ def build_args(
         parts += ["--network", network]
     if nocache:
         parts.append("--no-cache")
+    if target:
+        parts += ["--target", target]
     for name, value in (buildargs or {}).items():
         parts += ["--build-arg", f"{name}={value}"]
     if tag:
@@ -184,13 +189,20 @@ def build_command(
     network: str | None,
     nocache: bool,
     buildargs: dict[str, str] | None = None,
+    target: str | None = None,
 ) -> str:
     """The `docker build` command line a student would type for the same build.
 
     `build_args`' parameters, spelled out again so that both keep their types and keywords.
     """
     words = build_args(
-        folder, dockerfile, tag, network=network, nocache=nocache, buildargs=buildargs
+        folder,
+        dockerfile,
+        tag,
+        network=network,
+        nocache=nocache,
+        buildargs=buildargs,
+        target=target,
     )
     return " ".join(shlex.quote(p) for p in words)
 
@@ -443,8 +455,10 @@ class _Outcome:
     error: str | None = None
     canceled: bool = False
     tagged: bool = False  # BuildKit tags the image itself
+    image: docker.models.images.Image | None = None  # already inspected (BuildKit's metadata)
 
 
+STAGE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 CANCELED = "Canceled: the build was stopped before it finished{where}. {tag}"
 
 
@@ -457,16 +471,27 @@ def stream_build(
     lab_name: str = "custom",
     nocache: bool = False,
     buildargs: dict[str, str] | None = None,
+    target: str | None = None,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[BuildEvent]:
-    """Build `folder`: an event per step start, output line and step end, then the result."""
+    """Build `folder`: an event per step start, output line and step end, then the result.
+
+    `target`: a stage name, as `docker build --target STAGE`: only that stage (and what it
+    needs) is built, and it becomes the image.
+    """
     folder = Path(folder)
     if tag:
         tag = str(validation.parse_image_ref(tag))  # InvalidInput before any Docker call
+    if target is not None and not STAGE_NAME_RE.match(target):
+        raise validation.InvalidInput(
+            f"{target!r} is not a stage name: use the name after AS in a FROM line, e.g. trainer."
+        )
     buildargs = dict(buildargs or {})
     started = clock()
-    words = dict(dockerfile=dockerfile, tag=tag, nocache=nocache, buildargs=buildargs)
+    words = dict(
+        dockerfile=dockerfile, tag=tag, nocache=nocache, buildargs=buildargs, target=target
+    )
     try:
         network = offline.build_network(client)
     except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
@@ -498,6 +523,7 @@ def stream_build(
         network=network,
         builder=builder.kind,
         builder_reason=builder.reason,
+        target=target,
     )
     build_labels = labels.for_image(lab_name)
     if builder.kind == "buildkit":
@@ -506,7 +532,16 @@ def stream_build(
         outcome = yield from _run_buildkit(client, argv, stage_names(text), cancel)
     else:
         outcome = yield from _run_classic(
-            client, folder, dockerfile, nocache, network, buildargs, build_labels, cancel, clock
+            client,
+            folder,
+            dockerfile,
+            nocache,
+            network,
+            buildargs,
+            build_labels,
+            cancel,
+            clock,
+            target,
         )
 
     result.steps = outcome.steps
@@ -518,12 +553,19 @@ def stream_build(
             if tag and not outcome.tagged:
                 ref = validation.parse_image_ref(tag)
                 client.api.tag(outcome.image_id, ref.name, ref.tag)
-            image = client.images.get(outcome.image_id)
+            # BuildKit's image was inspected to read its metadata: no second inspect for it.
+            image = outcome.image or client.images.get(outcome.image_id)
             result.ok = True
             result.image_id = image.id
             result.tags = list(image.tags)
             result.size = image_size(client, image.id, inspect=image.attrs)
             result.size_bytes = result.size.layers_bytes
+            announced = {(s.stage_name or "").lower() for s in outcome.steps}
+            result.skipped_stages = [
+                name
+                for name in stages.skipped_stages(text, target, builder.kind)
+                if name not in announced
+            ]
             if current is not None:
                 build_context.save(key, current)
         except (docker.errors.DockerException, ImageGone, *CONNECTION_ERRORS) as exc:
@@ -556,7 +598,7 @@ def _base_image_ids(client: docker.DockerClient, dockerfile_text: str) -> dict[s
 
 
 def _run_classic(
-    client, folder, dockerfile, nocache, network, buildargs, build_labels, cancel, clock
+    client, folder, dockerfile, nocache, network, buildargs, build_labels, cancel, clock, target
 ) -> Iterator[BuildEvent]:
     parser = ClassicStreamParser(clock, appended_steps=len(build_labels))
     canceled = False
@@ -571,6 +613,7 @@ def _run_classic(
             network_mode=network,
             buildargs=buildargs or None,
             labels=build_labels,
+            target=target,
         )
         for chunk in stream:
             if cancel is not None and cancel.is_set():
@@ -609,10 +652,17 @@ def _buildkit_argv(
     buildargs: dict[str, str],
     network: str | None,
     labels: dict[str, str],
+    target: str | None = None,
 ) -> list[str]:
     """`docker buildx build` with the student's words, our labels, rawjson and the metadata."""
     words = build_args(
-        folder, dockerfile, tag, network=network, nocache=nocache, buildargs=buildargs
+        folder,
+        dockerfile,
+        tag,
+        network=network,
+        nocache=nocache,
+        buildargs=buildargs,
+        target=target,
     )
     *options, dash_f, path, context = words[2:]
     handle, metadata = tempfile.mkstemp(prefix="dashboard-build-", suffix=".json")
@@ -714,7 +764,8 @@ def _run_buildkit(
     finally:
         metadata_file.unlink(missing_ok=True)
     if code == 0 and not canceled:
-        outcome.image_id = _image_from_metadata(client, metadata)
+        outcome.image = _image_from_metadata(client, metadata)
+        outcome.image_id = outcome.image.id if outcome.image is not None else None
         if outcome.image_id is None:
             outcome.error = "BuildKit finished but reported no image (docker buildx metadata)."
         return outcome
@@ -729,7 +780,9 @@ def _run_buildkit(
     return outcome
 
 
-def _image_from_metadata(client: docker.DockerClient, metadata: dict) -> str | None:
+def _image_from_metadata(
+    client: docker.DockerClient, metadata: dict
+) -> docker.models.images.Image | None:
     """The image the metadata names: the manifest digest on the containerd image store, the
     config digest (the image id) on overlay2."""
     for field_name in ("containerimage.digest", "containerimage.config.digest"):
@@ -737,15 +790,24 @@ def _image_from_metadata(client: docker.DockerClient, metadata: dict) -> str | N
         if not digest:
             continue
         try:
-            return client.images.get(digest).id
+            return client.images.get(digest)
         except (docker.errors.DockerException, *CONNECTION_ERRORS):
             continue
     return None
 
 
+def target_tag(image: str, target: str | None) -> str:
+    """The tag of a `--target` build of a lab: `iris-model:2.0-trainer`, never the lab's own."""
+    if not target:
+        return image
+    ref = validation.parse_image_ref(image)
+    return f"{ref.name}:{ref.tag}-{target}"
+
+
 def stream_lab_build(client: docker.DockerClient, lab: Lab, **kwargs) -> Iterator[BuildEvent]:
+    tag = target_tag(lab.image, kwargs.get("target"))
     return stream_build(
-        client, lab.path, dockerfile=lab.dockerfile, tag=lab.image, lab_name=lab.name, **kwargs
+        client, lab.path, dockerfile=lab.dockerfile, tag=tag, lab_name=lab.name, **kwargs
     )
 
 
@@ -766,6 +828,5 @@ def build(
 
 
 def build_lab(client: docker.DockerClient, lab: Lab, **kwargs) -> BuildResult:
-    return build(
-        client, lab.path, dockerfile=lab.dockerfile, tag=lab.image, lab_name=lab.name, **kwargs
-    )
+    tag = target_tag(lab.image, kwargs.get("target"))
+    return build(client, lab.path, dockerfile=lab.dockerfile, tag=tag, lab_name=lab.name, **kwargs)

@@ -6,6 +6,12 @@ network and the images, and (in offline mode) builds on the host network so `pip
 loopback wheelhouse. Builds, `up` and `down` go through the CLI; watching (logs, states, the
 shared volume's files) goes through the docker SDK on the containers Compose labelled with
 the project name. Every operation also says which command a student would type.
+
+`build_steps()` is the per-step view of `docker compose build`: Compose 2.40 takes `--progress`
+auto, tty, plain, json or quiet (no rawjson); `json` writes BuildKit's own SolveStatus objects,
+one per line, on stdout (Compose's own messages, as JSON, on stderr). They are parsed by
+buildkit_stream.py into the same BuildStep records as a `docker buildx build`, one stage per
+service, and the build ends in `builds.BuildFinished` as a lab build does.
 """
 
 from __future__ import annotations
@@ -94,6 +100,10 @@ class ComposeFailed(Exception):
             upgrade_hint=api_versions.COMPOSE_HINT,
         )
         super().__init__(f"`{command.display}` failed: {self.message} {self.hint}")
+
+
+class ComposeBuildFailed(Exception):
+    """`docker compose build` failed; the message is the sentence of its BuildFinished result."""
 
 
 @dataclass(frozen=True)
@@ -370,6 +380,27 @@ def parse_volume_listing(text: str) -> list[VolumeFile]:
     return sorted(files, key=lambda f: f.path)
 
 
+def _collect(stream, into: deque) -> None:
+    for line in stream:
+        into.append(line.rstrip("\n"))
+
+
+def _compose_message(line: str) -> str:
+    """A stderr line of `compose --progress json` as text: `{"level": "warning", "msg": ...}`
+    is "warning: ...", `{"id": "trainer", "status": "Built"}` is "trainer: Built"."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return line.strip()
+    if not isinstance(obj, dict):
+        return line.strip()
+    if "msg" in obj:
+        return f"{obj.get('level', 'info')}: {obj['msg']}"
+    if "id" in obj:
+        return f"{obj['id']}: {obj.get('status') or obj.get('text') or ''}".strip()
+    return line.strip()
+
+
 class ComposeProject:
     """One Compose project of a lab (default: the wine pair, project name "wine").
 
@@ -544,6 +575,92 @@ class ComposeProject:
         """Build every service's image, yielding the CLI's output lines; ComposeFailed on error."""
         self.write_override()
         yield from self._stream(self.build_command())
+
+    def build_steps_command(self) -> CliCommand:
+        return self.command("--progress", "json", "build")
+
+    def build_steps(self) -> Iterator:
+        """Build every service's image with per-step events (StepStarted, StepOutput,
+        StepFinished), ending with `builds.BuildFinished`: ok, the steps per service (stage
+        name = service), seconds, and Compose's error as a sentence. Never raises for a
+        failed build."""
+        from dashboard.engine.buildkit_stream import BuildKitStreamParser
+        from dashboard.engine.builds import BuildFinished, BuildResult, explain_error
+
+        started = time.monotonic()
+        result = BuildResult(
+            lab=self.lab,
+            ok=False,
+            command=self.build_command().display,
+            builder="buildkit",
+            builder_reason=f"Compose {self.cli.version} (--progress json: BuildKit's own steps)",
+        )
+        cmd = self.build_steps_command()
+        result.argv = list(cmd.argv)
+        try:
+            self.write_override()
+            services = self.services
+        except (ComposeFailed, OSError, ValueError, docker.errors.DockerException) as exc:
+            result.error = f"Compose could not read the project: {exc}"
+            result.seconds = time.monotonic() - started
+            yield BuildFinished(result)
+            return
+        parser = BuildKitStreamParser(services, per_stage=True)
+        said: deque[str] = deque(maxlen=_OUTPUT_TAIL)  # Compose's own messages (stderr)
+        try:
+            proc = subprocess.Popen(
+                cmd.argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                bufsize=1,
+                env=self._environ(),
+                cwd=self.lab_dir,
+            )
+        except OSError as exc:
+            result.error = f"Could not start `docker compose build`: {exc}"
+            yield BuildFinished(result)
+            return
+        drain = threading.Thread(target=_collect, args=(proc.stderr, said), daemon=True)
+        drain.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                yield from parser.feed_text(line)
+            yield from parser.finish()
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:  # the caller stopped reading: stop the CLI too
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            drain.join(5)
+        messages = [_compose_message(line) for line in said]
+        lines = list(parser.tail) + [m for m in messages if m]
+        self.history.append(OpResult(cmd, rc, tuple(lines), time.monotonic() - started))
+        result.steps = parser.steps
+        result.log_tail = lines[-40:]
+        result.seconds = time.monotonic() - started
+        if rc == 0:
+            result.ok = True
+            result.tags = [f"{self.project}-{name}" for name in services]
+        else:
+            failed = [st for st in result.steps if st.status == "failed"]
+            result.failed_step = failed[0] if failed else None
+            errors = [m for m in messages if m and not m.startswith("warning:")]
+            error = parser.error or (errors[-1] if errors else f"docker compose exited {rc}")
+            output = result.failed_step.output[-10:] if result.failed_step else lines[-10:]
+            refused = ComposeFailed(cmd, rc, [*lines, error])
+            if refused.message:  # the daemon refused Compose's API version: say that, and the fix
+                result.error = f"{refused.message} {refused.hint}"
+            else:
+                result.error = explain_error(error, output)
+        yield BuildFinished(result)
 
     def up_command(self) -> CliCommand:
         return self.command("up", "-d", show_env=True)

@@ -6,6 +6,12 @@ local volumes by their contents, the build cache without its shared records. "Ou
 carries the dashboard's label (for containers, not merely inherited from their image, see
 labels.container_is_ours); an image's own share is its size less the layers it shares with
 other images (so the base image under every lab is not counted again for each of them).
+
+The Build Cache line is BuildKit's: every `docker buildx build` the lessons run (and every
+`docker build` a student types where buildx is installed) adds records there. Its records carry
+no labels, and one record serves every build that needs the same step (that is the point of one
+cache), so none of them is "ours": the dashboard lists them (`cache_records`) but never prunes
+them. The classic builder keeps its cache as intermediate images, counted under Images.
 """
 
 from __future__ import annotations
@@ -59,6 +65,40 @@ class DiskUsage:
     @property
     def ours_bytes(self) -> int:
         return sum(r.ours_bytes or 0 for r in self.rows)
+
+
+@dataclass(frozen=True)
+class CacheRecord:
+    """One BuildKit build cache record, as `docker buildx du --verbose` lists it."""
+
+    id: str
+    description: str  # e.g. "mount / from exec /bin/sh -c pip install ..."
+    kind: str  # "regular", "source.local", "exec.cachemount", ...
+    size_bytes: int
+    in_use: bool
+    shared: bool
+    created_at: str
+    last_used_at: str | None
+    usage_count: int
+
+
+def cache_records(df: dict) -> list[CacheRecord]:
+    """The build cache records of `client.df()`'s answer, newest first."""
+    records = [
+        CacheRecord(
+            id=r.get("ID", ""),
+            description=r.get("Description") or "",
+            kind=r.get("Type") or "",
+            size_bytes=_size(r.get("Size")),
+            in_use=bool(r.get("InUse")),
+            shared=bool(r.get("Shared")),
+            created_at=r.get("CreatedAt") or "",
+            last_used_at=r.get("LastUsedAt"),
+            usage_count=int(r.get("UsageCount") or 0),
+        )
+        for r in df.get("BuildCache") or []
+    ]
+    return sorted(records, key=lambda r: r.created_at, reverse=True)
 
 
 def _size(value) -> int:

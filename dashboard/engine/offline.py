@@ -333,8 +333,10 @@ def _served_folder() -> Path | None:
 
 def ensure_wheelhouse_server(report: Report = _quiet) -> str:
     """Serve the wheelhouse on loopback in a detached process, unless it already answers."""
-    if wheelhouse_serving():
-        served = _served_folder()
+    # A server that names its folder is up: asked first, it spares the directory listing
+    # (`wheelhouse_serving`), the slower request, on every build.
+    served = _served_folder()
+    if served is not None or wheelhouse_serving():
         # Wheels for changed requirements, where the running server will serve them; not into
         # another data folder's wheelhouse (a test's), which nobody serves.
         if served is None or served == wheelhouse_dir():

@@ -13,6 +13,7 @@ IRIS = "iris"
 ORDER = "cache-order"
 IRIS_TAG = workspace.working_tag(IRIS, "Dockerfile")
 REBUILD_KEY = ("build", "iris-working-copy")
+FROM_ZERO_KEY = ("build", IRIS, "from-zero")
 PAIR_KEY = ("cache-pair", ORDER)
 VARIANTS = {
     name: (dockerfile, workspace.working_tag(ORDER, dockerfile))
@@ -200,11 +201,79 @@ def render() -> None:
                 views.steps_table(snap.state.get(f"steps:{variant}", ()), compact=True)
 
     common.live(PAIR_KEY, pair_panel)
+
+    # ---------------------------------------------------------------- prune
+    st.header("3. Emptying the cache: `docker builder prune`")
     common.command(
-        "docker system df          # the Build Cache line\n"
-        "docker builder prune      # empties the build cache: the next build starts from zero",
-        "The cache itself:",
+        "docker system df          # the Build Cache line: BuildKit's cache records\n"
+        "docker buildx du --verbose   # each record: what made it, its size, when last used\n"
+        "docker builder prune      # empties BuildKit's cache: the next build starts from zero",
+        "The cache itself, in a terminal:",
     )
+    st.markdown(
+        "The dashboard shows `docker builder prune` but **never runs it**. BuildKit's cache "
+        "records carry no labels (prune cannot filter by them), and one record serves every "
+        "build that needs the same step: the layers of your own `docker build` in a terminal, "
+        "of another lab, of another student on a shared server are the same records as the "
+        "dashboard's. So no record can be shown to be the dashboard's alone, and a prune would "
+        "throw away cache that is not ours to throw away. What a rebuild after it costs is "
+        "measured instead: a build with `--no-cache` runs every step, as the first build after "
+        "a prune does (the base image stays: it is an image, not cache)."
+    )
+    lab = get(IRIS)
+    common.command(
+        build_command(
+            lab.path, lab.dockerfile, lab.image, network=facts.build_network, nocache=True
+        ),
+        "This button runs:",
+    )
+    if st.button("Measure a rebuild from zero", key="rebuild-from-zero", icon=":material/timer:"):
+        state.start(
+            FROM_ZERO_KEY, tasks.build_lab(IRIS, nocache=True), f"build {lab.image} --no-cache"
+        )
+
+    def from_zero_panel(snap) -> None:
+        views.build_panel(snap, idle="Not measured yet.", chart_key="from-zero")
+        if snap is None or snap.running or not snap.ok or snap.result is None:
+            return
+        cold = snap.result
+        if not cold.ok:
+            return
+        ran = sum(1 for s in cold.real_steps if s.status == "executed")
+        warm = state.snapshot(REBUILD_KEY)
+        warm = warm.result if warm is not None and warm.ok and warm.result else None
+        cols = st.columns(3)
+        cols[0].metric("Rebuild from zero", theme.fmt_seconds(cold.seconds))
+        cols[1].metric("Steps that ran again", f"{ran} / {cold.steps_total}")
+        if warm is not None and warm.ok:
+            cols[2].metric(
+                "Cached rebuild (section 1)",
+                theme.fmt_seconds(warm.seconds),
+                help="The last rebuild of the working copy above, with the cache.",
+            )
+            st.info(
+                f"After `docker builder prune` the next build of this lab takes about "
+                f"**{theme.fmt_seconds(cold.seconds)}** instead of "
+                f"**{theme.fmt_seconds(warm.seconds)}**: every step runs again, `pip install` "
+                "included.",
+                icon=":material/timer:",
+            )
+        else:
+            cols[2].caption("Rebuild the working copy in section 1 to compare with the cache.")
+            st.info(
+                f"After `docker builder prune` the next build of this lab takes about "
+                f"**{theme.fmt_seconds(cold.seconds)}**: every step runs again, `pip install` "
+                "included.",
+                icon=":material/timer:",
+            )
+        if cold.builder == "classic":
+            st.caption(
+                "This daemon builds with the classic builder, whose cache is the intermediate "
+                "`<none>` images, not the Build Cache line: `docker image prune` removes the "
+                "dangling ones."
+            )
+
+    common.live(FROM_ZERO_KEY, from_zero_panel)
 
 
 shell.run_page(render, __file__)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import labs
-from dashboard.ui import charts, common, exports, guide, shell, state, theme
+from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks
 from dashboard.work.jobs import JobKey
@@ -74,18 +74,37 @@ def render() -> None:
         if snap is None:
             st.caption("`docker compose up` also builds missing images, so this step is optional.")
             return
+        rows = snap.state.get("steps", ())
         if snap.running:
             common.queue_notice(snap)
-            st.progress(0.0, text=snap.detail)
+            st.progress(snap.progress or 0.0, text=snap.detail)
             common.live_log(snap.lines()[-40:], height=260)
+            views.steps_table(rows, stages=True)
             return
         if common.job_failed(snap):
             common.live_log(snap.lines()[-40:], height=260)
+            views.steps_table(rows, stages=True)
             return
+        build = snap.state.get("build")
+        cached = sum(1 for r in rows if r.cached)
         st.success(
-            f"Compose built both images in {theme.fmt_seconds(snap.result.seconds)} "
-            "(with BuildKit: `CACHED` marks a reused step).",
+            f"Compose built both images in {theme.fmt_seconds(snap.result.seconds)} with "
+            f"BuildKit: {len(rows)} steps over both services, {cached} from the cache.",
             icon=":material/check_circle:",
+        )
+        if build is not None:
+            views.builder_line(build)
+        st.caption(
+            "Each service is built from its own folder and Dockerfile; the Stage column is the "
+            "service. BuildKit builds both at the same time, and a step both need with the same "
+            "inputs (here `FROM`, `WORKDIR`, the same `requirements.txt` and its `pip install`) "
+            "runs once for both."
+        )
+        views.steps_table(rows, stages=True)
+        exports.chart(
+            charts.steps_timeline(rows, "docker compose build: both services' steps"),
+            theme=None,
+            key="compose-build-timeline",
         )
         if not state.presenting():
             with st.expander("Build output"):

@@ -4,8 +4,8 @@ file crosses into the final image, which is much smaller than the single-stage o
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import labs, runs
-from dashboard.engine.builds import build_command
+from dashboard.engine import labs, runs, stages
+from dashboard.engine.builds import build_command, target_tag
 from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks
@@ -13,7 +13,61 @@ from dashboard.work import tasks
 LAB = labs.get("iris-multistage")
 SINGLE = labs.get("iris")
 BUILD_KEY = ("build", LAB.name)
+TARGET = "trainer"
+TARGET_KEY = ("build", LAB.name, TARGET)
 RUN_KEY = ("run", LAB.name)
+
+
+def _dockerfile_text() -> str:
+    try:
+        return (LAB.path / LAB.dockerfile).read_text()
+    except OSError:
+        return ""
+
+
+def _stages_answer(snap) -> None:
+    """How the stages ran, from the finished build's steps: the sentence, the overlaps, the
+    stage timeline (BuildKit's own times)."""
+    if snap is None or snap.running or not snap.ok or snap.result is None:
+        return
+    result = snap.result
+    rows = snap.state.get("steps", ())
+    report = stages.analyse(rows, _dockerfile_text(), getattr(result, "target", None))
+    if report.sentence:
+        st.info(f"**How the stages ran:** {report.sentence}", icon=":material/timeline:")
+    if report.overlaps:
+        st.dataframe(
+            pd.DataFrame.from_records(
+                [
+                    {
+                        "trainer step": o.first,
+                        "predictor step": o.second,
+                        "seconds at the same time": round(o.seconds, 2),
+                    }
+                    for o in report.overlaps
+                ]
+            ),
+            hide_index=True,
+            key=f"overlaps-{'-'.join(snap.key)}",
+        )
+    if report.timed and report.spans and len(report.stages) > 1:
+        exports.chart(
+            charts.stages_timeline(report), theme=None, key=f"stages-{'-'.join(snap.key)}"
+        )
+    if report.target:
+        st.dataframe(
+            pd.DataFrame.from_records(
+                [{"stage": n, "this build": "built"} for n in report.stages]
+                + [{"stage": n, "this build": "skipped"} for n in report.skipped]
+            ),
+            hide_index=True,
+            key="target-stages",
+        )
+
+
+def _target_panel(snap) -> None:
+    views.build_panel(snap, stages=True, chart_key="multistage-target")
+    _stages_answer(snap)
 
 
 def render() -> None:
@@ -45,22 +99,35 @@ def render() -> None:
 
     st.header("1. Build both stages")
     facts = state.facts()
+    nocache = st.checkbox(
+        "Build without the cache (`--no-cache`), to watch the stages run",
+        key="multistage-nocache",
+        help="A cached rebuild takes a second and runs nothing; without the cache every step "
+        "runs again, and BuildKit shows which ran at the same time.",
+    )
     common.command(
         build_command(
-            LAB.path, LAB.dockerfile, LAB.image, network=facts.build_network, nocache=False
+            LAB.path, LAB.dockerfile, LAB.image, network=facts.build_network, nocache=nocache
         ),
         "This button runs:",
     )
     st.caption(
-        "The classic builder runs the stages one after the other; BuildKit would build them in "
-        "parallel until the predictor needs the trainer's file. The unnamed trainer image stays "
-        "behind as a dangling `<none>` image (part of the build cache)."
+        "The lecture's question: up to which command do the trainer and predictor stages go "
+        "together, and where does the predictor wait? BuildKit builds a step both stages share "
+        "once, runs the two stages at the same time, and holds `COPY --from=trainer` until the "
+        "trainer is done; the classic builder runs the stages one after the other, and its "
+        "trainer image stays behind as a dangling `<none>` image (part of the build cache)."
     )
     if st.button(
         T.BUILD_MULTISTAGE, key="build-multistage", type="primary", icon=":material/construction:"
     ):
-        state.start(BUILD_KEY, tasks.build_lab(LAB.name), f"build {LAB.image}")
-    common.live(BUILD_KEY, lambda snap: views.build_panel(snap, stages=True))
+        state.start(BUILD_KEY, tasks.build_lab(LAB.name, nocache=nocache), f"build {LAB.image}")
+
+    def panel(snap) -> None:
+        views.build_panel(snap, stages=True)
+        _stages_answer(snap)
+
+    common.live(BUILD_KEY, panel)
 
     # ---------------------------------------------------------------- stages and COPY --from
     st.header("2. The stages, and what crossed between them")
@@ -150,8 +217,31 @@ def render() -> None:
         )
         common.command(f"docker images iris-model\ndocker history {LAB.image}")
 
+    # ---------------------------------------------------------------- one stage
+    st.header("4. Build one stage: `--target trainer`")
+    st.caption(
+        "`--target` stops at a stage: its image is the result, and a stage the target does not "
+        "need is not built at all. The dashboard tags it apart, so `iris-model:2.0` stays the "
+        "predictor."
+    )
+    target_image = target_tag(LAB.image, TARGET)
+    common.command(
+        build_command(
+            LAB.path,
+            LAB.dockerfile,
+            target_image,
+            network=facts.build_network,
+            nocache=False,
+            target=TARGET,
+        ),
+        "This button runs:",
+    )
+    if st.button(f"Build only the {TARGET} stage", key="build-trainer", icon=":material/filter_1:"):
+        state.start(TARGET_KEY, tasks.build_lab(LAB.name, stage=TARGET), f"build {target_image}")
+    common.live(TARGET_KEY, _target_panel)
+
     # ---------------------------------------------------------------- run
-    st.header("4. Run the predictor")
+    st.header("5. Run the predictor")
     common.command(runs.docker_run_command(LAB.image), "This button runs:")
     if st.button(
         T.RUN_MULTISTAGE, key="run-multistage", type="primary", icon=":material/play_arrow:"

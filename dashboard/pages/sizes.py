@@ -188,8 +188,12 @@ def render() -> None:
     )
     common.command("docker system df", "The same in a terminal:")
     st.caption(
-        "The classic builder's cache is the intermediate images of earlier builds (the `<none>` "
-        "images); BuildKit (used by Compose) keeps its own, counted as Build Cache."
+        "Build Cache is BuildKit's: where buildx is installed every lesson build adds to it "
+        '(and Compose\'s builds everywhere). A record an image still uses is "shared" and not '
+        "counted in its size; after `docker rmi` it is, and a rebuild is still instant. The "
+        "classic builder's cache is the intermediate images of earlier builds (the `<none>` "
+        "images), counted under Images. The dashboard never prunes the build cache: see the "
+        "cache lesson."
     )
 
     # ---------------------------------------------------------------- clean-up

@@ -112,6 +112,49 @@ def steps_timeline(
     return _layout(fig, title=title, height=110 + 42 * max(len(rows), 1), barmode="overlay")
 
 
+def stages_timeline(report, title: str = "The stages on BuildKit's clock") -> go.Figure:
+    """One row per stage (and one for the steps both built once): when each ran, and where a
+    stage waited for another (`COPY --from`), from `stages.analyse`'s StagesReport."""
+    fig = go.Figure()
+    rows = ([report.shared_span] if report.shared_span else []) + list(report.spans)
+    labels = [r.name for r in rows]
+    fig.add_trace(
+        go.Bar(
+            name="running its steps",
+            orientation="h",
+            y=labels,
+            x=[max(r.end - r.start, 0.02) for r in rows],
+            base=[r.start for r in rows],
+            marker_color=[
+                theme.STATUS_COLORS["executed" if r.executed else "cached"] for r in rows
+            ],
+            text=[f"{r.steps} steps, {theme.fmt_seconds(r.end - r.start)}" for r in rows],
+            textposition="inside",
+            hovertemplate="%{y}: %{base:.1f} s to %{x:.1f} s later<extra></extra>",
+        )
+    )
+    waits = [w for w in report.waits if w.seconds > 0]
+    if waits:
+        fig.add_trace(
+            go.Bar(
+                name="waiting for COPY --from",
+                orientation="h",
+                y=[w.stage for w in waits],
+                x=[w.end - w.start for w in waits],
+                base=[w.start for w in waits],
+                marker_color=theme.STATUS_COLORS["waiting"],
+                marker_pattern_shape="/",
+                text=[f"waits {theme.fmt_seconds(w.seconds)}" for w in waits],
+                textposition="inside",
+                hovertext=[w.instruction for w in waits],
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(categoryorder="array", categoryarray=labels, autorange="reversed")
+    fig.update_xaxes(title="seconds since the first step started")
+    return _layout(fig, title=title, height=140 + 60 * max(len(rows), 1), barmode="overlay")
+
+
 # ---------------------------------------------------------------- layers
 
 

@@ -119,15 +119,17 @@ def _step_name(step) -> str:
     return f"Step {step.index}/{step.total} :"
 
 
-def build_lab(lab_name: str, nocache: bool = False) -> Target:
-    """`docker build -t IMAGE -f DOCKERFILE labs/FOLDER` for a catalog lab."""
+def build_lab(lab_name: str, nocache: bool = False, stage: str | None = None) -> Target:
+    """`docker build -t IMAGE -f DOCKERFILE labs/FOLDER` for a catalog lab (`--target STAGE`)."""
 
     def target(job: Job):
         from dashboard.engine import builds, labs
 
         lab = labs.get(lab_name)
         with docker_client() as client:
-            events = builds.stream_lab_build(client, lab, nocache=nocache, cancel=job.cancel_event)
+            events = builds.stream_lab_build(
+                client, lab, nocache=nocache, target=stage, cancel=job.cancel_event
+            )
             return consume_build(job, events)
 
     return target
@@ -332,8 +334,12 @@ def compose_build(env: dict[str, str]) -> Target:
         with docker_client() as client:
             project = compose_project(client, env)
             job.progress(None, project.build_command().display)
-            for line in project.build():
-                job.emit("line", line)
+            result = consume_build(job, project.build_steps())  # the steps go to state "steps"
+            job.update(build=result)
+            if result is None or not result.ok:
+                from dashboard.engine.compose import ComposeBuildFailed
+
+                raise ComposeBuildFailed(result.error if result else "The build did not finish.")
             return project.history[-1] if project.history else None
 
     return target

@@ -287,3 +287,5 @@ def test_cli_cache_counts_reads_buildkits_plain_progress():
         "#9 [trainer 5/5] COPY main.py .\n#9 DONE 0.0s\n"
     )
     assert stats.cli_cache_counts(output) == (4, 3)
+    # BuildKit calls a WORKDIR it has seen CACHED even under --no-cache: a cold run tolerates it
+    assert stats.cli_cached_workdirs(output) == 1
