@@ -3,7 +3,7 @@
 N students press Build at the same moment, each a `--no-cache` build of their own copy of
 labs/iris through the engine (as the dashboard's build jobs call it), in two arrangements run in
 turn: all at once (N threads start together) and queued (the same N threads, each inside
-`admit` of a fresh `dashboard.slots.SlotQueue` with the dashboard's default slots, one per CPU,
+`admit` of a fresh `dashboard.work.slots.SlotQueue` with the dashboard's default slots, one per CPU,
 as classroom mode wraps builds). Every student's build is timed until done from the common
 start; the round's makespan is the last of them, its mean what a student waits on average. The
 queue's claim: with more builds than CPUs, builds run at once are each as slow as all of them
@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import stats
 from bench.overhead import BenchFailure, engine_build
 from bench.workspace import Workspace
-from dashboard.slots import SlotQueue, default_slots
+from dashboard.work.slots import SlotQueue, default_slots
 
 ARRANGEMENTS = {"a": "all_at_once", "b": "queued"}
 

@@ -12,7 +12,8 @@ import os
 
 import streamlit as st
 
-from dashboard.ui import common, state, tasks, views
+from dashboard.ui import common, state, views
+from dashboard.work import tasks
 
 IMAGE = os.environ.get("BENCH_LIVE_IMAGE", "")
 LAB = os.environ.get("BENCH_LIVE_LAB", "bench")

@@ -2,21 +2,23 @@
 
 Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset. With `--json` (before or after
 the verb), every verb prints JSON Lines (documented in README.md); without it, short human
-lines. Exit status is non-zero on any failure; what it is given is checked as the pages check it,
-before any Docker call; and a daemon that cannot be reached (or refuses our API version) is one
-clear sentence, never a traceback.
+lines. Builds and runs are kept in the history the app shows (through dashboard/work). Exit
+status is non-zero on any failure; what it is given is checked as the pages check it, before any
+Docker call; and a daemon that cannot be reached (or refuses our API version) is one clear
+sentence, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 
+from dashboard import settings
 from dashboard.engine import labs, validation
 from dashboard.engine.connection import DaemonUnavailable, connect
+from dashboard.work.tasks import compose_project_name
 
 
 class Output:
@@ -74,17 +76,10 @@ def cmd_prepare(args, out: Output) -> int:
     return 1 if failed else 0
 
 
-def _compose_project() -> str:
-    """The Compose project name: "wine", or DASHBOARD_COMPOSE_PROJECT (as the app's pages)."""
-    from dashboard.engine import compose
-
-    return os.environ.get("DASHBOARD_COMPOSE_PROJECT") or compose.DEFAULT_PROJECT
-
-
 def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
     from dashboard.engine import compose
 
-    project = compose.ComposeProject(client, _compose_project(), lab=lab.name)
+    project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
     out.emit({"type": "command", "command": project.build_command().display}, None)
     try:
         for line in project.build():
@@ -189,7 +184,16 @@ def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool
         if step and step.output:
             text += "\n    " + "\n    ".join(step.output[-10:])
     out.emit(record, text)
+    _record(result)
     return result
+
+
+def _record(result) -> None:
+    """Keep a build or run in the history, as the pages' jobs do (the History page shows it)."""
+    from dashboard.work import recording
+
+    with recording.open_history() as history:
+        recording.record_quietly(history, result)
 
 
 def cmd_build(args, out: Output) -> int:
@@ -202,6 +206,7 @@ def cmd_build(args, out: Output) -> int:
 
 def cmd_run(args, out: Output) -> int:
     from dashboard.engine import lab_output, runs
+    from dashboard.work.tasks import RunOutcome
 
     client = connect()
     lab = labs.get(args.lab)
@@ -215,6 +220,7 @@ def cmd_run(args, out: Output) -> int:
         on_line=lambda line: out.emit({"type": "log", "line": line.text}, line.text),
     )
     parsed = lab_output.parse_lab_output(result.lines)
+    _record(RunOutcome(result, parsed))
     out.emit(
         {
             "type": "result",
@@ -234,7 +240,7 @@ def cmd_run(args, out: Output) -> int:
 def _run_compose(client, lab, args, out: Output) -> int:
     from dashboard.engine import compose, lab_output
 
-    project = compose.ComposeProject(client, _compose_project(), lab=lab.name)
+    project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
     out.emit(
         {"type": "command", "command": project.up_command().display}, project.up_command().display
     )
@@ -382,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `python -m dashboard build iris | head`
         return 0
     except Exception as exc:  # engine errors carry sentences; a class sees those, not tracebacks
-        if os.environ.get("DASHBOARD_DEBUG"):
+        if settings.debug():
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         out.emit(

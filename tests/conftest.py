@@ -61,6 +61,15 @@ def expected_builder(docker_client) -> str:
     return "buildkit" if done.returncode == 0 and "buildx" in done.stdout else "classic"
 
 
+@pytest.fixture(autouse=True)
+def _history_of_the_test_run(request, tmp_path_factory, monkeypatch):
+    """The CLI records its builds and runs in the history: the integration tests, which run it,
+    write to a history file of this test run, never the user's."""
+    if "integration" in request.node.path.parts and not os.environ.get("DASHBOARD_HISTORY_DB"):
+        path = tmp_path_factory.getbasetemp() / "history.sqlite3"
+        monkeypatch.setenv("DASHBOARD_HISTORY_DB", str(path))
+
+
 @pytest.fixture(scope="session")
 def session_id() -> str:
     return os.environ["DASHBOARD_SESSION"]

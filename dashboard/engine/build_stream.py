@@ -27,8 +27,36 @@ NOISE_RE = re.compile(r"^(Removing intermediate container|Successfully built|Suc
 OUTPUT_KEPT_PER_STEP = 200  # lines; a pip install prints a few dozen, a flood is cut
 
 
+class StepKeyword:
+    """The one `keyword` of every record of a step (BuildStep here, history's StepRecord, the
+    work layer's StepRow): the instruction's first word, upper-case ("RUN", "COPY")."""
+
+    instruction: str
+
+    @property
+    def keyword(self) -> str:
+        return self.instruction.split(None, 1)[0].upper() if self.instruction else ""
+
+
+class StepLike(StepKeyword):
+    """`key` and `cached` of a live step (BuildStep, and the work layer's copy, StepRow)."""
+
+    index: int
+    stage: int
+    status: str
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """Unique within a build: BuildKit numbers each stage's steps from 1."""
+        return (self.stage, self.index)
+
+    @property
+    def cached(self) -> bool:
+        return self.status in ("base", "cached")
+
+
 @dataclass
-class BuildStep:
+class BuildStep(StepLike):
     """One Dockerfile instruction as the builder ran it."""
 
     index: int
@@ -49,19 +77,6 @@ class BuildStep:
     started_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
-
-    @property
-    def key(self) -> tuple[int, int]:
-        """Unique within a build: BuildKit numbers each stage's steps from 1."""
-        return (self.stage, self.index)
-
-    @property
-    def cached(self) -> bool:
-        return self.status in ("base", "cached")
-
-    @property
-    def keyword(self) -> str:
-        return self.instruction.split(None, 1)[0].upper() if self.instruction else ""
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,10 @@ def build_command(
     buildargs: dict[str, str] | None = None,
     target: str | None = None,
 ) -> str:
-    """The `docker build` command line a student would type for the same build."""
+    """The `docker build` command line a student would type for the same build.
+
+    `build_args`' parameters, spelled out again so that both keep their types and keywords.
+    """
     words = build_args(
         folder,
         dockerfile,

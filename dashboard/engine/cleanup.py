@@ -136,16 +136,6 @@ class ResetReport:
         return ", ".join(parts)
 
 
-def container_is_ours(
-    container_labels: dict[str, str] | None, image_labels: dict[str, str] | None
-) -> bool:
-    """A container we created: our labels, and a session label it did not inherit.
-
-    The rule lives in `labels.container_is_ours`; runs.py applies the same one.
-    """
-    return labels.container_is_ours(container_labels, image_labels)
-
-
 def _base_image_id(client: docker.DockerClient) -> str | None:
     try:
         return client.images.get(offline.BASE_IMAGE).id
@@ -166,6 +156,21 @@ def _last_step(client: docker.DockerClient, image) -> str | None:
 
 def _image_name(image) -> str:
     return image.tags[0] if image.tags else image.short_id.removeprefix("sha256:")
+
+
+def _labelled(kind: str, objects, created_field: str) -> tuple[OwnedObject, ...]:
+    """The volumes or networks among `objects` that carry our label."""
+    return tuple(
+        OwnedObject(
+            kind,
+            o.id,
+            o.name,
+            dict(o.attrs.get("Labels") or {}),
+            created=o.attrs.get(created_field) or "",
+        )
+        for o in objects
+        if labels.is_ours(o.attrs.get("Labels"))
+    )
 
 
 def list_ours(
@@ -204,7 +209,7 @@ def list_ours(
             created=c.get("Created", ""),
         )
         for c in client.api.containers(all=True, filters=wanted)
-        if container_is_ours(c.get("Labels"), labels_of_image(c.get("ImageID", "")))
+        if labels.container_is_ours(c.get("Labels"), labels_of_image(c.get("ImageID", "")))
     )
     base_id = _base_image_id(client)
     images = []
@@ -233,28 +238,9 @@ def list_ours(
             images.append(
                 OwnedObject("image", base.id, _image_name(base), base_labels, tuple(base.tags))
             )
-    volumes = tuple(
-        OwnedObject(
-            "volume",
-            v.id,
-            v.name,
-            dict(v.attrs.get("Labels") or {}),
-            created=v.attrs.get("CreatedAt") or "",
-        )
-        for v in client.volumes.list(filters=wanted)
-        if labels.is_ours(v.attrs.get("Labels"))
-    )
-    networks = tuple(
-        OwnedObject(
-            "network",
-            n.id,
-            n.name,
-            dict(n.attrs.get("Labels") or {}),
-            created=n.attrs.get("Created") or "",
-        )
-        for n in client.networks.list(filters=wanted)
-        if labels.is_ours(n.attrs.get("Labels"))
-    )
+    # Volumes say when they were made in CreatedAt, networks in Created.
+    volumes = _labelled("volume", client.volumes.list(filters=wanted), "CreatedAt")
+    networks = _labelled("network", client.networks.list(filters=wanted), "Created")
     # Newest first: an image built on another of ours must go before its parent.
     images.sort(key=lambda i: str(i.created), reverse=True)
     return Inventory(containers, tuple(images), volumes, networks)

@@ -38,6 +38,7 @@ from pathlib import Path
 import docker
 
 from dashboard.engine import api_versions, labels, labs, offline
+from dashboard.engine.docker_text import LineSplitter, parse_docker_time
 from dashboard.engine.paths import REPO_ROOT, data_dir
 
 DEFAULT_PROJECT = "wine"
@@ -263,16 +264,6 @@ class TimelineEvent:
     kind: EventKind
     detail: str = ""
     count: int = 1  # how many times it was seen (the predictor waits more than once)
-
-
-def parse_docker_time(value: str | None) -> datetime | None:
-    """An RFC 3339 time from the daemon (nanoseconds allowed); None for Docker's zero time."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def parse_log_line(service: str, raw: str, previous: datetime | None = None) -> LogLine:
@@ -811,20 +802,15 @@ class ComposeProject:
                 if closing.is_set():
                     stream.close()
                     return
-                pending = b""
+                splitter = LineSplitter(MAX_LINE_CHARS, clean=None)  # raw: the timestamp first
                 for chunk in stream:
-                    pending += chunk
-                    *complete, pending = pending.split(b"\n")
-                    if len(pending) > MAX_LINE_CHARS:
-                        complete.append(pending)
-                        pending = b""
-                    for raw in complete:
-                        line = parse_log_line(service, raw.decode(errors="replace"), previous)
+                    for raw in splitter.feed(chunk):
+                        line = parse_log_line(service, raw, previous)
                         previous = line.at
                         if not put(line):
                             return
-                if pending:
-                    put(parse_log_line(service, pending.decode(errors="replace"), previous))
+                for raw in splitter.flush():
+                    put(parse_log_line(service, raw, previous))
             except Exception:
                 # Closing a stream from another thread makes the reader fail: that is the stop.
                 if not closing.is_set():

@@ -4,7 +4,7 @@ The numbers come from one `client.df()` call and are summed the way the docker C
 them: images by their layers (shared layers once), containers by their writable layers,
 local volumes by their contents, the build cache without its shared records. "Ours" is what
 carries the dashboard's label (for containers, not merely inherited from their image, see
-cleanup.container_is_ours); an image's own share is its size less the layers it shares with
+labels.container_is_ours); an image's own share is its size less the layers it shares with
 other images (so the base image under every lab is not counted again for each of them).
 
 The Build Cache line is BuildKit's: every `docker buildx build` the lessons run (and every
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import docker
 
-from dashboard.engine import cleanup, labels
+from dashboard.engine import labels
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def summarize(df: dict) -> DiskUsage:
     our_containers = [
         c
         for c in containers
-        if cleanup.container_is_ours(c.get("Labels"), image_labels.get(c.get("ImageID", "")))
+        if labels.container_is_ours(c.get("Labels"), image_labels.get(c.get("ImageID", "")))
     ]
     for c in our_containers:
         name = (c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/")

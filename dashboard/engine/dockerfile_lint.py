@@ -28,6 +28,7 @@ try:
 except ImportError:  # pragma: no cover - a missing dependency is reported as a parse error
     _parser = None
 
+from dashboard.engine import lessons as lesson_catalog
 from dashboard.engine.labs import Lab
 
 ERROR = "error"
@@ -38,12 +39,8 @@ LEVELS = (ERROR, WARNING, INFO)
 CLASSIC = "classic"
 BUILDKIT = "buildkit"
 
-LESSONS = {
-    "lesson1": "Lesson 1: a single-stage image",
-    "cache": "Layer order and the cache",
-    "multistage": "Lesson 3: multi-stage builds",
-    "compose": "Lesson 4: Docker Compose",
-}
+# Lesson id -> how a hint names it, from the one catalog (engine/lessons.py).
+LESSONS = {lesson.id: lesson.topic for lesson in lesson_catalog.LESSONS}
 
 KNOWN_INSTRUCTIONS = frozenset(
     {

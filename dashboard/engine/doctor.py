@@ -39,14 +39,16 @@ def _compose_check(reachable: bool = True) -> Check:
         else None
     )
     if refusal is not None:
-        message, hint = api_versions.explain(
-            refusal,
-            who=found,
-            endpoint=resolve_endpoint().base_url,
-            upgrade_hint=api_versions.COMPOSE_HINT,
-        )
-        return Check("compose", False, message, hint)
+        return _refused("compose", refusal, found, api_versions.COMPOSE_HINT)
     return Check("compose", True, found)
+
+
+def _refused(name: str, refusal, found: str, upgrade_hint: str) -> Check:
+    """A tool whose API version the daemon refused: the failed check with its fix."""
+    message, hint = api_versions.explain(
+        refusal, who=found, endpoint=resolve_endpoint().base_url, upgrade_hint=upgrade_hint
+    )
+    return Check(name, False, message, hint)
 
 
 def _buildx_check() -> Check:
@@ -70,13 +72,7 @@ def _buildx_check() -> Check:
     found = f"docker buildx {words[1] if len(words) > 1 else done.stdout.strip()}"
     refusal = api_versions.command_refusal([docker_bin, "buildx", "inspect"])
     if refusal is not None:
-        message, hint = api_versions.explain(
-            refusal,
-            who=found,
-            endpoint=resolve_endpoint().base_url,
-            upgrade_hint=api_versions.BUILDX_HINT,
-        )
-        return Check("buildx", False, message, hint)
+        return _refused("buildx", refusal, found, api_versions.BUILDX_HINT)
     return Check("buildx", True, found, optional=True)
 
 

@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import sqlite3
 import statistics
 import threading
@@ -34,8 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dashboard import settings
 from dashboard.engine import labels, owner
 from dashboard.engine import labs as lab_catalog
+from dashboard.engine.build_stream import StepKeyword
 from dashboard.engine.lab_output import LabOutput, parse_lab_output
 from dashboard.engine.paths import data_dir
 
@@ -43,11 +44,12 @@ if TYPE_CHECKING:
     from dashboard.engine.build_stream import BuildStep
     from dashboard.engine.builds import BuildResult
     from dashboard.engine.compose import ServiceState
+    from dashboard.engine.gpu import DeviceRun
     from dashboard.engine.runs import RunResult
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "DASHBOARD_HISTORY_DB"
+ENV_VAR = settings.HISTORY_DB
 FILE_NAME = "history.sqlite3"
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds a statement waits for another writer before giving up
 
@@ -189,7 +191,7 @@ def _classify(exc: sqlite3.Error, path: Path) -> HistoryError:
 
 
 @dataclass(frozen=True)
-class StepRecord:
+class StepRecord(StepKeyword):
     index: int
     stage: int
     stage_name: str | None
@@ -199,10 +201,6 @@ class StepRecord:
     seconds: float
     layer_id: str | None = None
     miss_reason: str | None = None
-
-    @property
-    def keyword(self) -> str:
-        return self.instruction.split(None, 1)[0].upper() if self.instruction else ""
 
 
 @dataclass(frozen=True)
@@ -315,8 +313,7 @@ class CheckProgress:
 
 def default_path() -> Path:
     """DASHBOARD_HISTORY_DB, else the data folder's file; a classroom student has their own."""
-    explicit = os.environ.get(ENV_VAR)
-    path = Path(explicit) if explicit else data_dir() / FILE_NAME
+    path = settings.history_db() or data_dir() / FILE_NAME
     student = owner.current().student
     return path.parent / "students" / student / path.name if student else path
 
@@ -434,12 +431,15 @@ class History:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Callable[[], datetime] = _now,
     ) -> History:
-        """Like `open`, but raises the typed `HistoryError` instead of disabling."""
+        """Like `open`, but raises the typed `HistoryError` instead of disabling.
+
+        (The same parameters as `open` on purpose: `open` is this call plus the disabling.)
+        """
         try:
             target = Path(path) if path is not None else default_path()
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            where = path or os.environ.get(ENV_VAR) or "the data folder"
+            where = path or settings.history_db() or "the data folder"
             raise HistoryUnavailable(
                 f"Cannot create the history database at {where} ({exc}); the dashboard runs "
                 "without history.",
@@ -683,6 +683,28 @@ class History:
             duration_s=duration,
             lines_total=len(text),
             parsed=parse_lab_output(text),
+        )
+
+    def record_gpu_run(self, run: DeviceRun, image: str, *, lab: str = "gpu") -> int | None:
+        """Keep one GPU lesson run (`gpu.DeviceRun`: on the GPU, or on the CPU it fell back to)."""
+        if not self.enabled:
+            return None
+        lines = run.logs.splitlines()
+        status = "timed_out" if run.timed_out else "exited"  # runs.TIMED_OUT, runs.EXITED
+        return self._insert_run(
+            lab=lab,
+            image=image,
+            container_id=None,
+            container_name=run.container_name,
+            service=None,
+            status=status,
+            exit_code=run.exit_code,
+            ok=not run.timed_out and run.exit_code == 0,
+            started_at=None,
+            finished_at=None,
+            duration_s=run.seconds,
+            lines_total=len(lines),
+            parsed=parse_lab_output(lines),
         )
 
     def _insert_run(self, *, parsed: LabOutput, **values: Any) -> int | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import platform
 import re
 import shutil
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import docker
 
+from dashboard import settings
 from dashboard.engine import labels
 from dashboard.engine.labs import requirement_files
 from dashboard.engine.paths import REPO_ROOT, data_dir
@@ -43,7 +43,7 @@ def _quiet(_: str) -> None:
 
 
 def wheelhouse_port() -> int:
-    return int(os.environ.get("DASHBOARD_WHEELHOUSE_PORT", "3141"))
+    return settings.wheelhouse_port()
 
 
 def wheelhouse_url() -> str:
@@ -121,7 +121,7 @@ def ensure_base_image(client: docker.DockerClient, report: Report = _quiet) -> B
     status = base_image_status(client)
     if status.present:
         return status
-    if os.environ.get("DASHBOARD_OFFLINE") != "1" and try_pull(client, report):
+    if not settings.offline() and try_pull(client, report):
         return base_image_status(client)
     build_standin(client, report)
     return base_image_status(client)
@@ -367,7 +367,7 @@ def ensure_wheelhouse_server(report: Report = _quiet) -> str:
 
 def in_container() -> bool:
     """True in the dashboard's own image (docker/Dockerfile sets DASHBOARD_IN_CONTAINER=1)."""
-    return os.environ.get("DASHBOARD_IN_CONTAINER") == "1"
+    return settings.in_container()
 
 
 # Run in a throwaway container on the host's network: does the host's loopback serve wheels?

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import re
 import unicodedata
 import uuid
@@ -25,12 +24,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-CLASSROOM_ENV = "DASHBOARD_CLASSROOM"
+from dashboard import settings
+
+CLASSROOM_ENV = settings.CLASSROOM
 STUDENT_PREFIX = "student-"
 MAX_NAME = 24  # characters of a student's slug: image names and Compose projects stay short
 
 # One id per process unless the caller pins one (tests, two dashboards side by side).
-_PROCESS_SESSION = os.environ.get("DASHBOARD_SESSION") or uuid.uuid4().hex[:12]
+_PROCESS_SESSION = settings.session() or uuid.uuid4().hex[:12]
 
 
 class BadStudentName(ValueError):
@@ -83,7 +84,7 @@ def set_current(owner: Owner | None) -> None:
 
 
 def classroom_mode() -> bool:
-    return os.environ.get(CLASSROOM_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return settings.classroom()
 
 
 def slug(name: str) -> str:

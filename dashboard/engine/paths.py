@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from dashboard import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def labs_dir() -> Path:
-    return Path(os.environ.get("DASHBOARD_LABS_DIR", REPO_ROOT / "labs"))
+    return settings.labs_dir() or REPO_ROOT / "labs"
 
 
 def data_dir() -> Path:
     """Wheelhouse, stand-in build files and history: `DASHBOARD_DATA_DIR` or the user cache."""
-    explicit = os.environ.get("DASHBOARD_DATA_DIR")
-    if explicit:
-        path = Path(explicit)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        path = Path(base) / "docker-ml-dashboard"
+    path = settings.data_dir() or settings.cache_home() / "docker-ml-dashboard"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

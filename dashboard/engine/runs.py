@@ -7,10 +7,10 @@ callback while keeping only a bounded tail in memory, and enforces its own deadl
 grace period, then SIGKILL. A container that cannot start (a GPU request on a daemon without
 one) is removed, never left behind, and `RunFailed` says why.
 
-Everything that touches an existing container first checks it is ours (`is_our_container`: the
-managed label and a session label it did not inherit from its image) and refuses with `NotOurs`
-otherwise. Each operation also gives the equivalent `docker` CLI command, so the UI can show what
-a student would type.
+Everything that touches an existing container first checks it is ours
+(`labels.container_is_ours`: the managed label and a session label it did not inherit from its
+image) and refuses with `NotOurs` otherwise. Each operation also gives the equivalent `docker`
+CLI command, so the UI can show what a student would type.
 
 User input is checked before any Docker call (`InvalidInput`): the image reference, the container
 name, the memory limit and the command, which always reaches Docker as an argv list (it is never
@@ -21,7 +21,6 @@ goes away mid-run gives `DaemonLost`, never a raw connection error or a hang.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import re
 import shlex
@@ -36,16 +35,17 @@ import docker
 import docker.errors
 import requests
 import urllib3.exceptions
+from docker.models.containers import Container
 
 from dashboard.engine import labels, validation
 from dashboard.engine import labs as lab_catalog
 from dashboard.engine.connection import short_reason
+from dashboard.engine.docker_text import LineSplitter, clean_line, parse_docker_time
 from dashboard.engine.validation import InvalidInput
 
 DEFAULT_TIMEOUT = 120  # seconds, for a lab the catalog does not know
 DEFAULT_GRACE = 5  # seconds between SIGTERM and SIGKILL at the deadline
 DEFAULT_TAIL = 2000  # lines of output kept in memory
-MAX_LINE_CHARS = 64 * 1024  # a "line" longer than this is cut, so one endless line cannot grow
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "1m", "max-file": "2"}}
 
 # Statuses of a finished run.
@@ -252,48 +252,6 @@ class ContainerAction:
 
 # ---------------------------------------------------------------- pure helpers
 
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def clean_line(raw: str) -> str:
-    """A line as a terminal would show it: no ANSI codes, and after a `\\r` only what follows."""
-    text = _ANSI.sub("", raw).rstrip("\r")
-    if "\r" in text:  # progress bars redraw the line: keep the last drawing
-        text = text.rsplit("\r", 1)[-1]
-    return _CONTROL.sub("", text)
-
-
-class LineSplitter:
-    """Turns output chunks (split anywhere, even inside a UTF-8 character) into clean lines."""
-
-    def __init__(self, max_chars: int = MAX_LINE_CHARS):
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
-        self._max = max_chars
-
-    def feed(self, chunk: bytes | str) -> list[str]:
-        text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
-        if "\n" not in text:
-            self._pending += text
-            return self._cut_long()
-        head, *rest = text.split("\n")
-        complete = [self._pending + head, *rest[:-1]]
-        self._pending = rest[-1]
-        return [clean_line(line) for line in complete] + self._cut_long()
-
-    def _cut_long(self) -> list[str]:
-        out = []
-        while len(self._pending) > self._max:
-            out.append(clean_line(self._pending[: self._max]))
-            self._pending = self._pending[self._max :]
-        return out
-
-    def flush(self) -> list[str]:
-        text = self._pending + self._decoder.decode(b"", final=True)
-        self._pending = ""
-        return [clean_line(text)] if text else []
-
 
 def classify_exit(exit_code: int | None, oom_killed: bool, timed_out: bool, cancelled: bool) -> str:
     """The run's status from the daemon's State and what the runner did to it."""
@@ -341,21 +299,6 @@ def describe(result: RunResult) -> str:
     if result.exit_code == 0:
         return f"Finished (exit code 0) in {_seconds(result.duration_s)}."
     return f"Failed with exit code {result.exit_code} after {_seconds(result.duration_s)}."
-
-
-def parse_docker_time(value: str | None) -> datetime | None:
-    """Docker's RFC 3339 times with nanoseconds; the zero time means "never"."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    m = re.match(r"(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$", value)
-    if not m:
-        return None
-    base, frac, zone = m.groups()
-    text = base + (f".{frac[:6]}" if frac else "") + ("+00:00" if zone in (None, "Z") else zone)
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def _command_parts(command: Command) -> list[str]:
@@ -533,16 +476,6 @@ def _container_name(attrs: Mapping) -> str:
     return (attrs.get("Name") or "").lstrip("/")
 
 
-def is_our_container(
-    container_labels: Mapping[str, str] | None, image_labels: Mapping[str, str] | None = None
-) -> bool:
-    """Made by the dashboard: the managed label *and* a session label it did not inherit.
-
-    The rule is `labels.container_is_ours` (cleanup.py applies the same one).
-    """
-    return labels.container_is_ours(container_labels, image_labels)
-
-
 def _image_labels(client: docker.DockerClient, image_id: str) -> dict[str, str]:
     if not image_id:
         return {}
@@ -553,9 +486,12 @@ def _image_labels(client: docker.DockerClient, image_id: str) -> dict[str, str]:
 
 
 def _container_is_ours(client: docker.DockerClient, container) -> bool:
+    """`labels.container_is_ours` with the image's labels, read only when the container's own
+    labels could pass."""
     if not labels.container_is_ours(container.labels):
         return False
-    return is_our_container(container.labels, _image_labels(client, container.attrs.get("Image")))
+    image_labels = _image_labels(client, container.attrs.get("Image"))
+    return labels.container_is_ours(container.labels, image_labels)
 
 
 def _get_ours(client: docker.DockerClient, container_id: str):
@@ -584,7 +520,9 @@ def _refuse_taken_name(client: docker.DockerClient, name: str, exc: Exception) -
     )
 
 
-def _create(client: docker.DockerClient, image: str, **kwargs):
+def _create(client: docker.DockerClient, image: str, lab: str, **kwargs):
+    """`docker create` of one of ours: our labels for `lab`, the capped log, detached."""
+    kwargs = {"labels": labels.for_lab(lab), "log_config": LOG_CONFIG, "detach": True, **kwargs}
     unknown = sorted(set(kwargs) - ALLOWED_CREATE_OPTIONS)
     if unknown:  # a guard against future edits: nothing else may reach the daemon
         raise InvalidInput(f"Container options not allowed here: {', '.join(unknown)}.")
@@ -763,11 +701,9 @@ def run_container(
     container = _create(
         client,
         image,
+        lab,
         command=argv,
         name=name,
-        labels=labels.for_lab(lab),
-        log_config=LOG_CONFIG,
-        detach=True,
         mem_limit=mem_limit,
         environment=environment,
         device_requests=list(device_requests) if device_requests else None,
@@ -880,17 +816,7 @@ def start_detached(
     cli = docker_run_command(
         image, command=argv, name=name, detach=True, interactive=True, tty=True
     )
-    container = _create(
-        client,
-        image,
-        command=argv,
-        name=name,
-        labels=labels.for_lab(lab),
-        log_config=LOG_CONFIG,
-        detach=True,
-        tty=True,
-        stdin_open=True,
-    )
+    container = _create(client, image, lab, command=argv, name=name, tty=True, stdin_open=True)
     _start(container, image, lab, cli)
     container.reload()
     return _record(container.attrs, cli)
@@ -943,48 +869,74 @@ def list_lab_containers(
         image_id = c.attrs.get("Image", "")
         if image_id not in image_labels:
             image_labels[image_id] = _image_labels(client, image_id)
-        if is_our_container(c.labels, image_labels[image_id]):
+        if labels.container_is_ours(c.labels, image_labels[image_id]):
             records.append(_record(c.attrs))
     never = datetime.min.replace(tzinfo=UTC)
     return sorted(records, key=lambda r: r.created or never, reverse=True)
+
+
+def _act_on_ours(
+    client: docker.DockerClient,
+    container_id: str,
+    verb: str,
+    cli: Callable[[str | None], str],
+    act: Callable[[Container], None],
+    failed: Callable[[Container, docker.errors.APIError], str],
+) -> ContainerAction:
+    """`act(container)` on one of ours; a container missing before or during it is done.
+
+    `cli(name)` is the command a student would type; `cli(None)`, the one for a container
+    that was not found (by the id or name given).
+    """
+    try:
+        container = _get_ours(client, container_id)
+    except ContainerNotFound:
+        return ContainerAction(container_id, "", verb, True, cli(None))
+    command = cli(container.name)
+    try:
+        act(container)
+    except docker.errors.NotFound:
+        return ContainerAction(container.id, container.name, verb, True, command)
+    except docker.errors.APIError as exc:
+        raise RunError(failed(container, exc)) from exc
+    except CONNECTION_ERRORS as exc:
+        doing = {"stop": "stopping", "rm": "removing"}.get(verb, verb)
+        raise _lost(exc, f"while {doing} {container.name}", container.id, container.name) from exc
+    return ContainerAction(container.id, container.name, verb, False, command)
 
 
 def stop_container(
     client: docker.DockerClient, container_id: str, grace: int = DEFAULT_GRACE
 ) -> ContainerAction:
     """`docker stop`: SIGTERM, `grace` seconds, SIGKILL. Ours only; a missing one is done."""
-    try:
-        container = _get_ours(client, container_id)
-    except ContainerNotFound:
-        return ContainerAction(container_id, "", "stop", True, docker_stop_command(container_id))
-    cli = docker_stop_command(container.name, grace)
-    try:
-        container.stop(timeout=grace)
-    except docker.errors.NotFound:
-        return ContainerAction(container.id, container.name, "stop", True, cli)
-    except docker.errors.APIError as exc:
-        raise RunError(f"Could not stop {container.name}: {_explain(exc)}") from exc
-    except CONNECTION_ERRORS as exc:
-        raise _lost(exc, f"while stopping {container.name}", container.id, container.name) from exc
-    return ContainerAction(container.id, container.name, "stop", False, cli)
+    return _act_on_ours(
+        client,
+        container_id,
+        "stop",
+        lambda name: (
+            docker_stop_command(container_id) if name is None else docker_stop_command(name, grace)
+        ),
+        lambda container: container.stop(timeout=grace),
+        lambda container, exc: f"Could not stop {container.name}: {_explain(exc)}",
+    )
 
 
 def remove_container(
     client: docker.DockerClient, container_id: str, force: bool = False
 ) -> ContainerAction:
     """`docker rm` (`-f` with force). Ours only; a missing one is done."""
-    try:
-        container = _get_ours(client, container_id)
-    except ContainerNotFound:
-        return ContainerAction(container_id, "", "rm", True, docker_rm_command(container_id))
-    cli = docker_rm_command(container.name, force)
-    try:
-        container.remove(force=force)
-    except docker.errors.NotFound:
-        return ContainerAction(container.id, container.name, "rm", True, cli)
-    except docker.errors.APIError as exc:
+
+    def failed(container, exc: docker.errors.APIError) -> str:
         hint = " Stop it first, or remove it with force." if exc.status_code == 409 else ""
-        raise RunError(f"Could not remove {container.name}: {_explain(exc)}.{hint}") from exc
-    except CONNECTION_ERRORS as exc:
-        raise _lost(exc, f"while removing {container.name}", container.id, container.name) from exc
-    return ContainerAction(container.id, container.name, "rm", False, cli)
+        return f"Could not remove {container.name}: {_explain(exc)}.{hint}"
+
+    return _act_on_ours(
+        client,
+        container_id,
+        "rm",
+        lambda name: (
+            docker_rm_command(container_id) if name is None else docker_rm_command(name, force)
+        ),
+        lambda container: container.remove(force=force),
+        failed,
+    )

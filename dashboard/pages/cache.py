@@ -5,19 +5,9 @@ import streamlit as st
 
 from dashboard.engine.builds import build_command
 from dashboard.engine.labs import get
-from dashboard.ui import (
-    charts,
-    common,
-    exports,
-    guide,
-    shell,
-    state,
-    tasks,
-    theme,
-    views,
-    workspace,
-)
+from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
 from dashboard.ui import text as T
+from dashboard.work import tasks, workspace
 
 IRIS = "iris"
 ORDER = "cache-order"

@@ -4,22 +4,24 @@ DASHBOARD_INSTRUCTOR_KEY is set, the page asks for it first.
 """
 
 import hmac
-import os
 
 import pandas as pd
 import streamlit as st
 
+from dashboard import settings
 from dashboard.engine import labels, owner
-from dashboard.ui import common, shell, state, tasks
+from dashboard.ui import common, shell, state
 from dashboard.ui import text as T
+from dashboard.work import tasks
+from dashboard.work.jobs import JobKey
 
-KEY_ENV = "DASHBOARD_INSTRUCTOR_KEY"
+KEY_ENV = settings.INSTRUCTOR_KEY
 UNLOCKED = "instructor-unlocked"
 
 
 def _unlocked() -> bool:
     """True when no key is configured, or this browser session typed the right one."""
-    expected = os.environ.get(KEY_ENV, "")
+    expected = settings.instructor_key()
     if not expected or st.session_state.get(UNLOCKED):
         return True
     typed = st.text_input(T.INSTRUCTOR_KEY, type="password", key="instructor-key")
@@ -38,12 +40,11 @@ def _unlocked() -> bool:
 def _queue_rows() -> list[dict]:
     rows = []
     for entry in state.build_queue().entries():
-        key = tuple(entry.ticket) if isinstance(entry.ticket, tuple) else (entry.ticket,)
-        student = key[1] if key[:1] == ("student",) else ""
+        key = JobKey.of(entry.ticket)
         rows.append(
             {
-                "student": student,
-                "job": " ".join(map(str, key[2:] if student else key)),
+                "student": key.student or "",
+                "job": str(key),
                 "position": "building now" if entry.position == 0 else f"waiting: {entry.position}",
             }
         )
@@ -63,7 +64,7 @@ def render() -> None:
         return
     if not _unlocked():
         return
-    if not os.environ.get(KEY_ENV):
+    if not settings.instructor_key():
         st.caption(
             f"Open to anyone who can reach this server: set {KEY_ENV} to ask for a key first."
         )
@@ -134,7 +135,7 @@ def render() -> None:
         f"docker images -q --filter {wanted} | xargs -r docker rmi",
         "Removes only what carries this student's label (nothing forced, nobody else's):",
     )
-    key = ("reset-student", student)
+    key = JobKey("reset-student", student)
     if st.button(T.RESET_STUDENT, key="reset-student", icon=":material/delete_sweep:"):
         state.start(key, tasks.reset_student(owner.slug(student)), f"clean up {student}")
 

@@ -7,13 +7,15 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import labs
-from dashboard.ui import charts, common, exports, guide, shell, state, tasks, theme, views
+from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
 from dashboard.ui import text as T
+from dashboard.work import tasks
+from dashboard.work.jobs import JobKey
 
 LAB = labs.get("wine")
-BUILD_KEY = ("compose-build", LAB.name)
-UP_KEY = ("compose-up", LAB.name)
-DOWN_KEY = ("compose-down", LAB.name)
+BUILD_KEY = JobKey("compose-build", LAB.name)
+UP_KEY = JobKey("compose-up", LAB.name)
+DOWN_KEY = JobKey("compose-down", LAB.name)
 
 
 def render() -> None:

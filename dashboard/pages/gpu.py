@@ -5,12 +5,14 @@ import streamlit as st
 
 from dashboard.engine import labs, runs
 from dashboard.engine.gpu import gpu_request
-from dashboard.ui import common, diagrams, shell, state, tasks, theme, views
+from dashboard.ui import common, diagrams, shell, state, theme, views
 from dashboard.ui import text as T
+from dashboard.work import tasks
+from dashboard.work.jobs import JobKey
 
 IMAGE = labs.get("iris").image
-RUN_KEY = ("gpu-run", IMAGE)
-PROBE_KEY = ("gpu-probe",)
+RUN_KEY = JobKey("gpu-run", IMAGE)
+PROBE_KEY = JobKey("gpu-probe")
 
 
 def render() -> None:

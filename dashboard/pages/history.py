@@ -9,7 +9,7 @@ then show what was ticked before).
 import streamlit as st
 
 from dashboard.engine import checks
-from dashboard.engine.dockerfile_lint import LESSONS
+from dashboard.engine.lessons import LESSONS
 from dashboard.ui import common, exports, guide, shell, state
 from dashboard.ui import history_charts as hc
 
@@ -37,16 +37,16 @@ def render() -> None:
     results = guide.evaluate(None)
     per_lesson = checks.lesson_progress(results)
     cols = st.columns(len(LESSONS))
-    for col, (lesson, title) in zip(cols, LESSONS.items(), strict=True):
-        done, total = per_lesson.get(lesson, (0, 0))
+    for col, lesson in zip(cols, LESSONS, strict=True):
+        done, total = per_lesson.get(lesson.id, (0, 0))
         with col:
-            st.metric(title, f"{done} / {total}")
+            st.metric(lesson.topic, f"{done} / {total}")
             st.progress(done / total if total else 0.0)
-            st.page_link(guide.LESSON_PAGES[lesson], label="Open the lesson")
+            st.page_link(guide.LESSON_PAGES[lesson.id], label="Open the lesson")
     with st.expander("Every step", expanded=False):
-        for lesson, title in LESSONS.items():
-            st.markdown(f"**{title}**")
-            guide.checks_list([r for r in results if r.lesson == lesson])
+        for lesson in LESSONS:
+            st.markdown(f"**{lesson.topic}**")
+            guide.checks_list([r for r in results if r.lesson == lesson.id])
     forget = history.enabled and not state.presenting()
     if forget and st.button("Forget my ticks", key="reset-checks", icon=":material/restart_alt:"):
         history.reset_checks()

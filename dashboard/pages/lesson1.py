@@ -5,14 +5,16 @@ import streamlit as st
 
 from dashboard.engine import labels, labs, runs
 from dashboard.engine.builds import build_command
-from dashboard.ui import charts, common, exports, guide, shell, state, tasks, views
+from dashboard.ui import charts, common, exports, guide, shell, state, views
 from dashboard.ui import text as T
+from dashboard.work import tasks
+from dashboard.work.jobs import JobKey
 
 LAB = labs.get("iris")
-BUILD_KEY = ("build", LAB.name)
-RUN_KEY = ("run", LAB.name)
-ACTION_KEY = ("container", LAB.name)
-EXEC_KEY = ("exec", LAB.name)
+BUILD_KEY = JobKey("build", LAB.name)
+RUN_KEY = JobKey("run", LAB.name)
+ACTION_KEY = JobKey("container", LAB.name)
+EXEC_KEY = JobKey("exec", LAB.name)
 
 
 def render() -> None:

@@ -6,8 +6,9 @@ import streamlit as st
 
 from dashboard.engine import labs, runs, stages
 from dashboard.engine.builds import build_command, target_tag
-from dashboard.ui import charts, common, exports, guide, shell, state, tasks, theme, views
+from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
 from dashboard.ui import text as T
+from dashboard.work import tasks
 
 LAB = labs.get("iris-multistage")
 SINGLE = labs.get("iris")

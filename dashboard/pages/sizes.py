@@ -6,8 +6,10 @@ import streamlit as st
 
 from dashboard.engine import images as image_facts
 from dashboard.engine import labels, owner
-from dashboard.ui import charts, common, exports, shell, state, tasks, theme
+from dashboard.ui import charts, common, exports, shell, state, theme
 from dashboard.ui import text as T
+from dashboard.work import tasks
+from dashboard.work.jobs import JobKey
 
 
 def images_sizes_note(images) -> str:
@@ -20,7 +22,7 @@ def images_sizes_note(images) -> str:
     )
 
 
-CLEAN_KEY = ("cleanup",)
+CLEAN_KEY = JobKey("cleanup")
 
 
 def render() -> None:
@@ -96,7 +98,7 @@ def render() -> None:
         pick = st.container(horizontal=True, vertical_alignment="bottom")
         ref = pick.selectbox("Image", refs, key="analyse-ref", width=360)
         if pick.button(T.ANALYSE_IMAGE, key="analyse", icon=":material/search:"):
-            state.start(("analyse", ref), tasks.analyse_image(ref), f"analyse {ref}")
+            state.start(JobKey("analyse", ref), tasks.analyse_image(ref), f"analyse {ref}")
         common.command(
             f"docker save {ref} -o image.tar   # then read each layer's tar",
             "By hand (what the dashboard falls back to):",

@@ -1,5 +1,5 @@
 """Classroom mode in the page: the name a student picks on their first visit, and who they are in
-the sidebar. The namespacing itself is engine/owner.py; the queue is dashboard/slots.py.
+the sidebar. The namespacing itself is engine/owner.py; the queue is dashboard/work/slots.py.
 """
 
 from __future__ import annotations

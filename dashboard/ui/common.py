@@ -10,8 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.jobs import JobSnapshot
 from dashboard.ui import errors, state
+from dashboard.work.jobs import AnyKey, JobKey, JobSnapshot
 
 # Live panels rerun this often while their job runs (and not at all otherwise): a container's
 # line reaches the page within about half of it plus one render (bench: responsiveness).
@@ -42,7 +42,7 @@ def show_file(path: Path, language: str, label: str | None = None, expanded: boo
 
 
 def live(
-    key: tuple,
+    key: AnyKey,
     render: Callable[[JobSnapshot | None], None],
     *,
     interval: float = POLL_SECONDS,
@@ -76,7 +76,7 @@ def cancel_button(snap: JobSnapshot) -> None:
     the Compose pair is stopped with SIGTERM, then SIGKILL after the grace period)."""
     from dashboard.ui import text as T
 
-    key = "cancel-" + "-".join(map(str, snap.key))
+    key = "cancel-" + snap.key.slug
     if st.button(T.CANCEL, key=key, icon=":material/cancel:"):
         state.registry().cancel(snap.key)
         st.toast(f"Stopping: {snap.label}")
@@ -108,12 +108,12 @@ def lost_daemon(error: str | None, error_type: str | None = None) -> bool:
     return error_type in LOST_ERROR_TYPES or any(s in (error or "") for s in LOST_SENTENCES)
 
 
-def daemon_stopped(key: tuple, detail: str | None) -> None:
+def daemon_stopped(key: JobKey, detail: str | None) -> None:
     """A job the daemon walked away from: say so, and offer to check again and retry it."""
     st.error(f"{DOCKER_STOPPED} {detail or ''}".strip(), icon=":material/cloud_off:")
     from dashboard.ui import text as T
 
-    if st.button(T.RETRY, key="retry-" + "-".join(map(str, key)), icon=":material/refresh:"):
+    if st.button(T.RETRY, key="retry-" + key.slug, icon=":material/refresh:"):
         state.refresh_all()
         if state.facts().ok and state.can_restart(key):
             state.restart(key)  # reruns the page

@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 from collections.abc import Iterator
 
 import streamlit as st
 
-from dashboard.jobs import describe_error
+from dashboard import settings
+from dashboard.work.jobs import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def boundary() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if os.environ.get("DASHBOARD_DEBUG"):
+        if settings.debug():
             raise
         if _expected(exc):
             log.info("page error: %s", exc, exc_info=True)

@@ -18,15 +18,11 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.engine import dockerfile_lint as dl
+from dashboard.engine import lessons
 from dashboard.ui import errors, state
 
-# Lesson id (checks.py, dockerfile_lint.py) -> the page that teaches it.
-LESSON_PAGES = {
-    "lesson1": "pages/lesson1.py",
-    "cache": "pages/cache.py",
-    "multistage": "pages/multistage.py",
-    "compose": "pages/compose.py",
-}
+# Lesson id -> the page that teaches it (st.page_link's path), from the catalog.
+LESSON_PAGES = {lesson.id: f"pages/{lesson.page}" for lesson in lessons.LESSONS}
 HISTORY_PAGE = "pages/history.py"
 CHECK_TTL = 5  # seconds an evaluation is reused by reruns (each asks the daemon a few things)
 # Material icons, not emoji: the browsers of a classroom machine often lack an emoji font.
@@ -124,7 +120,7 @@ def _hints(report: dl.LintReport, *, title: str, expanded: bool | None = None) -
             st.caption(hint.why)
             page = LESSON_PAGES.get(hint.lesson)
             if page:
-                label = f"Explained in {dl.LESSONS[hint.lesson]}"
+                label = f"Explained in {lessons.get(hint.lesson).topic}"
                 st.page_link(page, label=label, icon=":material/menu_book:")
 
 

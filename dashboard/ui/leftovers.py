@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard.jobs import JobSnapshot
-from dashboard.ui import common, state, tasks
+from dashboard.ui import common, state
 from dashboard.ui import text as T
+from dashboard.work import tasks
+from dashboard.work.jobs import JobKey, JobSnapshot
 
 FOUND = "leftovers-found"  # session_state: (job number it was read after, Inventory)
 DISMISSED = "leftovers-dismissed"
@@ -26,10 +27,10 @@ BROWSER = "leftovers-browser"  # session_state: this browser session's id, for i
 SHOWN = 12  # objects listed per session before "and N more"
 
 
-def job_key() -> tuple:
+def job_key() -> JobKey:
     if BROWSER not in st.session_state:
         st.session_state[BROWSER] = uuid.uuid4().hex[:8]
-    return ("leftovers", st.session_state[BROWSER])
+    return JobKey("leftovers", st.session_state[BROWSER])
 
 
 def created_at(value: str | int) -> datetime | None:

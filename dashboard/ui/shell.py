@@ -19,7 +19,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.engine import owner
+from dashboard.engine import lessons, owner
 from dashboard.ui import errors, leftovers, sidebar, state, theme
 from dashboard.ui import text as T
 
@@ -38,13 +38,11 @@ class PageSpec:
         return Path(self.file).stem
 
 
+lessons.check_catalog(PAGES_DIR)  # a lesson without its page or lab folder stops the app here
 WHY = PageSpec("why_docker.py", T.TITLE_WHY, ":material/help:", "Start here")
 PAGES = (
     WHY,
-    PageSpec("lesson1.py", "Lesson 1: first image", ":material/counter_1:", "Lessons"),
-    PageSpec("cache.py", "Layers and the cache", ":material/layers:", "Lessons"),
-    PageSpec("multistage.py", "Lesson 3: multi-stage", ":material/counter_3:", "Lessons"),
-    PageSpec("compose.py", "Lesson 4: Compose", ":material/counter_4:", "Lessons"),
+    *(PageSpec(lesson.page, lesson.nav, lesson.icon, "Lessons") for lesson in lessons.LESSONS),
     PageSpec("gpu.py", "GPUs", ":material/memory:", "More"),
     PageSpec("sizes.py", "Sizes and clean-up", ":material/straighten:", "More"),
     PageSpec("cicd.py", "CI/CD", ":material/sync:", "More"),

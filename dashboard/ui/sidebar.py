@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard.engine.connection import API_VERSION
 from dashboard.ui import classroom, guide, state, theme
 from dashboard.ui import text as T
-from dashboard.ui.facts import DaemonFacts
+from dashboard.work.facts import DaemonFacts
 
 
 def render(facts: DaemonFacts) -> None:

@@ -3,7 +3,7 @@ reads, the sidebar's facts and short-lived caches of what the daemon lists.
 
 Reads are cached for a few seconds, keyed by the daemon endpoint (pointing DOCKER_HOST
 elsewhere never serves another daemon's answer) and by how many jobs have finished (a finished
-build or run is seen at once). Anything slow goes through a job instead (dashboard/jobs.py).
+build or run is seen at once). Anything slow goes through a job instead (dashboard/work/jobs.py).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.engine import owner
-from dashboard.jobs import DEFAULT_MAX_JOBS, JobRegistry, JobSnapshot
-from dashboard.slots import SlotQueue, default_slots
-from dashboard.ui import recording
-from dashboard.ui.facts import DaemonFacts, read_facts
+from dashboard.work import recording
+from dashboard.work.facts import DaemonFacts, read_facts
+from dashboard.work.jobs import DEFAULT_MAX_JOBS, AnyKey, JobKey, JobRegistry, JobSnapshot
+from dashboard.work.slots import SlotQueue, default_slots
 
 FACTS_TTL = 20  # seconds: the sidebar's daemon status, versions and GPU
 READS_TTL = 5  # seconds: container lists, image layers, disk use
@@ -204,10 +204,9 @@ def build_queue() -> SlotQueue:
     return SlotQueue(default_slots())
 
 
-def scoped_key(key: tuple) -> tuple:
+def scoped_key(key: AnyKey) -> JobKey:
     """A job key of the current owner: a classroom student's jobs are theirs alone."""
-    who = owner.current()
-    return ("student", who.student, *key) if who.student else key
+    return JobKey.of(key).for_student(owner.current().student)
 
 
 def _as_owner(target, who: owner.Owner, queue: SlotQueue | None):
@@ -235,7 +234,7 @@ def _as_owner(target, who: owner.Owner, queue: SlotQueue | None):
 # ---------------------------------------------------------------- jobs
 
 
-def start(key: tuple, target, label: str) -> None:
+def start(key: AnyKey, target, label: str) -> None:
     """Start a job, or join the one running for `key`, then rerun the page.
 
     The rerun matters: a job's panel may sit above the button that started it, and it must be
@@ -243,8 +242,8 @@ def start(key: tuple, target, label: str) -> None:
     and builds wait their turn in the server's queue.
     """
     who = owner.current()
-    key = scoped_key(_unscoped(key))
-    queue = build_queue() if who.student and key[2] in QUEUED_KINDS else None
+    key = scoped_key(JobKey.of(key).unscoped)
+    queue = build_queue() if who.student and key.kind in QUEUED_KINDS else None
     work = _as_owner(recording.recorded(target, history()), who, queue)
     job, started = registry().start(key, work, label=label)
     if started:
@@ -255,32 +254,27 @@ def start(key: tuple, target, label: str) -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def _targets() -> dict[tuple, tuple]:
+def _targets() -> dict[JobKey, tuple]:
     """key -> (target, label) of the last job started for it, so a panel can run it again."""
     return {}
 
 
-def _unscoped(key: tuple) -> tuple:
-    """A key as the page wrote it (a job's snapshot carries the scoped one)."""
-    return key[2:] if key[:1] == ("student",) else key
+def can_restart(key: AnyKey) -> bool:
+    return scoped_key(JobKey.of(key).unscoped) in _targets()
 
 
-def can_restart(key: tuple) -> bool:
-    return scoped_key(_unscoped(key)) in _targets()
-
-
-def restart(key: tuple) -> None:
+def restart(key: AnyKey) -> None:
     """Start the last job of `key` again (the "Build again" of an image deleted meanwhile)."""
-    key = _unscoped(key)
+    key = JobKey.of(key).unscoped
     target, label = _targets()[scoped_key(key)]
     start(key, target, label)
 
 
-def snapshot(key: tuple) -> JobSnapshot | None:
+def snapshot(key: AnyKey) -> JobSnapshot | None:
     return registry().snapshot(scoped_key(key))
 
 
-def previous(key: tuple) -> JobSnapshot | None:
+def previous(key: AnyKey) -> JobSnapshot | None:
     """The run of `key` before the current one (the build before an edit)."""
     return registry().previous(scoped_key(key))
 
@@ -291,7 +285,7 @@ def my_running() -> list[JobSnapshot]:
     jobs = registry().running()
     if not who.student:
         return jobs
-    return [j for j in jobs if j.key[:2] == ("student", who.student)]
+    return [j for j in jobs if j.key.student == who.student]
 
 
 def presenting() -> bool:

@@ -4,12 +4,15 @@ so they stay stable. Change one here and the pages follow.
 
 from __future__ import annotations
 
+from dashboard.engine import lessons
+
 # Page titles (each page's st.title) and the navigation labels.
 TITLE_WHY = "Why Docker"
-TITLE_LESSON1 = "Lesson 1: your first image"
-TITLE_CACHE = "Layers and the build cache"
-TITLE_MULTISTAGE = "Lesson 3: multi-stage builds"
-TITLE_COMPOSE = "Lesson 4: Docker Compose"
+# The lessons' own come from the catalog (engine/lessons.py).
+TITLE_LESSON1 = lessons.get("lesson1").title
+TITLE_CACHE = lessons.get("cache").title
+TITLE_MULTISTAGE = lessons.get("multistage").title
+TITLE_COMPOSE = lessons.get("compose").title
 TITLE_GPU = "GPUs in containers"
 TITLE_SIZES = "Image sizes and clean-up"
 TITLE_CICD = "CI/CD with Docker"

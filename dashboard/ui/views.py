@@ -14,9 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import images, labs
-from dashboard.jobs import JobSnapshot
-from dashboard.ui import charts, common, exports, state, tasks, theme
+from dashboard.ui import charts, common, exports, state, theme
 from dashboard.ui import text as T
+from dashboard.work import tasks
+from dashboard.work.jobs import JobKey, JobSnapshot
 
 LOG_LINES = 60
 OUTPUT_LINES = 400  # of a finished exec's output: a flood must not become a page of megabytes
@@ -180,7 +181,7 @@ def previous_image(tag: str | None) -> None:
     )
 
 
-def image_gone(ref: str, build_key: tuple | None) -> None:
+def image_gone(ref: str, build_key: JobKey | None) -> None:
     """The image was removed outside the dashboard (`docker rmi` in a terminal): say so, and
     offer the build that makes it again."""
     st.warning(
@@ -188,15 +189,15 @@ def image_gone(ref: str, build_key: tuple | None) -> None:
         f"`docker rmi {ref}` in a terminal). Build it again to continue.",
         icon=":material/image_not_supported:",
     )
-    lab = labs.find(str(build_key[-1])) if build_key else None
+    lab = labs.find(build_key.subject) if build_key else None
     if build_key is None or not (state.can_restart(build_key) or lab):
         return
-    key = "build-again-" + "-".join(map(str, build_key))
+    key = "build-again-" + build_key.slug
     if st.button(T.BUILD_AGAIN, key=key, type="primary", icon=":material/construction:"):
         if state.can_restart(build_key):
             state.restart(build_key)
         else:  # no earlier job in this process: the lab's own build
-            state.start(build_key, tasks.build_lab(lab.name), f"build {lab.image}")
+            state.start(build_key.unscoped, tasks.build_lab(lab.name), f"build {lab.image}")
 
 
 def build_panel(
@@ -262,7 +263,7 @@ def build_panel(
     exports.chart(
         charts.steps_timeline(rows, total_seconds=result.seconds),
         theme=None,
-        key=f"timeline-{chart_key or '-'.join(map(str, snap.key))}",
+        key=f"timeline-{chart_key or snap.key.slug}",
     )
     if not state.presenting():
         with st.expander("Full build log"):
@@ -327,9 +328,9 @@ def run_panel(snap: JobSnapshot | None, *, idle: str = "Not run yet.") -> None:
         common.live_log(snap.lines()[-LOG_LINES:])
         return
     if common.job_failed(snap):
-        lab = labs.find(str(snap.key[-1]))
+        lab = labs.find(snap.key.subject)
         if lab is not None and state.image_report(lab.image) is None:
-            image_gone(lab.image, ("build", lab.name))
+            image_gone(lab.image, JobKey("build", lab.name))
         return
     outcome = snap.result
     run = outcome.run
@@ -347,7 +348,7 @@ def run_panel(snap: JobSnapshot | None, *, idle: str = "Not run yet.") -> None:
         ("Exit code", "-" if run.exit_code is None else run.exit_code),
         ("Ran for", theme.fmt_seconds(run.duration_s)),
     ]
-    parsed_output(outcome.parsed, key="-".join(map(str, snap.key)), lead=lead)
+    parsed_output(outcome.parsed, key=snap.key.slug, lead=lead)
     with st.expander("What the container printed", expanded=not outcome.parsed.report):
         if run.truncated:
             st.caption(

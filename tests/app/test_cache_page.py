@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from dashboard.engine.paths import labs_dir
-from dashboard.ui import workspace
+from dashboard.work import workspace
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 
 pytestmark = pytest.mark.docker

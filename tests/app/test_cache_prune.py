@@ -8,7 +8,8 @@ import contextlib
 import docker
 import pytest
 
-from dashboard.ui import state, workspace
+from dashboard.ui import state
+from dashboard.work import workspace
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]

@@ -12,8 +12,9 @@ import pytest
 
 from dashboard.engine import images
 from dashboard.engine.paths import REPO_ROOT
-from dashboard.ui import charts, diagrams, theme, workspace
-from dashboard.ui.tasks import StepRow
+from dashboard.ui import charts, diagrams, theme
+from dashboard.work import workspace
+from dashboard.work.tasks import StepRow
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings" / "images"
 

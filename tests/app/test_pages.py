@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.ui import facts as facts_module
 from dashboard.ui import state
 from dashboard.ui import text as T
+from dashboard.work import facts as facts_module
 from tests.app.helpers import assert_clean, open_page
 
 PAGES = {

@@ -19,9 +19,10 @@ import docker
 import pytest
 
 from dashboard.engine import labels, labs
-from dashboard.ui import common, workspace
+from dashboard.ui import common
 from dashboard.ui import text as T
 from dashboard.ui.leftovers import age
+from dashboard.work import workspace
 from tests.app.helpers import assert_clean, metrics, new_app, open_page, wait_for
 
 pytestmark = pytest.mark.docker

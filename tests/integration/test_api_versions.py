@@ -152,7 +152,7 @@ def test_doctor_and_the_sidebar_facts_name_a_docker_cli_too_old_for_the_daemon(
     assert done.returncode == 1
 
     # What the sidebar warns with (the AppTest of it is in tests/app/test_api_versions_ui.py).
-    from dashboard.ui.facts import read_facts
+    from dashboard.work.facts import read_facts
 
     monkeypatch.setenv("PATH", path)
     facts = read_facts()

@@ -1,6 +1,6 @@
 """Classroom mode, Lesson 4 on the real daemon: two students run the wine Compose lab at once.
 
-Goes through the dashboard's job targets (dashboard/ui/tasks.py) in one JobRegistry, each job's
+Goes through the dashboard's job targets (dashboard/work/tasks.py) in one JobRegistry, each job's
 worker acting for its student as `state.start` arranges it (`state._as_owner`; the builds wait
 in one build queue), without a Streamlit page. Each student gets a Compose project of their own
 (`<DASHBOARD_COMPOSE_PROJECT>-<slug>`) whose containers, volume, network and images carry their
@@ -18,10 +18,10 @@ import docker
 import pytest
 
 from dashboard.engine import cleanup, compose, labels, owner
-from dashboard.jobs import JobRegistry, JobSnapshot
-from dashboard.slots import SlotQueue
-from dashboard.ui import tasks
 from dashboard.ui.state import _as_owner
+from dashboard.work import tasks
+from dashboard.work.jobs import JobKey, JobRegistry, JobSnapshot
+from dashboard.work.slots import SlotQueue
 
 pytestmark = pytest.mark.docker
 
@@ -72,7 +72,7 @@ def run_lab(registry: JobRegistry, students: dict[str, owner.Owner]) -> dict:
     queue = SlotQueue(1)
     builds = {
         name: registry.start(
-            ("student", who.student, "compose-build", "wine"),
+            JobKey("compose-build", "wine", who.student),
             _as_owner(tasks.compose_build(ENV), who, queue),
         )
         for name, who in students.items()
@@ -86,7 +86,7 @@ def run_lab(registry: JobRegistry, students: dict[str, owner.Owner]) -> dict:
 
     ups = {
         name: registry.start(
-            ("student", who.student, "compose-up", "wine"),
+            JobKey("compose-up", "wine", who.student),
             _as_owner(tasks.compose_up(ENV, timeout=300), who, None),
         )
         for name, who in students.items()
@@ -191,7 +191,7 @@ def test_two_students_run_the_lab_at_once_and_one_reset_spares_the_other(docker_
         return reset(job)
 
     job, _ = JobRegistry().start(
-        ("student", ada.student, "cleanup"), _as_owner(ada_reset, ada, None)
+        JobKey("cleanup", student=ada.student), _as_owner(ada_reset, ada, None)
     )
     report = finish(job).result
     assert report.ok, report.summary
@@ -220,7 +220,7 @@ def test_compose_down_of_one_student_leaves_the_others_lab(docker_client, classr
         assert_owned(before[name], who)
 
     job, _ = registry.start(
-        ("student", bob.student, "compose-down", "wine"), _as_owner(tasks.compose_down(), bob, None)
+        JobKey("compose-down", "wine", bob.student), _as_owner(tasks.compose_down(), bob, None)
     )
     result = finish(job).result
     assert result.returncode == 0

@@ -282,8 +282,8 @@ def test_removal_errors_are_classified():
 def test_a_container_is_ours_only_with_a_session_it_did_not_inherit():
     ours = labels.for_lab("iris", "s1")
     lab_image = labels.for_image("iris")
-    assert cleanup.container_is_ours(ours, lab_image)
+    assert labels.container_is_ours(ours, lab_image)
     # `docker run iris-model:1.0` from a terminal: managed=true, inherited, and no session.
-    assert not cleanup.container_is_ours(dict(lab_image), lab_image)
-    assert not cleanup.container_is_ours(dict(ours), dict(ours))
-    assert not cleanup.container_is_ours({}, {})
+    assert not labels.container_is_ours(dict(lab_image), lab_image)
+    assert not labels.container_is_ours(dict(ours), dict(ours))
+    assert not labels.container_is_ours({}, {})

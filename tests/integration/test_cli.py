@@ -68,6 +68,29 @@ def test_run_parses_the_report_into_data(docker_client):
 
 
 @pytest.mark.docker
+def test_cli_builds_and_runs_are_kept_in_the_history_the_app_shows(docker_client, tmp_path):
+    from dashboard.engine.history import History
+
+    db = tmp_path / "history.sqlite3"
+    env = {"DASHBOARD_HISTORY_DB": str(db)}
+    done = cli("--json", "build", "iris", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (built,) = [r for r in json_lines(done.stdout) if r["type"] == "result"]
+    done = cli("--json", "run", "iris", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (ran,) = [r for r in json_lines(done.stdout) if r["type"] == "result"]
+    docker_client.containers.get(ran["container"]).remove()
+
+    with History.open(db) as history:
+        (build,) = history.builds(lab="iris", with_steps=True)
+        (run,) = history.runs(lab="iris")
+    assert build.ok and build.image_id == built["image_id"] and build.tag == "iris-model:1.0"
+    assert build.steps_total == built["steps_total"] and len(build.steps) == build.steps_total
+    assert "FROM python:3.11-slim" in (build.dockerfile_text or "")
+    assert (run.container_name, run.exit_code, run.accuracy) == (ran["container"], 0, 1.0)
+
+
+@pytest.mark.docker
 def test_layers_add_up_to_the_image_size(docker_client):
     assert cli("build", "iris").returncode == 0
     records = json_lines(cli("--json", "layers", "iris-model:1.0").stdout)

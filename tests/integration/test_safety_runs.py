@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import labels, runs
+from dashboard.engine import docker_text, labels, runs
 
 pytestmark = pytest.mark.docker
 
@@ -166,10 +166,10 @@ def test_a_log_flood_keeps_memory_and_disk_bounded(docker_client, made, name):
     print(f"\nlog flood: 208 MB in {took:.1f} s, RSS growth {growth:.1f} MB")
 
     assert result.ok, result.message
-    cut = 8 * MB // runs.MAX_LINE_CHARS  # the endless line arrives in 64 KiB pieces
+    cut = 8 * MB // docker_text.MAX_LINE_CHARS  # the endless line arrives in 64 KiB pieces
     assert result.lines_total == seen[0] == 20000 + cut
     assert len(result.lines) == runs.DEFAULT_TAIL and result.truncated
-    assert seen[1] == runs.MAX_LINE_CHARS
+    assert seen[1] == docker_text.MAX_LINE_CHARS
     assert growth < 100, f"RSS grew by {growth:.0f} MB"
 
     attrs = docker_client.api.inspect_container(result.container_id)

@@ -12,10 +12,12 @@ from types import SimpleNamespace
 import plotly.graph_objects as go
 import pytest
 
+from dashboard.engine.gpu import DeviceRun
 from dashboard.engine.history import History
 from dashboard.engine.lab_output import parse_lab_output
 from dashboard.engine.paths import labs_dir
-from dashboard.ui import charts, exports, recording, tasks
+from dashboard.ui import charts, exports
+from dashboard.work import recording, tasks
 from tests.unit.test_history import recorded_build, recorded_run
 
 
@@ -106,6 +108,21 @@ def test_runs_pairs_and_compose_runs_are_recorded(db):
     )
     assert len(recording.record(db, pair)) == 4
     assert len(db.builds()) == 4
+
+
+def test_a_gpu_run_is_recorded_with_what_it_printed(db):
+    lines = recorded_run("iris.txt", lab="iris", image="iris-model:1.0").lines
+    run = DeviceRun("cpu", "no GPU here", "gpu-run-1", 0, "\n".join(lines), 4.5)
+    (row_id,) = recording.record(db, tasks.GpuOutcome(run, parse_lab_output(lines), "iris:gpu"))
+    assert row_id is not None
+    (kept,) = db.runs("gpu")
+    assert (kept.image, kept.container_name, kept.status, kept.ok) == (
+        "iris:gpu",
+        "gpu-run-1",
+        "exited",
+        True,
+    )
+    assert kept.duration_s == 4.5 and kept.accuracy == 1.0
 
 
 def test_cancelled_jobs_other_results_and_a_disabled_history_record_nothing(db, tmp_path):

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from dashboard.jobs import JobRegistry, Status, describe_error
+from dashboard.work.jobs import JobKey, JobRegistry, Status, describe_error
 
 WAIT = 10  # seconds; every wait below normally ends in milliseconds
 
@@ -213,3 +213,20 @@ def test_generation_counts_finished_jobs_before_they_show_as_finished():
     registry.start("b", lambda job: 1 / 0)
     wait_done(registry, "b")
     assert seen == [1] and registry.generation == 2  # a failure counts too
+
+
+def test_job_keys_are_records_and_the_short_form_means_the_same_key():
+    key = JobKey("build", "iris")
+    assert JobKey.of(("build", "iris")) == key == JobKey.of(key)
+    assert JobKey.of("cleanup") == JobKey("cleanup")
+    ada = key.for_student("ada")
+    assert (ada.kind, ada.subject, ada.student) == ("build", "iris", "ada")
+    assert ada != key and ada.unscoped == key
+    assert (str(ada), ada.slug, key.slug) == ("build iris", "ada-build-iris", "build-iris")
+
+    registry = JobRegistry()
+    job, _ = registry.start(("build", "iris"), lambda job: None)
+    job.wait(5)
+    assert job.key == key and job.label == "build iris"
+    assert registry.snapshot(key).key == key
+    assert registry.snapshot(ada) is None  # a student's job is another key

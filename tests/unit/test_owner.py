@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from dashboard.engine import classroom, history, labels, labs, owner, paths
-from dashboard.ui import workspace
+from dashboard.work import workspace
 
 # Docker's grammar for one path component of a repository name, and Compose's project name.
 DOCKER_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*")

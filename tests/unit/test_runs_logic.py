@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import labels, runs
+from dashboard.engine import docker_text, labels, runs
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings" / "runs"
 
@@ -27,7 +27,7 @@ def iris_bytes() -> bytes:
 
 
 def split_all(chunks) -> list[str]:
-    splitter = runs.LineSplitter()
+    splitter = docker_text.LineSplitter()
     out = []
     for chunk in chunks:
         out += splitter.feed(chunk)
@@ -58,7 +58,7 @@ def test_utf8_character_split_across_chunks():
 
 
 def test_last_line_without_newline_comes_out_on_flush():
-    splitter = runs.LineSplitter()
+    splitter = docker_text.LineSplitter()
     assert splitter.feed(b"first\nsec") == ["first"]
     assert splitter.feed(b"ond") == []
     assert splitter.flush() == ["second"]
@@ -75,15 +75,15 @@ def test_blank_lines_are_kept():
 
 
 def test_an_endless_line_is_cut_not_hoarded():
-    splitter = runs.LineSplitter(max_chars=10)
+    splitter = docker_text.LineSplitter(max_chars=10)
     out = splitter.feed(b"x" * 25)
     assert out == ["x" * 10, "x" * 10]
     assert splitter.flush() == ["x" * 5]
 
 
 def test_clean_line():
-    assert runs.clean_line("\x1b[1;32m+ ok\x1b[0m") == "+ ok"
-    assert runs.clean_line("a\x08b\tc") == "ab\tc"
+    assert docker_text.clean_line("\x1b[1;32m+ ok\x1b[0m") == "+ ok"
+    assert docker_text.clean_line("a\x08b\tc") == "ab\tc"
 
 
 # ------------------------------------------------------------------ exit status
@@ -145,7 +145,7 @@ def test_record_of_a_running_detached_container():
     assert record.lab == "iris"
     assert record.session == "record-runs"
     assert record.created.year >= 2024
-    assert runs.is_our_container(record.labels)
+    assert labels.container_is_ours(record.labels)
 
 
 def test_record_of_an_exited_container():
@@ -159,10 +159,10 @@ def test_lab_image_labels_alone_do_not_make_a_container_ours():
     # carries managed=true and lab=iris but no session.
     image_labels = labels.for_image("iris")
     assert labels.is_ours(image_labels)
-    assert not runs.is_our_container(image_labels)
-    assert runs.is_our_container(labels.for_lab("iris"))
-    assert not runs.is_our_container(None)
-    assert not runs.is_our_container({labels.SESSION: "x"})
+    assert not labels.container_is_ours(image_labels)
+    assert labels.container_is_ours(labels.for_lab("iris"))
+    assert not labels.container_is_ours(None)
+    assert not labels.container_is_ours({labels.SESSION: "x"})
 
 
 # ------------------------------------------------------------------ CLI equivalents

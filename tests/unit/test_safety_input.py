@@ -91,7 +91,7 @@ def test_options_outside_the_allowlist_never_reach_the_daemon(dead_client):
     for option in ("privileged", "volumes", "pid_mode", "network_mode", "cap_add", "devices"):
         assert option not in runs.ALLOWED_CREATE_OPTIONS
         with pytest.raises(InvalidInput, match=option):
-            runs._create(dead_client, BASE, **{option: True})
+            runs._create(dead_client, BASE, "iris", **{option: True})
 
 
 def test_a_string_command_becomes_argv_not_a_shell_line():
@@ -108,7 +108,7 @@ def test_user_text_is_only_ever_a_label_value():
     assert made[labels.LAB] == lab and made[labels.MANAGED] == "true"
 
 
-def test_one_ownership_rule_for_runs_and_cleanup():
+def test_a_container_is_ours_with_our_labels_and_a_session_it_did_not_inherit():
     ours = labels.for_lab("iris", "s1")
     lab_image = labels.for_image("iris")
     cases = [
@@ -121,9 +121,7 @@ def test_one_ownership_rule_for_runs_and_cleanup():
         (None, None, False),
     ]
     for container, image, expected in cases:
-        assert labels.container_is_ours(container, image) is expected
-        assert cleanup.container_is_ours(container, image) is expected
-        assert runs.is_our_container(container, image) is expected
+        assert labels.container_is_ours(container, image) is expected, (container, image)
 
 
 def test_an_image_built_from_ours_is_not_ours():

@@ -1,5 +1,5 @@
-"""The classroom build queue (dashboard/slots.py) with real threads: first come, first served, at
-most `slots` holders at a time, positions reported while waiting, cancel leaves the queue, and
+"""The classroom build queue (dashboard/work/slots.py) with real threads: first come, first served,
+at most `slots` holders at a time, positions reported while waiting, cancel leaves the queue, and
 the slot comes back after an exception.
 
 Every step is sequenced with events (no sleeps); each wait has a generous timeout so a broken
@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from dashboard.slots import QueueEntry, SlotQueue
+from dashboard.work.slots import QueueEntry, SlotQueue
 
 WAIT = 5  # seconds; every wait below normally ends in milliseconds (cancel: one 0.25 s poll)
 

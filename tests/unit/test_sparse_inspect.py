@@ -124,4 +124,4 @@ def test_the_record_of_a_sparse_container(shape, which):
         full.created,
     )
     assert record.image in (full.image, attrs["Image"])  # Config.Image, or the image id
-    assert not runs.is_our_container(record.labels)
+    assert not labels.container_is_ours(record.labels)

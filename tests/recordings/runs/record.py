@@ -27,7 +27,7 @@ os.environ.setdefault("DASHBOARD_SESSION", "record-runs")
 
 import docker  # noqa: E402
 
-from dashboard.engine import labels, offline, runs  # noqa: E402
+from dashboard.engine import docker_text, labels, offline, runs  # noqa: E402
 from dashboard.engine.connection import connect  # noqa: E402
 from dashboard.engine.paths import labs_dir  # noqa: E402
 
@@ -113,7 +113,7 @@ def main() -> None:
             for name, container in [("wine-train.txt", trainer), ("wine-predict.txt", predictor)]:
                 container.wait(timeout=120)
                 text = container.logs().decode()
-                write_lines(name, [runs.clean_line(x) for x in text.splitlines()])
+                write_lines(name, [docker_text.clean_line(x) for x in text.splitlines()])
             for container in (trainer, predictor):
                 container.remove(force=True)
                 made.remove(container.id)

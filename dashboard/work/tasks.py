@@ -1,16 +1,15 @@
 """What each button's job does, in its worker thread: call the engine, report through the job.
 
-Every function here returns a target for `JobRegistry.start` (see dashboard/jobs.py). Targets open
-their own Docker client (connections are not shared between threads), report progress with
-`job.emit` / `job.update` / `job.progress`, and return a small result the page renders. They never
-call Streamlit. Engine modules are imported inside the targets, so a page can be shown (and its
-import checked) before every engine module exists.
+Every function here returns a target for `JobRegistry.start` (see dashboard/work/jobs.py).
+Targets open their own Docker client (connections are not shared between threads), report
+progress with `job.emit` / `job.update` / `job.progress`, and return a small result the page
+(or the CLI) renders. They never call Streamlit. Engine modules are imported inside the targets,
+so a page can be shown (and its import checked) before every engine module exists.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dashboard.jobs import Job
+from dashboard import settings
+from dashboard.engine.build_stream import StepLike
+from dashboard.work.jobs import Job
 
 Target = Callable[[Job], Any]
 
@@ -40,7 +41,7 @@ def docker_client() -> Iterator[Any]:
 
 
 @dataclass(frozen=True)
-class StepRow:
+class StepRow(StepLike):
     """An immutable copy of a build step, safe to hand to the page while the build goes on."""
 
     index: int
@@ -72,18 +73,6 @@ class StepRow:
             started_at=step.started_at,
             finished_at=step.finished_at,
         )
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.stage, self.index)
-
-    @property
-    def cached(self) -> bool:
-        return self.status in ("base", "cached")
-
-    @property
-    def keyword(self) -> str:
-        return self.instruction.split(None, 1)[0].upper() if self.instruction else ""
 
 
 def consume_build(job: Job, events, *, state_key: str = "steps", prefix: str = ""):
@@ -184,7 +173,7 @@ def cache_order_pair(folder: Path, variants: dict[str, tuple[str, str]]) -> Targ
 
     def target(job: Job):
         from dashboard.engine import builds
-        from dashboard.ui import workspace
+        from dashboard.work import workspace
 
         baseline: dict[str, Any] = {}
         rebuild: dict[str, Any] = {}
@@ -298,6 +287,8 @@ def remove_container(container_id: str, force: bool = False) -> Target:
     return target
 
 
+# Each job has its own result type, even where two look alike (ExecOutcome, GpuOutcome): the
+# pages and work/recording.py tell them apart by type.
 @dataclass(frozen=True)
 class ExecOutcome:
     result: Any  # runs.ExecResult
@@ -320,7 +311,7 @@ def exec_in(container_id: str, name: str, command: str) -> Target:
 # ---------------------------------------------------------------- Compose
 
 
-def compose_project(client, env: dict[str, str] | None = None):
+def compose_project_name() -> str:
     """The wine pair's Compose project: "wine", as `docker compose` names it after the folder.
 
     DASHBOARD_COMPOSE_PROJECT picks another name (tests, or two dashboards on one daemon); a
@@ -328,9 +319,14 @@ def compose_project(client, env: dict[str, str] | None = None):
     """
     from dashboard.engine import compose, owner
 
-    name = os.environ.get("DASHBOARD_COMPOSE_PROJECT") or compose.DEFAULT_PROJECT
-    name = owner.current().compose_project(name)
-    return compose.ComposeProject(client, name, lab="wine", env=env or {})
+    return owner.current().compose_project(settings.compose_project() or compose.DEFAULT_PROJECT)
+
+
+def compose_project(client, env: dict[str, str] | None = None):
+    """The wine pair's project (`compose_project_name`) on `client`."""
+    from dashboard.engine import compose
+
+    return compose.ComposeProject(client, compose_project_name(), lab="wine", env=env or {})
 
 
 def compose_build(env: dict[str, str]) -> Target:

@@ -6,10 +6,10 @@ a worker thread that never touches Streamlit; the target reports through `job.em
 `job.update(...)` and `job.progress(...)`, and its return value becomes the job's result. Pages
 read an immutable `JobSnapshot` under the lock and render it.
 
-One registry per process (the app keeps it in `st.cache_resource`), keyed by a tuple such as
-("build", "iris"): a second click, or a second browser session, joins the running job instead of
-starting a duplicate. Memory stays bounded: each job keeps its last `max_events` events (and
-counts the ones it dropped), and the registry keeps at most `max_jobs` finished jobs.
+One registry per process (the app keeps it in `st.cache_resource`), keyed by a `JobKey` such
+as JobKey("build", "iris"): a second click, or a second browser session, joins the running job
+instead of starting a duplicate. Memory stays bounded: each job keeps its last `max_events`
+events (and counts the ones it dropped), and the registry keeps at most `max_jobs` finished jobs.
 
 No Streamlit import here, so the module is tested on its own (tests/unit/test_jobs.py).
 """
@@ -21,8 +21,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +40,50 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
+class JobKey:
+    """What a job is about: its kind ("build", "run", "compose-up", ...), the lab, image or
+    container it works on, and in classroom mode the student whose job it is.
+
+    The registry, the classroom queue and the pages all read these fields; nobody decodes
+    positions of a tuple.
+    """
+
+    kind: str
+    subject: str = ""
+    student: str | None = None
+
+    @classmethod
+    def of(cls, key: JobKey | tuple | str) -> JobKey:
+        """A key as given: a JobKey, or the short form ("build", "iris") / "cleanup"."""
+        if isinstance(key, JobKey):
+            return key
+        if isinstance(key, tuple):
+            kind, *rest = key
+            return cls(str(kind), " ".join(map(str, rest)))
+        return cls(str(key))
+
+    def for_student(self, student: str | None) -> JobKey:
+        return replace(self, student=student or None)
+
+    @property
+    def unscoped(self) -> JobKey:
+        """The key as a page wrote it, without the student."""
+        return replace(self, student=None)
+
+    @property
+    def slug(self) -> str:
+        """A widget key: unique per job key, no spaces."""
+        parts = (self.student or "", self.kind, self.subject)
+        return "-".join(p for p in parts if p).replace(" ", "-")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject}".strip()
+
+
+AnyKey = JobKey | tuple | str
+
+
+@dataclass(frozen=True)
 class JobEvent:
     seq: int  # 1-based, counting dropped events too
     at: float  # seconds since the job started
@@ -51,7 +95,7 @@ class JobEvent:
 class JobSnapshot:
     """What a page renders: a consistent copy of a job's state at one moment."""
 
-    key: tuple
+    key: JobKey
     label: str
     number: int  # the registry's running count: a new run of the same key has a new number
     status: Status
@@ -114,7 +158,7 @@ def describe_error(exc: BaseException) -> str:
 class Job:
     """One unit of work. The target gets this object; the page only sees snapshots."""
 
-    def __init__(self, key: tuple, label: str, number: int, max_events: int):
+    def __init__(self, key: JobKey, label: str, number: int, max_events: int):
         self.key = key
         self.label = label
         self.number = number
@@ -215,8 +259,8 @@ class JobRegistry:
         self.max_events = max_events
         self.max_jobs = max_jobs
         self._lock = threading.Lock()
-        self._jobs: OrderedDict[tuple, Job] = OrderedDict()
-        self._previous: dict[tuple, Job] = {}
+        self._jobs: OrderedDict[JobKey, Job] = OrderedDict()
+        self._previous: dict[JobKey, Job] = {}
         self._numbers = itertools.count(1)
         self._generation = 0
 
@@ -232,7 +276,7 @@ class JobRegistry:
 
     def start(
         self,
-        key: Hashable,
+        key: AnyKey,
         target: Target,
         *,
         label: str = "",
@@ -242,14 +286,12 @@ class JobRegistry:
 
         Returns (job, started): `started` is False when a running job was joined.
         """
-        key = key if isinstance(key, tuple) else (key,)
+        key = JobKey.of(key)
         with self._lock:
             current = self._jobs.get(key)
             if current is not None and not current.done:
                 return current, False
-            job = Job(
-                key, label or " ".join(map(str, key)), next(self._numbers), self._cap(max_events)
-            )
+            job = Job(key, label or str(key), next(self._numbers), self._cap(max_events))
             if current is not None:
                 self._previous[key] = current
                 del self._jobs[key]
@@ -285,18 +327,18 @@ class JobRegistry:
         self._finished()
         job._finish(Status.CANCELLED if job.cancelled else Status.DONE, result=result)
 
-    def get(self, key: Hashable) -> Job | None:
-        key = key if isinstance(key, tuple) else (key,)
+    def get(self, key: AnyKey) -> Job | None:
+        key = JobKey.of(key)
         with self._lock:
             return self._jobs.get(key)
 
-    def snapshot(self, key: Hashable) -> JobSnapshot | None:
+    def snapshot(self, key: AnyKey) -> JobSnapshot | None:
         job = self.get(key)
         return job.snapshot() if job is not None else None
 
-    def previous(self, key: Hashable) -> JobSnapshot | None:
+    def previous(self, key: AnyKey) -> JobSnapshot | None:
         """The run of `key` before the current one, if any (e.g. the build before an edit)."""
-        key = key if isinstance(key, tuple) else (key,)
+        key = JobKey.of(key)
         with self._lock:
             job = self._previous.get(key)
         return job.snapshot() if job is not None else None
@@ -306,16 +348,16 @@ class JobRegistry:
             jobs = [j for j in self._jobs.values() if not j.done]
         return [j.snapshot() for j in jobs]
 
-    def cancel(self, key: Hashable) -> bool:
+    def cancel(self, key: AnyKey) -> bool:
         job = self.get(key)
         if job is None or job.done:
             return False
         job.cancel()
         return True
 
-    def forget(self, key: Hashable) -> None:
+    def forget(self, key: AnyKey) -> None:
         """Drop a finished job (a running one is left alone)."""
-        key = key if isinstance(key, tuple) else (key,)
+        key = JobKey.of(key)
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and job.done:

@@ -8,10 +8,11 @@ tags (`WORKING_TAGS`), so the lab images other pages use keep their content. No 
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
+
+from dashboard import settings
 
 # Lab folder -> tag(s) its working copy is built as.
 WORKING_TAGS = {
@@ -28,7 +29,7 @@ def working_tag(folder: str, dockerfile: str) -> str:
     from dashboard.engine import owner
 
     tag = WORKING_TAGS[folder][dockerfile]
-    suffix = os.environ.get("DASHBOARD_TAG_SUFFIX")
+    suffix = settings.tag_suffix()
     return owner.current().image(f"{tag}-{suffix}" if suffix else tag)
 
 

@@ -1,14 +1,17 @@
-"""Keep every build and run the dashboard's jobs finish in the history database.
+"""Keep every build and run the dashboard finishes in the history database: the pages' jobs and
+the CLI's `build` and `run` verbs alike.
 
-`recorded(target, history)` wraps a job target (dashboard/ui/tasks.py): when the target returns,
-still in its worker thread, the result is recorded once, whatever the pages rerun afterwards.
+`recorded(target, history)` wraps a job target (dashboard/work/tasks.py): when the target
+returns, still in its worker thread, the result is recorded once, whatever the pages rerun
+afterwards. The CLI calls `record_quietly(open_history(), result)` after its own build or run.
 `record(history, result)` knows the shapes the targets return: a `builds.BuildResult`, a
-`tasks.RunOutcome` (one `docker run`), a `tasks.PairOutcome` (the four cache-order builds) and a
-`tasks.ComposeOutcome` (one row per service container). Other results (exec, container actions,
-clean-up) are not builds or runs and are left out. Recording never fails a job: the history
-swallows its own errors (see engine/history.py), and anything else is logged.
+`tasks.RunOutcome` (one `docker run`), a `tasks.PairOutcome` (the four cache-order builds), a
+`tasks.ComposeOutcome` (one row per service container) and a `tasks.GpuOutcome` (the GPU
+lesson's run). Other results (exec, container actions, clean-up) are not builds or runs and are
+left out. Recording never fails a job: the history swallows its own errors (see
+engine/history.py), and anything else is logged.
 
-No Streamlit here: the History is handed in by the page's script thread (ui/state.py).
+No Streamlit here: the app hands in the History it keeps open (ui/state.py).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dashboard.engine.history import History
+from dashboard.engine.history import History, default_path
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def record(history: History | None, result: Any) -> list[int | None]:
     if history is None or not history.enabled or result is None:
         return []
     from dashboard.engine.builds import BuildResult
-    from dashboard.ui import tasks
+    from dashboard.work import tasks  # tasks imports nothing from here: no cycle at run time
 
     if isinstance(result, BuildResult):
         return _record_build(history, result)
@@ -65,6 +68,8 @@ def record(history: History | None, result: Any) -> list[int | None]:
             for build in store.values():
                 ids += _record_build(history, build)
         return ids
+    if isinstance(result, tasks.GpuOutcome):
+        return [history.record_gpu_run(result.run, result.image)]
     if isinstance(result, tasks.ComposeOutcome):
         ids = []
         for service, state in sorted(result.states.items()):
@@ -76,6 +81,26 @@ def record(history: History | None, result: Any) -> list[int | None]:
     return []
 
 
+def open_history() -> History:
+    """The current owner's history file, for a process that keeps none open (the CLI).
+
+    Never raises: a damaged or locked file gives a disabled History (engine/history.py).
+    """
+    return History.open(default_path())
+
+
+def record_quietly(
+    history: History | None, result: Any, what: str = "a result"
+) -> list[int | None]:
+    """`record`, but a history problem is logged, never raised: it must not turn a good build
+    into a failure."""
+    try:
+        return record(history, result)
+    except Exception:
+        log.warning("could not record %s in the history", what, exc_info=True)
+        return []
+
+
 def recorded(target: Callable, history: History | None) -> Callable:
     """`target`, plus recording its result in `history` once it returns."""
     if history is None or not history.enabled:
@@ -84,10 +109,7 @@ def recorded(target: Callable, history: History | None) -> Callable:
     def wrapped(job):
         result = target(job)
         if not job.cancelled:
-            try:
-                record(history, result)
-            except Exception:  # a history problem must never turn a good build into a failure
-                log.warning("could not record %s in the history", job.label, exc_info=True)
+            record_quietly(history, result, job.label)
         return result
 
     return wrapped

@@ -18,17 +18,16 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 
+from dashboard import settings
+
 POLL_SECONDS = 0.25  # how often a waiting job looks at its cancel flag
-SLOTS_ENV = "DASHBOARD_BUILD_SLOTS"
+SLOTS_ENV = settings.BUILD_SLOTS
 
 
 def default_slots() -> int:
     """DASHBOARD_BUILD_SLOTS, else one build per CPU: a lab build's pip install keeps about one
     core busy, so more at once only makes every build slower (bench/classroom.py measures it)."""
-    try:
-        return max(1, int(os.environ[SLOTS_ENV]))
-    except (KeyError, ValueError):
-        return max(1, os.cpu_count() or 1)
+    return settings.build_slots() or max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,138 @@
+"""Every `DASHBOARD_*` setting the dashboard reads from its environment, with its default.
+
+Each is a function that reads the environment when called, never at import, so a test that sets
+a variable (monkeypatch.setenv) sees it at once. `SETTINGS` lists them for README's "Settings"
+table (tests/unit/test_settings.py keeps the two and the code in step). Docker's own variables
+(DOCKER_HOST, DOCKER_CONFIG, DOCKER_API_VERSION) keep their meaning and are read where the
+engine talks to Docker (engine/connection.py, engine/api_versions.py, engine/builds.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR = "DASHBOARD_DATA_DIR"
+HISTORY_DB = "DASHBOARD_HISTORY_DB"
+LABS_DIR = "DASHBOARD_LABS_DIR"
+SESSION = "DASHBOARD_SESSION"
+TAG_SUFFIX = "DASHBOARD_TAG_SUFFIX"
+COMPOSE_PROJECT = "DASHBOARD_COMPOSE_PROJECT"
+CLASSROOM = "DASHBOARD_CLASSROOM"
+INSTRUCTOR_KEY = "DASHBOARD_INSTRUCTOR_KEY"
+BUILD_SLOTS = "DASHBOARD_BUILD_SLOTS"
+OFFLINE = "DASHBOARD_OFFLINE"
+WHEELHOUSE_PORT = "DASHBOARD_WHEELHOUSE_PORT"
+IN_CONTAINER = "DASHBOARD_IN_CONTAINER"
+DEBUG = "DASHBOARD_DEBUG"
+
+TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    what: str
+
+
+# One row per variable, all of the same shape: README's Settings table lists these.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        DATA_DIR,
+        "~/.cache/docker-ml-dashboard",
+        "the data folder: history, wheelhouse, working copies, classroom students' folders",
+    ),
+    Setting(HISTORY_DB, "DATA_DIR/history.sqlite3", "another history database file"),
+    Setting(LABS_DIR, "labs/ of the repository", "where the lab folders are"),
+    Setting(
+        SESSION,
+        "a random id per process",
+        "the session label of what this process creates (tests, two dashboards side by side)",
+    ),
+    Setting(TAG_SUFFIX, "none", "appended to the working copies' image tags (tests)"),
+    Setting(COMPOSE_PROJECT, "wine", "the Compose project name of the wine pair"),
+    Setting(CLASSROOM, "off", "1/true/yes/on: classroom mode (one namespace per student)"),
+    Setting(INSTRUCTOR_KEY, "none", "the key the instructor's Classroom page asks for"),
+    Setting(BUILD_SLOTS, "one per CPU", "how many builds run at once in classroom mode"),
+    Setting(OFFLINE, "off", "1: never try to pull the base image, build the stand-in"),
+    Setting(WHEELHOUSE_PORT, "3141", "the port of the local wheelhouse server (offline builds)"),
+    Setting(IN_CONTAINER, "off", "1: running in the dashboard's own image (docker/Dockerfile)"),
+    Setting(DEBUG, "off", "1: raise errors with their traceback instead of a sentence"),
+)
+
+
+def _get(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _flag(name: str) -> bool:
+    return _get(name).lower() in TRUE
+
+
+def _path(name: str) -> Path | None:
+    value = _get(name)
+    return Path(value) if value else None
+
+
+def data_dir() -> Path | None:
+    """DASHBOARD_DATA_DIR, or None for the default (engine/paths.py)."""
+    return _path(DATA_DIR)
+
+
+def history_db() -> Path | None:
+    return _path(HISTORY_DB)
+
+
+def labs_dir() -> Path | None:
+    return _path(LABS_DIR)
+
+
+def cache_home() -> Path:
+    """XDG_CACHE_HOME, else ~/.cache."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def session() -> str | None:
+    return _get(SESSION) or None
+
+
+def tag_suffix() -> str:
+    return _get(TAG_SUFFIX)
+
+
+def compose_project() -> str | None:
+    return _get(COMPOSE_PROJECT) or None
+
+
+def classroom() -> bool:
+    return _flag(CLASSROOM)
+
+
+def instructor_key() -> str:
+    return os.environ.get(INSTRUCTOR_KEY, "")
+
+
+def build_slots() -> int | None:
+    """DASHBOARD_BUILD_SLOTS as a number of at least 1; None when unset or not a number."""
+    try:
+        return max(1, int(_get(BUILD_SLOTS)))
+    except ValueError:
+        return None
+
+
+def offline() -> bool:
+    return _get(OFFLINE) == "1"
+
+
+def wheelhouse_port() -> int:
+    return int(_get(WHEELHOUSE_PORT) or "3141")
+
+
+def in_container() -> bool:
+    return _get(IN_CONTAINER) == "1"
+
+
+def debug() -> bool:
+    return bool(_get(DEBUG))

@@ -1,0 +1,65 @@
+"""The flow runs one way: pages -> ui -> work -> engine. The work layer and the engine never
+import Streamlit (so the CLI and the tests use them without it) nor anything above them."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dashboard
+
+PACKAGE = Path(dashboard.__file__).parent
+ROOT = PACKAGE.parent
+# A layer may import itself and those below it; dashboard.settings sits below them all.
+ABOVE = {
+    "engine": ("dashboard.work", "dashboard.ui", "dashboard.pages", "dashboard.app", "streamlit"),
+    "work": ("dashboard.ui", "dashboard.pages", "dashboard.app", "streamlit"),
+}
+
+
+def modules(layer: str) -> list[str]:
+    return sorted(
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in (PACKAGE / layer).rglob("*.py")
+    )
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_importing_the_work_layer_and_the_engine_loads_no_streamlit():
+    names = modules("work") + modules("engine") + ["dashboard.settings", "dashboard.cli"]
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m == 'streamlit'"
+        " or m.startswith(('streamlit.', 'dashboard.ui', 'dashboard.pages')))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    wrong = []
+    for layer, above in ABOVE.items():
+        for path in (PACKAGE / layer).rglob("*.py"):
+            for name in imported_names(path):
+                if name.startswith(above):
+                    wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert wrong == []
