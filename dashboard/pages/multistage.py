@@ -48,11 +48,11 @@ def _stages_answer(snap) -> None:
                 ]
             ),
             hide_index=True,
-            key=f"overlaps-{'-'.join(snap.key)}",
+            key=f"overlaps-{snap.key.slug}",
         )
     if report.timed and report.spans and len(report.stages) > 1:
         exports.chart(
-            charts.stages_timeline(report), theme=None, key=f"stages-{'-'.join(snap.key)}"
+            charts.stages_timeline(report), theme=None, key=f"stages-{snap.key.slug}"
         )
     if report.target:
         st.dataframe(
