@@ -164,6 +164,7 @@ def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool
         "builder_reason": result.builder_reason,
         "argv": result.argv,
         "canceled": result.canceled,
+        "note": result.note,
     }
     ran = f"\n    builder: {result.builder_reason}" if result.builder_reason else ""
     if result.argv:
@@ -175,6 +176,8 @@ def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool
             f"{result.size.sentence() if result.size else f'{result.size_bytes / 1e6:.0f} MB'}"
             f"\n    {result.command}{ran}"
         )
+        if result.note:
+            text += f"\n    note: {result.note}"
     else:
         step = result.failed_step
         text = f"{lab.name}: build FAILED" + (

@@ -90,6 +90,7 @@ class BuildResult:
     canceled: bool = False
     target: str | None = None  # `--target STAGE`: build up to that stage only
     skipped_stages: list[str] = field(default_factory=list)  # stages this build left out
+    note: str | None = None  # something the student should know about a good build
 
     @property
     def real_steps(self) -> list[BuildStep]:
@@ -456,6 +457,7 @@ class _Outcome:
     canceled: bool = False
     tagged: bool = False  # BuildKit tags the image itself
     image: docker.models.images.Image | None = None  # already inspected (BuildKit's metadata)
+    note: str | None = None
 
 
 STAGE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -556,6 +558,7 @@ def stream_build(
             # BuildKit's image was inspected to read its metadata: no second inspect for it.
             image = outcome.image or client.images.get(outcome.image_id)
             result.ok = True
+            result.note = outcome.note
             result.image_id = image.id
             result.tags = list(image.tags)
             result.size = image_size(client, image.id, inspect=image.attrs)
@@ -765,6 +768,8 @@ def _run_buildkit(
         metadata_file.unlink(missing_ok=True)
     if code == 0 and not canceled:
         outcome.image = _image_from_metadata(client, metadata)
+        if outcome.image is None:
+            outcome.image, outcome.note = _image_named_instead(client, metadata)
         outcome.image_id = outcome.image.id if outcome.image is not None else None
         if outcome.image_id is None:
             outcome.error = "BuildKit finished but reported no image (docker buildx metadata)."
@@ -794,6 +799,32 @@ def _image_from_metadata(
         except (docker.errors.DockerException, *CONNECTION_ERRORS):
             continue
     return None
+
+
+REPLACED = (
+    "Another build of {tag} finished at the same time and took the name: the containerd image "
+    "store keeps no image without a name, so this build's own image is gone and {tag} names "
+    "the other one ({short})."
+)
+
+
+def _image_named_instead(
+    client: docker.DockerClient, metadata: dict
+) -> tuple[docker.models.images.Image | None, str | None]:
+    """When the digest BuildKit reported is gone: the image its name points to now, and why.
+
+    Two builds of one tag at once (two students, two terminals) each export an image index of
+    their own (provenance differs); on the containerd image store the one that names the tag
+    last wins and the other index is removed with its name.
+    """
+    for name in filter(None, (metadata.get("image.name") or "").split(",")):
+        try:
+            image = client.images.get(name)
+        except (docker.errors.DockerException, *CONNECTION_ERRORS):
+            continue
+        tag = name.removeprefix("docker.io/library/")
+        return image, REPLACED.format(tag=tag, short=image.id.removeprefix("sha256:")[:12])
+    return None, None
 
 
 def target_tag(image: str, target: str | None) -> str:

@@ -51,9 +51,7 @@ def _stages_answer(snap) -> None:
             key=f"overlaps-{snap.key.slug}",
         )
     if report.timed and report.spans and len(report.stages) > 1:
-        exports.chart(
-            charts.stages_timeline(report), theme=None, key=f"stages-{snap.key.slug}"
-        )
+        exports.chart(charts.stages_timeline(report), theme=None, key=f"stages-{snap.key.slug}")
     if report.target:
         st.dataframe(
             pd.DataFrame.from_records(

@@ -63,10 +63,13 @@ def live(
         state.bind_owner()
         with errors.boundary():
             snap = state.snapshot(key)
-            render(snap)
             if polling and snap is not None and snap.finished:
+                # Rerun the page before drawing the result: what this run drew would be replaced
+                # at once, download buttons included, whose files the browser then asks for in
+                # vain (a 404 on the console, and a dead button for a quick click).
                 state.refresh_reads()
                 st.rerun()
+            render(snap)
 
     panel()
 

@@ -257,6 +257,8 @@ def build_panel(
         image_gone(tag, snap.key)
         return
     st.success(build_summary(result), icon=":material/check_circle:")
+    if result.note:
+        st.info(result.note, icon=":material/info:")
     build_metrics(result)
     cache_misses(result)
     steps_table(rows, stages)

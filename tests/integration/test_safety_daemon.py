@@ -108,7 +108,12 @@ def test_daemon_killed_mid_build_ends_the_stream_with_a_sentence(fault, on_fault
     assert not result.ok and result.image_id is None
     assert result.error.startswith("Lost the connection to the Docker daemon during the build")
     assert "Start Docker again" in result.error
-    assert "(the connection broke off)" in result.error
+    # Why, in the builder's words: the SDK's broken stream, or buildx's lost gRPC status (with
+    # the matrix's DOCKER_CONFIG, buildx drives this 20.10 daemon's own BuildKit).
+    if result.builder == "buildkit":
+        assert "failed to receive status" in result.error, result.error
+    else:
+        assert "(the connection broke off)" in result.error, result.error
     assert result.failed_step is not None and result.failed_step.instruction == SLOW_RUN
     assert result.failed_step.status == "failed"
     assert took < 15, took
