@@ -782,6 +782,8 @@ def _run_buildkit(
         outcome.error = f"Docker refused the build: {parser.error}"
     else:
         outcome.error = parser.error or f"docker buildx build exited with code {code}"
+        if NAME_TAKEN_RE.search(outcome.error):
+            outcome.error = NAME_TAKEN.format(detail=outcome.error.strip().rstrip("."))
     return outcome
 
 
@@ -801,6 +803,12 @@ def _image_from_metadata(
     return None
 
 
+NAME_TAKEN_RE = re.compile(r'image ".*": already exists')
+NAME_TAKEN = (
+    "Another build of the same tag finished at the same moment and named its image first: the "
+    "containerd image store refused the name to this one ({detail}). The tag names the other "
+    "build's image; build again to tag this build's (every step comes from the cache)."
+)
 REPLACED = (
     "Another build of {tag} finished at the same time and took the name: the containerd image "
     "store keeps no image without a name, so this build's own image is gone and {tag} names "
