@@ -419,6 +419,47 @@ def loopback_port(name: str, port: int):
         proc.wait(timeout=10)
 
 
+def clear_test_leftovers(name: str) -> int:
+    """Remove the containers, volumes and networks that earlier test runs left on engine `name`
+    (their session label starts with "test-"; a run that was killed leaves them), nothing else.
+
+    The engines keep their data between runs, so the leftovers banner of one killed run would
+    show in the next; images stay, they are the build cache.
+    """
+    import docker
+
+    from dashboard.engine import labels
+
+    env = env_for(name)
+    client = docker.DockerClient(
+        base_url=env.get("DOCKER_HOST", "unix:///var/run/docker.sock"), version="auto"
+    )
+    removed = 0
+    ours = {"label": [f"{labels.MANAGED}=true"]}
+
+    def from_tests(lbls: dict | None) -> bool:
+        return (lbls or {}).get(labels.SESSION, "").startswith("test-")
+
+    try:
+        for container in client.containers.list(all=True, filters=ours):
+            if from_tests(container.labels):
+                container.remove(force=True)
+                removed += 1
+        for volume in client.volumes.list(filters=ours):
+            if from_tests(volume.attrs.get("Labels")):
+                with contextlib.suppress(docker.errors.APIError):
+                    volume.remove(force=True)
+                    removed += 1
+        for network in client.networks.list(filters=ours):
+            if from_tests(network.attrs.get("Labels")):
+                with contextlib.suppress(docker.errors.APIError):
+                    network.remove()
+                    removed += 1
+    finally:
+        client.close()
+    return removed
+
+
 def down(purge: bool = False) -> None:
     for engine in ENGINES.values():
         for pidfile in (RUN / f"{engine.name}.wheelhouse.pid", engine.pidfile):
@@ -450,6 +491,10 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_parser("status", help="each engine: up or down, version, image store, builder")
     env_p = verbs.add_parser("env", help="print the exports that point docker at an engine")
     env_p.add_argument("name", choices=MATRIX)
+    verbs.add_parser(
+        "clear-test-leftovers",
+        help="remove what killed test runs left (session test-*) on every engine; images stay",
+    )
     down_p = verbs.add_parser("down", help="stop the engines")
     down_p.add_argument("--purge", action="store_true", help="also delete their data")
     args = parser.parse_args(argv)
@@ -470,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"export {key}={value}")
         if args.name == HOST:
             print("unset DOCKER_HOST DOCKER_CONFIG")
+    elif args.verb == "clear-test-leftovers":
+        for name in MATRIX:
+            print(f"{name:15} {clear_test_leftovers(name)} removed")
     elif args.verb == "down":
         down(args.purge)
     return 0

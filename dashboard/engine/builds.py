@@ -532,6 +532,12 @@ def stream_build(
         argv = _buildkit_argv(builder, folder, network=network, labels=build_labels, **words)
         result.argv = argv
         outcome = yield from _run_buildkit(client, argv, stage_names(text), cancel)
+        if outcome.error and SNAPSHOT_GONE_RE.search(outcome.error):
+            # Every step ran or came from the cache, then unpacking the result into the image
+            # store failed: once more, it comes from the cache and unpacks what is missing.
+            outcome = yield from _run_buildkit(client, argv, stage_names(text), cancel)
+            if not outcome.error:
+                outcome.note = SNAPSHOT_RETRIED
     else:
         outcome = yield from _run_classic(
             client,
@@ -803,6 +809,14 @@ def _image_from_metadata(
     return None
 
 
+# Engine 26, containerd image store: the snapshot under a cached step was garbage-collected with
+# an image that lost its name (a rebuild of the same tag), and the export cannot unpack onto it.
+SNAPSHOT_GONE_RE = re.compile(r"parent snapshot \S+ does not exist|failed to prepare extraction")
+SNAPSHOT_RETRIED = (
+    "Docker's first try ended unpacking the image (the containerd image store had removed a "
+    "layer the build cache still pointed to), so the dashboard ran the same build once more: "
+    "it came from the cache."
+)
 NAME_TAKEN_RE = re.compile(r'image ".*": already exists')
 NAME_TAKEN = (
     "Another build of the same tag finished at the same moment and named its image first: the "

@@ -107,3 +107,14 @@ def test_multiline_instructions_and_base_refs():
     assert "RUN x && y" in builds.instructions(text)
     assert build_context.base_refs(text) == ["a", "b"]
     assert builds.substitute("echo ${A} $B $C", {"A": "1", "B": "2"}) == "echo 1 2 $C"
+
+
+def test_the_containerd_store_losing_a_cached_snapshot_is_recognised():
+    """Engine 26's words (seen in CI) when an image that lost its name took a snapshot along."""
+    said = (
+        'failed to prepare extraction snapshot "extract-951497253-rg_D sha256:41a81b67ea144dae6'
+        '1dd0d0f7351cf6910476313f6340b5be5c6f1ef0f79b953": parent snapshot sha256:fdf9859b10b6b'
+        "a7de6ee5890530b67e62d87495cf5517f6d66655dc8a39ccfe0 does not exist: not found"
+    )
+    assert builds.SNAPSHOT_GONE_RE.search(said)
+    assert not builds.SNAPSHOT_GONE_RE.search("process did not complete successfully: exit 1")
