@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import tomllib
 import uuid
@@ -322,10 +323,28 @@ def test_invalid_names_and_commands_are_refused_before_any_call(app, new_contain
 # ---------------------------------------------------------------- 6. a container that never exits
 
 
-def test_a_run_past_the_time_limit_says_timed_out(docker_client, app, monkeypatch, new_containers):
+@pytest.fixture
+def sleeper(docker_client, uid):
+    """An image whose container never finishes on its own (`sleep 600`), labelled as ours."""
+    tag = f"safety-sleeper-{uid}:1"
+    docker_client.images.build(
+        fileobj=io.BytesIO(f'FROM {BASE}\nCMD ["sleep", "600"]\n'.encode()),
+        tag=tag,
+        labels=labels.for_lab("iris"),
+        rm=True,
+    )
+    yield tag
+    with contextlib.suppress(docker.errors.APIError):
+        docker_client.images.remove(tag, force=True)
+
+
+def test_a_run_past_the_time_limit_says_timed_out(
+    docker_client, app, monkeypatch, new_containers, sleeper
+):
     iris = labs.get("iris")
-    # The lab's time limit, cut to 1 s: python main.py needs longer than that to import sklearn.
-    monkeypatch.setitem(labs.LABS, "iris", dataclasses.replace(iris, run_timeout=1))
+    # Lesson 1's run button on a container that never exits, with the lab's limit cut to 1 s
+    # (python main.py itself can finish in under a second on a warm machine).
+    monkeypatch.setitem(labs.LABS, "iris", dataclasses.replace(iris, run_timeout=1, image=sleeper))
     at = open_page(app, "lesson1.py")
     at.button(key="run-iris").click().run()
     wait_for(at, lambda a: "Exit code" in metrics(a), timeout=120, what="the run to be stopped")
