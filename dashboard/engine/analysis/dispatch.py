@@ -115,6 +115,20 @@ def _fast(client: docker.DockerClient, ref: str, method: str) -> ImageFiles:
     except LayerFileMissing as exc:
         _inspect(client, ref)  # ImageGone if that is why
         raise NotAvailable(str(exc)) from exc
+    return _files(
+        ref,
+        inspect,
+        manifest,
+        layers,
+        archive_bytes=0,
+        save_seconds=0.0,
+        read_seconds=time.monotonic() - started,
+        source=SOURCE_CONTAINERD if applies == CONTAINERD else SOURCE_OVERLAY2,
+    )
+
+
+def _files(ref: str, inspect: dict, manifest, layers, **how) -> ImageFiles:
+    """The records of one read; ids and tags are the daemon's, whichever path read the layers."""
     return ImageFiles(
         ref=ref,
         layout=manifest.layout,
@@ -122,10 +136,7 @@ def _fast(client: docker.DockerClient, ref: str, method: str) -> ImageFiles:
         config_digest=manifest.config_digest,
         repo_tags=tuple(inspect.get("RepoTags") or ()),
         layers=tuple(layers),
-        archive_bytes=0,
-        save_seconds=0.0,
-        read_seconds=time.monotonic() - started,
-        source=SOURCE_CONTAINERD if applies == CONTAINERD else SOURCE_OVERLAY2,
+        **how,
     )
 
 
@@ -141,13 +152,11 @@ def _saved(
         if [layer.diff_id for layer in manifest.layers] != diff_ids:
             raise ArchiveError(f"{ref} changed while it was saved: analyse it again")
         layers = archive.layer_files()
-        return ImageFiles(
-            ref=ref,
-            layout=manifest.layout,
-            image_id=inspect["Id"],
-            config_digest=manifest.config_digest,
-            repo_tags=tuple(inspect.get("RepoTags") or ()),
-            layers=tuple(layers),
+        return _files(
+            ref,
+            inspect,
+            manifest,
+            layers,
             archive_bytes=archive.path.stat().st_size,
             save_seconds=archive.save_seconds,
             read_seconds=time.monotonic() - started,
