@@ -76,21 +76,89 @@ def cmd_prepare(args, out: Output) -> int:
     return 1 if failed else 0
 
 
+_FLAGS = {
+    "base": "base  ",
+    "cached": "cached",
+    "executed": "built ",
+    "failed": "FAILED",
+    "canceled": "CANCELED",
+}
+
+
+def _emit_step(out: Output, lab_name: str, s, quiet: bool) -> None:
+    """One finished build step, as a JSON record and a line (`[stage i/n] cached 0.00s ...`)."""
+    record = {
+        "type": "step",
+        "lab": lab_name,
+        "index": s.index,
+        "total": s.total,
+        "stage": s.stage_name or s.stage,
+        "instruction": s.instruction,
+        "cached": s.cached,
+        "status": s.status,
+        "seconds": round(s.seconds, 3),
+        "layer_id": s.layer_id,
+        "miss_reason": s.miss_reason,
+        "stage_name": s.stage_name,
+        "started_at": s.started_at,
+        "finished_at": s.finished_at,
+        "error": s.error,
+    }
+    stage = f"{s.stage_name} " if s.stage_name and s.started_at is not None else ""
+    text = (
+        None
+        if quiet
+        else (
+            f"[{stage}{s.index}/{s.total}] {_FLAGS.get(s.status, s.status)} "
+            f"{s.seconds:6.2f}s  {s.instruction}"
+        )
+    )
+    out.emit(record, text)
+
+
+def _steps(events, out: Output, lab_name: str, quiet: bool):
+    """Emit each finished step of a build's events; the build's result."""
+    from dashboard.engine.build_stream import StepFinished
+
+    result = None
+    for event in events:
+        if isinstance(event, StepFinished) and not event.step.synthetic:
+            _emit_step(out, lab_name, event.step, quiet)
+        elif hasattr(event, "result"):
+            result = event.result
+    return result
+
+
 def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
+    """`docker compose build` of a Compose lab, step by step, kept in the history per image."""
     from dashboard.engine import compose
+    from dashboard.work.tasks import ComposeBuildOutcome
 
     project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
-    out.emit({"type": "command", "command": project.build_command().display}, None)
-    try:
-        for line in project.build():
-            out.emit({"type": "log", "line": line}, None if quiet else line)
-    except compose.ComposeFailed as exc:
-        out.emit({"type": "result", "lab": lab.name, "ok": False, "error": str(exc)}, str(exc))
+    command = project.build_command().display
+    out.emit({"type": "command", "command": command}, None)
+    result = _steps(project.build_steps(), out, lab.name, quiet)
+    if result is None or not result.ok:
+        error = result.error if result else "The build did not finish."
+        out.emit({"type": "result", "lab": lab.name, "ok": False, "error": error}, error)
         return False
+    images = project.service_builds(result)
     out.emit(
-        {"type": "result", "lab": lab.name, "ok": True, "command": project.build_command().display},
-        f"{lab.name}: built\n    {project.build_command().display}",
+        {
+            "type": "result",
+            "lab": lab.name,
+            "ok": True,
+            "command": command,
+            "seconds": round(result.seconds, 3),
+            "steps_cached": result.steps_cached,
+            "steps_total": result.steps_total,
+            "images": {name: b.tags[0] if b.tags else None for name, b in images.items()},
+        },
+        f"{lab.name}: built {', '.join(b.tags[0] for b in images.values() if b.tags)} in "
+        f"{result.seconds:.1f}s, {result.steps_cached}/{result.steps_total} steps cached"
+        f"\n    {command}",
     )
+    _record(ComposeBuildOutcome(result, images))
     return True
 
 
@@ -98,48 +166,10 @@ def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool
     import shlex
 
     from dashboard.engine import builds
-    from dashboard.engine.build_stream import StepFinished
 
-    result = None
-    for event in builds.stream_lab_build(client, lab, nocache=nocache):
-        if isinstance(event, StepFinished) and not event.step.synthetic:
-            s = event.step
-            record = {
-                "type": "step",
-                "lab": lab.name,
-                "index": s.index,
-                "total": s.total,
-                "stage": s.stage_name or s.stage,
-                "instruction": s.instruction,
-                "cached": s.cached,
-                "status": s.status,
-                "seconds": round(s.seconds, 3),
-                "layer_id": s.layer_id,
-                "miss_reason": s.miss_reason,
-                "stage_name": s.stage_name,
-                "started_at": s.started_at,
-                "finished_at": s.finished_at,
-                "error": s.error,
-            }
-            flag = {
-                "base": "base  ",
-                "cached": "cached",
-                "executed": "built ",
-                "failed": "FAILED",
-                "canceled": "CANCELED",
-            }
-            stage = f"{s.stage_name} " if s.stage_name and s.started_at is not None else ""
-            text = (
-                None
-                if quiet_steps
-                else (
-                    f"[{stage}{s.index}/{s.total}] {flag.get(s.status, s.status)} "
-                    f"{s.seconds:6.2f}s  {s.instruction}"
-                )
-            )
-            out.emit(record, text)
-        elif hasattr(event, "result"):
-            result = event.result
+    result = _steps(
+        builds.stream_lab_build(client, lab, nocache=nocache), out, lab.name, quiet_steps
+    )
     assert result is not None
     for miss in result.cache_misses:
         out.emit(
@@ -269,6 +299,11 @@ def _run_compose(client, lab, args, out: Output) -> int:
         },
         f"{lab.name}: exit codes {states}" + (" (timed out)" if waited.timed_out else ""),
     )
+    from dashboard.work import recording
+
+    logs = {name: project.logs(name) for name in waited.states}
+    with recording.open_history() as history:
+        recording.quietly(recording.record_services, history, waited.states, logs, lab=lab.name)
     return 0 if waited.succeeded else 1
 
 
@@ -378,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(args.json)
     try:
+        from dashboard.engine import paths
+
+        paths.data_dir()  # an earlier version's history moves to the data folder first, once
         return HANDLERS[args.verb](args, out)
     except DaemonUnavailable as exc:
         out.emit(
@@ -398,3 +436,16 @@ def main(argv: list[str] | None = None) -> int:
             {"type": "error", "kind": type(exc).__name__, "message": message}, f"error: {message}"
         )
         return 1
+    finally:
+        _say_data_move()
+
+
+def _say_data_move() -> None:
+    """Once, on stderr: an earlier version's history was moved to the data folder."""
+    import sys
+
+    from dashboard.engine import paths
+
+    moved = paths.data_move()
+    if moved is not None:
+        print(f"note: {moved.sentence}", file=sys.stderr)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA_DIR = "DASHBOARD_DATA_DIR"
+CACHE_DIR = "DASHBOARD_CACHE_DIR"
 HISTORY_DB = "DASHBOARD_HISTORY_DB"
 LABS_DIR = "DASHBOARD_LABS_DIR"
 SESSION = "DASHBOARD_SESSION"
@@ -41,8 +42,14 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         DATA_DIR,
-        "~/.cache/docker-ml-dashboard",
-        "the data folder: history, wheelhouse, working copies, classroom students' folders",
+        "the user data folder (~/.local/share/docker-ml-dashboard on Linux)",
+        "the data folder: history, working copies, classroom students' folders (and the cache, "
+        "unless DASHBOARD_CACHE_DIR is set)",
+    ),
+    Setting(
+        CACHE_DIR,
+        "DATA_DIR when set, else the user cache folder (~/.cache/docker-ml-dashboard on Linux)",
+        "what can be made again: the offline wheelhouse, the stand-in's build files, snapshots",
     ),
     Setting(HISTORY_DB, "DATA_DIR/history.sqlite3", "another history database file"),
     Setting(LABS_DIR, "labs/ of the repository", "where the lab folders are"),
@@ -79,6 +86,11 @@ def _path(name: str) -> Path | None:
 def data_dir() -> Path | None:
     """DASHBOARD_DATA_DIR, or None for the default (engine/paths.py)."""
     return _path(DATA_DIR)
+
+
+def cache_dir() -> Path | None:
+    """DASHBOARD_CACHE_DIR, or None for the default (engine/paths.py)."""
+    return _path(CACHE_DIR)
 
 
 def history_db() -> Path | None:

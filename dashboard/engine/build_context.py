@@ -16,7 +16,7 @@ from pathlib import Path
 
 from docker.utils.build import exclude_paths
 
-from dashboard.engine.paths import data_dir
+from dashboard.engine.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def base_refs(dockerfile_text: str) -> list[str]:
 
 
 def _store(key: str) -> Path:
-    folder = data_dir() / "contexts"
+    folder = cache_dir() / "contexts"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / (hashlib.sha256(key.encode()).hexdigest()[:16] + ".json")
 

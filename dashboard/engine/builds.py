@@ -91,6 +91,8 @@ class BuildResult:
     target: str | None = None  # `--target STAGE`: build up to that stage only
     skipped_stages: list[str] = field(default_factory=list)  # stages this build left out
     note: str | None = None  # something the student should know about a good build
+    dockerfile: Path | None = None  # the file built, and its text as it was at build time
+    dockerfile_text: str | None = None
 
     @property
     def real_steps(self) -> list[BuildStep]:
@@ -526,6 +528,8 @@ def stream_build(
         builder=builder.kind,
         builder_reason=builder.reason,
         target=target,
+        dockerfile=folder / dockerfile,
+        dockerfile_text=text or None,
     )
     build_labels = labels.for_image(lab_name)
     if builder.kind == "buildkit":

@@ -23,7 +23,7 @@ import docker
 import requests
 
 from dashboard.engine import images, labs, lessons, runs
-from dashboard.engine.history import BuildRecord, History, StepRecord
+from dashboard.engine.history import RUN, SERVICE, BuildRecord, History, StepRecord
 from dashboard.engine.lab_output import parse_lab_output
 
 PREDICTOR_SERVICE = "predictor"
@@ -231,7 +231,8 @@ def _container_exited_ok(facts: _Facts, lab: str, image: str) -> Evidence:
         c = found[0]
         more = f" ({len(found)} such containers)" if len(found) > 1 else ""
         return Evidence(True, f"Container {c.name} of {c.image} exited with code 0{more}.")
-    recorded = facts.history.runs(lab, ok_only=True) if facts.history else []
+    # a `docker exec` that exited 0 is not a run of the image
+    recorded = facts.history.runs(lab, ok_only=True, kind=RUN) if facts.history else []
     if recorded:
         r = recorded[-1]
         return Evidence(
@@ -352,7 +353,7 @@ def _wine_predicted(facts: _Facts) -> Evidence:
                 f"{c.name} exited 0 and printed {len(parsed.predictions)} predictions "
                 f"(the first: {first.label}).",
             )
-    recorded = facts.history.runs(WINE.name, ok_only=True) if facts.history else []
+    recorded = facts.history.runs(WINE.name, ok_only=True, kind=SERVICE) if facts.history else []
     with_predictions = [r for r in recorded if r.predictions]
     if with_predictions:
         r = with_predictions[-1]

@@ -34,12 +34,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 
 from dashboard.engine import api_versions, labels, labs, offline
 from dashboard.engine.docker_text import LineSplitter, parse_docker_time
-from dashboard.engine.paths import REPO_ROOT, data_dir
+from dashboard.engine.paths import REPO_ROOT, cache_dir
+
+if TYPE_CHECKING:
+    from dashboard.engine.builds import BuildResult
 
 DEFAULT_PROJECT = "wine"
 PROJECT_LABEL = "com.docker.compose.project"
@@ -266,6 +270,15 @@ class TimelineEvent:
     count: int = 1  # how many times it was seen (the predictor waits more than once)
 
 
+def _span(steps) -> float | None:
+    """Seconds from the first step's start to the last one's end, on BuildKit's clock."""
+    starts = [s.started_at for s in steps if s.started_at is not None]
+    ends = [s.finished_at for s in steps if s.finished_at is not None]
+    if not starts or not ends:
+        return None
+    return max(0.0, max(ends) - min(starts))
+
+
 def parse_log_line(service: str, raw: str, previous: datetime | None = None) -> LogLine:
     """A `timestamps=True` log line, "2026-11-28T14:05:34.476390170Z text"."""
     raw = raw.rstrip("\r\n")
@@ -434,7 +447,7 @@ class ComposeProject:
         self.cli = cli or default_cli()
         self.lab_dir = labs.get(lab).path
         self.compose_file = self.lab_dir / "compose.yaml"
-        self.override_file = data_dir() / "compose" / f"{project}.override.yaml"
+        self.override_file = cache_dir() / "compose" / f"{project}.override.yaml"
         self._config: dict | None = None
         self._logs: dict[str, deque[LogLine]] = {}
         self._max_log_lines = max_log_lines
@@ -661,6 +674,52 @@ class ComposeProject:
             else:
                 result.error = explain_error(error, output)
         yield BuildFinished(result)
+
+    def service_builds(self, result) -> dict[str, BuildResult]:
+        """A whole-project build (`build_steps`) as one `builds.BuildResult` per service: its
+        steps, its image (id, tag, size), its Dockerfile and that file's text now, for the
+        history (one row per image, as `docker build` of each folder would give)."""
+        from dashboard.engine.builds import BuildResult
+        from dashboard.engine.images import image_size
+
+        per_service: dict[str, BuildResult] = {}
+        for name, svc in sorted(self.config().get("services", {}).items()):
+            build = svc.get("build")
+            if build is None:
+                continue
+            context = Path(build.get("context") or self.lab_dir)
+            dockerfile = context / (build.get("dockerfile") or "Dockerfile")
+            try:
+                text = dockerfile.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = None
+            steps = [step for step in result.steps if step.stage_name == name]
+            tag = f"{self.project}-{name}"
+            one = BuildResult(
+                lab=self.lab,
+                ok=result.ok and not any(step.status == "failed" for step in steps),
+                command=self.build_command().display,
+                tags=[tag] if result.ok else [],
+                steps=steps,
+                seconds=_span(steps) or result.seconds,
+                error=None if result.ok else result.error,
+                builder=result.builder,
+                builder_reason=result.builder_reason,
+                argv=list(result.argv),
+                dockerfile=dockerfile,
+                dockerfile_text=text,
+            )
+            if result.ok:
+                try:
+                    image = self.client.images.get(tag)
+                except docker.errors.DockerException:
+                    image = None
+                if image is not None:
+                    one.image_id = image.id
+                    one.size = image_size(self.client, image.id, inspect=image.attrs)
+                    one.size_bytes = one.size.layers_bytes
+            per_service[name] = one
+        return per_service
 
     def up_command(self) -> CliCommand:
         return self.command("up", "-d", show_env=True)

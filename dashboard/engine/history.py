@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import math
+import shlex
 import sqlite3
 import statistics
 import threading
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from dashboard.engine.builds import BuildResult
     from dashboard.engine.compose import ServiceState
     from dashboard.engine.gpu import DeviceRun
-    from dashboard.engine.runs import RunResult
+    from dashboard.engine.runs import ExecResult, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,12 @@ COLD = "cold"  # none: a first build, --no-cache, or an emptied cache
 PARTIAL = "partial"  # some: an edit invalidated the steps from some point on
 CACHED = "cached"  # all of them
 FAILED = "failed"
+
+# Run kinds (the runs table's `kind`).
+RUN = "run"  # `docker run` of a lab image
+SERVICE = "service"  # a Compose service's container
+GPU = "gpu"  # the GPU lesson's run (on the GPU, or the CPU it fell back to)
+EXEC = "exec"  # `docker exec` in a running lab container
 
 # Each entry brings a file from version i to i + 1. Never edit a shipped entry: append one.
 MIGRATIONS: tuple[str, ...] = (
@@ -131,6 +138,14 @@ MIGRATIONS: tuple[str, ...] = (
         last_true_at TEXT NOT NULL,
         detail TEXT NOT NULL DEFAULT ''
     );
+    """,
+    # 3: what kind of run (a `docker run`, a Compose service, the GPU lesson's run, a
+    # `docker exec`) and, for exec, the command
+    """
+    ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'run';
+    ALTER TABLE runs ADD COLUMN command TEXT;
+    UPDATE runs SET kind = 'service' WHERE service IS NOT NULL;
+    UPDATE runs SET kind = 'gpu' WHERE lab = 'gpu' AND service IS NULL;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -254,6 +269,8 @@ class RunRecord:
     predictions: tuple[dict, ...]  # lab_output.Prediction fields, as dicts
     accuracy: float | None
     session: str | None
+    kind: str = RUN  # RUN, SERVICE, GPU or EXEC
+    command: str | None = None  # an exec's command
 
 
 @dataclass(frozen=True)
@@ -650,6 +667,30 @@ class History:
             duration_s=result.duration_s,
             lines_total=result.lines_total,
             parsed=parsed,
+            kind=SERVICE if service else RUN,
+        )
+
+    def record_exec(self, result: ExecResult, parsed: LabOutput | None = None) -> int | None:
+        """Keep one `docker exec` (`runs.ExecResult`): its command, exit code and output."""
+        if not self.enabled:
+            return None
+        lines = result.lines
+        return self._insert_run(
+            lab=result.lab or "custom",
+            image=result.image,
+            container_id=result.container_id or None,
+            container_name=result.container_name or None,
+            service=None,
+            status="exited",  # runs.EXITED: exec waits for the command to end
+            exit_code=result.exit_code,
+            ok=result.exit_code == 0,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            duration_s=result.duration_s,
+            lines_total=len(lines),
+            parsed=parsed if parsed is not None else parse_lab_output(lines),
+            kind=EXEC,
+            command=shlex.join(result.command) if result.command else result.cli,
         )
 
     def record_service_run(
@@ -683,6 +724,7 @@ class History:
             duration_s=duration,
             lines_total=len(text),
             parsed=parse_lab_output(text),
+            kind=SERVICE,
         )
 
     def record_gpu_run(self, run: DeviceRun, image: str, *, lab: str = "gpu") -> int | None:
@@ -705,6 +747,7 @@ class History:
             duration_s=run.seconds,
             lines_total=len(lines),
             parsed=parse_lab_output(lines),
+            kind=GPU,
         )
 
     def _insert_run(self, *, parsed: LabOutput, **values: Any) -> int | None:
@@ -728,14 +771,16 @@ class History:
             None if parsed.best_accuracy is None else _json_safe(parsed.best_accuracy),
             json.dumps(_json_safe(summary)),
             labels.current_session(),
+            values.get("kind", RUN),
+            values.get("command"),
         )
         return self._write(
             lambda conn: int(
                 conn.execute(
                     "INSERT INTO runs (lab, image, container_id, container_name, service, status,"
                     " exit_code, ok, started_at, finished_at, recorded_at, duration_s,"
-                    " lines_total, predictions, accuracy, parsed, session)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " lines_total, predictions, accuracy, parsed, session, kind, command)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 ).lastrowid
             )
@@ -846,10 +891,12 @@ class History:
         *,
         ok_only: bool = False,
         service: str | None = None,
+        kind: str | None = None,
         limit: int = 500,
     ) -> list[RunRecord]:
-        """Runs, oldest first (the most recent `limit` of them)."""
-        where, args = _where(lab=lab, ok=1 if ok_only else None, service=service)
+        """Runs, oldest first (the most recent `limit` of them); `kind` picks RUN, SERVICE,
+        GPU or EXEC rows only."""
+        where, args = _where(lab=lab, ok=1 if ok_only else None, service=service, kind=kind)
 
         def query(conn: sqlite3.Connection) -> list[RunRecord]:
             rows = conn.execute(
@@ -1027,6 +1074,8 @@ def _run(row: sqlite3.Row) -> RunRecord:
         predictions=tuple(json.loads(row["predictions"] or "[]")),
         accuracy=row["accuracy"],
         session=row["session"],
+        kind=row["kind"],
+        command=row["command"],
     )
 
 

@@ -28,7 +28,7 @@ import docker
 from dashboard import settings
 from dashboard.engine import labels
 from dashboard.engine.labs import requirement_files
-from dashboard.engine.paths import REPO_ROOT, data_dir
+from dashboard.engine.paths import REPO_ROOT, cache_dir
 
 BASE_IMAGE = "python:3.11-slim"
 PYTHON_VERSION = "3.11"
@@ -51,7 +51,7 @@ def wheelhouse_url() -> str:
 
 
 def wheelhouse_dir() -> Path:
-    return data_dir() / "wheelhouse"
+    return cache_dir() / "wheelhouse"
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def build_standin(client: docker.DockerClient, report: Report = _quiet) -> None:
             f"{BASE_IMAGE} cannot be pulled and debootstrap is missing to build a stand-in: "
             "`apt-get install debootstrap` (Debian/Ubuntu), then run `python -m dashboard prepare`."
         )
-    work = data_dir() / "standin"
+    work = cache_dir() / "standin"
     rootfs = work / "rootfs"
     if work.exists():
         shutil.rmtree(work)
@@ -344,7 +344,7 @@ def ensure_wheelhouse_server(report: Report = _quiet) -> str:
         return wheelhouse_url()
     folder = ensure_wheelhouse(report)
     (folder / SERVED_MARK).write_text(str(folder))
-    log = (data_dir() / "wheelhouse-server.log").open("ab")
+    log = (cache_dir() / "wheelhouse-server.log").open("ab")
     subprocess.Popen(
         [sys.executable, "-m", "http.server", str(wheelhouse_port())]
         + ["--bind", "127.0.0.1", "--directory", str(folder)],
@@ -361,7 +361,7 @@ def ensure_wheelhouse_server(report: Report = _quiet) -> str:
         time.sleep(0.2)
     raise RuntimeError(
         f"The wheelhouse server did not answer on {wheelhouse_url()}; "
-        f"see {data_dir() / 'wheelhouse-server.log'} (is the port taken?)."
+        f"see {cache_dir() / 'wheelhouse-server.log'} (is the port taken?)."
     )
 
 

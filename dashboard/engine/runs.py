@@ -233,6 +233,13 @@ class ExecResult:
     output: str  # stdout and stderr together, ANSI codes stripped
     cli: str  # the equivalent `docker exec ...`
     duration_s: float = 0.0
+    container_id: str = ""
+    container_name: str = ""
+    image: str | None = None  # the container's image, as it was started
+    lab: str | None = None  # the container's lab label
+    command: tuple[str, ...] = ()
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     @property
     def lines(self) -> list[str]:
@@ -827,7 +834,7 @@ def exec_in(client: docker.DockerClient, container_id: str, command: Command) ->
     argv = _command_parts(command)  # InvalidInput before any call
     container = _get_ours(client, container_id)
     cli = docker_exec_command(container.name, argv)
-    started = time.monotonic()
+    started, began = time.monotonic(), datetime.now(UTC)
     try:
         exit_code, output = container.exec_run(argv, stdout=True, stderr=True)
     except docker.errors.APIError as exc:
@@ -836,7 +843,20 @@ def exec_in(client: docker.DockerClient, container_id: str, command: Command) ->
         raise _lost(exc, f"during `{cli}`", container.id, container.name) from exc
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output or "")
     clean = "\n".join(clean_line(line) for line in text.split("\n"))
-    return ExecResult(exit_code, clean, cli, time.monotonic() - started)
+    config = container.attrs.get("Config") or {}
+    return ExecResult(
+        exit_code,
+        clean,
+        cli,
+        time.monotonic() - started,
+        container_id=container.id,
+        container_name=container.name,
+        image=config.get("Image"),
+        lab=(config.get("Labels") or {}).get(labels.LAB),
+        command=tuple(argv),
+        started_at=began,
+        finished_at=datetime.now(UTC),
+    )
 
 
 def _record(attrs: Mapping, cli: str = "") -> ContainerRecord:

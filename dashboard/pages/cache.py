@@ -8,13 +8,14 @@ from dashboard.engine.labs import get
 from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks, workspace
+from dashboard.work.jobs import JobKey
 
 IRIS = "iris"
 ORDER = "cache-order"
 IRIS_TAG = workspace.working_tag(IRIS, "Dockerfile")
-REBUILD_KEY = ("build", "iris-working-copy")
-FROM_ZERO_KEY = ("build", IRIS, "from-zero")
-PAIR_KEY = ("cache-pair", ORDER)
+REBUILD_KEY = JobKey("build", "iris-working-copy")
+FROM_ZERO_KEY = JobKey("build", f"{IRIS} from-zero")
+PAIR_KEY = JobKey("cache-pair", ORDER)
 VARIANTS = {
     name: (dockerfile, workspace.working_tag(ORDER, dockerfile))
     for name, dockerfile in (

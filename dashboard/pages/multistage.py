@@ -9,13 +9,14 @@ from dashboard.engine.builds import build_command, target_tag
 from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks
+from dashboard.work.jobs import JobKey
 
 LAB = labs.get("iris-multistage")
 SINGLE = labs.get("iris")
-BUILD_KEY = ("build", LAB.name)
+BUILD_KEY = JobKey("build", LAB.name)
 TARGET = "trainer"
-TARGET_KEY = ("build", LAB.name, TARGET)
-RUN_KEY = ("run", LAB.name)
+TARGET_KEY = JobKey("build", f"{LAB.name} {TARGET}")
+RUN_KEY = JobKey("run", LAB.name)
 
 
 def _dockerfile_text() -> str:

@@ -155,7 +155,7 @@ def render() -> None:
                     key=f"wasted-{outcome.ref}",
                 )
 
-        common.live(("analyse", ref), analyse_panel)
+        common.live(JobKey("analyse", ref), analyse_panel)
 
     # ---------------------------------------------------------------- docker system df
     st.header("3. Disk use (docker system df)")

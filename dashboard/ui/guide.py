@@ -159,7 +159,14 @@ def _off_reason() -> str | None:
 
 
 def history_notice() -> None:
-    """One line in the sidebar while the history is off."""
+    """One line in the sidebar while the history is off; once per session, where an earlier
+    version's history was moved from (engine/paths.py)."""
+    from dashboard.engine import paths
+
+    moved = paths.data_move()
+    if moved is not None and not st.session_state.get("data-move-said"):
+        st.session_state["data-move-said"] = True
+        st.info(moved.sentence, icon=":material/drive_file_move:")
     if _off_reason() is None:
         return
     kind = type(state.history().error).__name__ if state.history().error else ""
@@ -178,8 +185,12 @@ def history_notice() -> None:
 def history_status() -> None:
     """On the history page: where the file is, or why history is off and what to do."""
     from dashboard.engine import history as hist
+    from dashboard.engine import paths
 
     history = state.history()
+    moved = paths.data_move()
+    if moved is not None:
+        st.caption(moved.sentence)
     if history.enabled:
         counts = history.counts()
         st.caption(

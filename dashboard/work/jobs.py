@@ -53,14 +53,13 @@ class JobKey:
     student: str | None = None
 
     @classmethod
-    def of(cls, key: JobKey | tuple | str) -> JobKey:
-        """A key as given: a JobKey, or the short form ("build", "iris") / "cleanup"."""
+    def of(cls, key: JobKey | str) -> JobKey:
+        """A key as given: a JobKey, or a kind alone ("cleanup")."""
         if isinstance(key, JobKey):
             return key
-        if isinstance(key, tuple):
-            kind, *rest = key
-            return cls(str(kind), " ".join(map(str, rest)))
-        return cls(str(key))
+        if isinstance(key, str):
+            return cls(key)
+        raise TypeError(f"a job key is a JobKey or a kind, not {key!r}")
 
     def for_student(self, student: str | None) -> JobKey:
         return replace(self, student=student or None)
@@ -80,7 +79,7 @@ class JobKey:
         return f"{self.kind} {self.subject}".strip()
 
 
-AnyKey = JobKey | tuple | str
+AnyKey = JobKey | str
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ returns, still in its worker thread, the result is recorded once, whatever the p
 afterwards. The CLI calls `record_quietly(open_history(), result)` after its own build or run.
 `record(history, result)` knows the shapes the targets return: a `builds.BuildResult`, a
 `tasks.RunOutcome` (one `docker run`), a `tasks.PairOutcome` (the four cache-order builds), a
-`tasks.ComposeOutcome` (one row per service container) and a `tasks.GpuOutcome` (the GPU
-lesson's run). Other results (exec, container actions, clean-up) are not builds or runs and are
+`tasks.ComposeBuildOutcome` (one row per service's image), a `tasks.ComposeOutcome` (one row
+per service container), a `tasks.GpuOutcome` (the GPU lesson's run) and a `tasks.ExecOutcome`
+(one `docker exec`). Other results (container actions, clean-up) are not builds or runs and are
 left out. Recording never fails a job: the history swallows its own errors (see
 engine/history.py), and anything else is logged.
 
@@ -17,9 +18,7 @@ No Streamlit here: the app hands in the History it keeps open (ui/state.py).
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from dashboard.engine.history import History, default_path
@@ -27,28 +26,8 @@ from dashboard.engine.history import History, default_path
 log = logging.getLogger(__name__)
 
 
-def dockerfile_from_command(command: str) -> Path | None:
-    """The Dockerfile a `docker build ... -f FILE CONTEXT` command line names, as a path.
-
-    builds.build_command writes paths inside the repository relative to its root.
-    """
-    from dashboard.engine.paths import REPO_ROOT
-
-    try:
-        words = shlex.split(command or "")
-    except ValueError:
-        return None
-    for flag, value in zip(words, words[1:], strict=False):
-        if flag in ("-f", "--file"):
-            path = Path(value)
-            return path if path.is_absolute() else REPO_ROOT / path
-    if len(words) > 2 and words[:2] == ["docker", "build"]:
-        return Path(words[-1]) / "Dockerfile" if Path(words[-1]).is_absolute() else None
-    return None
-
-
 def _record_build(history: History, result: Any) -> list[int | None]:
-    return [history.record_build(result, dockerfile_from_command(result.command))]
+    return [history.record_build(result, result.dockerfile, dockerfile_text=result.dockerfile_text)]
 
 
 def record(history: History | None, result: Any) -> list[int | None]:
@@ -68,17 +47,28 @@ def record(history: History | None, result: Any) -> list[int | None]:
             for build in store.values():
                 ids += _record_build(history, build)
         return ids
+    if isinstance(result, tasks.ComposeBuildOutcome):
+        return [_record_build(history, build)[0] for _, build in sorted(result.services.items())]
+    if isinstance(result, tasks.ExecOutcome):
+        return [history.record_exec(result.result, result.parsed)]
     if isinstance(result, tasks.GpuOutcome):
         return [history.record_gpu_run(result.run, result.image)]
     if isinstance(result, tasks.ComposeOutcome):
-        ids = []
-        for service, state in sorted(result.states.items()):
-            if not state.exited:  # stopped at the deadline is recorded by compose down, not here
-                continue
-            lines = [line.text for line in result.logs.get(service, ())]
-            ids.append(history.record_service_run(state, lines, lab="wine"))
-        return ids
+        return record_services(history, result.states, result.logs, lab="wine")
     return []
+
+
+def record_services(
+    history: History, states: dict[str, Any], logs: dict[str, Any], *, lab: str
+) -> list[int | None]:
+    """One row per Compose service whose container exited (`compose.ServiceState`), with its
+    log lines (`compose.LogLine`s per service); one stopped at a deadline is left out."""
+    ids: list[int | None] = []
+    for service, state in sorted(states.items()):
+        if state.exited:
+            lines = [line.text for line in logs.get(service, ())]
+            ids.append(history.record_service_run(state, lines, lab=lab))
+    return ids
 
 
 def open_history() -> History:
@@ -94,8 +84,13 @@ def record_quietly(
 ) -> list[int | None]:
     """`record`, but a history problem is logged, never raised: it must not turn a good build
     into a failure."""
+    return quietly(record, history, result, what=what)
+
+
+def quietly(fn: Callable, *args: Any, what: str = "a result", **kwargs: Any) -> list[int | None]:
+    """`fn(*args, **kwargs)` (a recorder), logging instead of raising any problem."""
     try:
-        return record(history, result)
+        return fn(*args, **kwargs)
     except Exception:
         log.warning("could not record %s in the history", what, exc_info=True)
         return []

@@ -340,9 +340,19 @@ def compose_build(env: dict[str, str]) -> Target:
                 from dashboard.engine.compose import ComposeBuildFailed
 
                 raise ComposeBuildFailed(result.error if result else "The build did not finish.")
-            return project.history[-1] if project.history else None
+            return ComposeBuildOutcome(result, project.service_builds(result))
 
     return target
+
+
+@dataclass(frozen=True)
+class ComposeBuildOutcome:
+    build: Any  # builds.BuildResult of the whole project (steps of every service)
+    services: dict[str, Any]  # service -> builds.BuildResult of its image alone
+
+    @property
+    def seconds(self) -> float:
+        return self.build.seconds
 
 
 @dataclass(frozen=True)

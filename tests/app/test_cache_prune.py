@@ -10,6 +10,7 @@ import pytest
 
 from dashboard.ui import state
 from dashboard.work import workspace
+from dashboard.work.jobs import JobKey
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
@@ -40,7 +41,7 @@ def test_prune_is_shown_not_run_and_a_rebuild_from_zero_is_measured(
     assert_clean(at)
     shown = metrics(at)
     ran, total = (int(n) for n in shown["Steps that ran again"].split(" / "))
-    rows = state.snapshot(("build", "iris", "from-zero")).state["steps"]
+    rows = state.snapshot(JobKey("build", "iris from-zero")).state["steps"]
     assert ran == sum(r.status == "executed" for r in rows) and total == len(rows)
     # Every COPY and RUN ran again (BuildKit still calls a WORKDIR it has seen cached).
     assert {r.status for r in rows if r.keyword in ("COPY", "RUN")} == {"executed"}

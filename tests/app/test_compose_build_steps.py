@@ -8,7 +8,10 @@ from __future__ import annotations
 import pytest
 
 from dashboard.engine import compose
+from dashboard.engine.history import History
+from dashboard.engine.history import default_path as history_path
 from dashboard.ui import state
+from dashboard.work.jobs import JobKey
 from tests.app.helpers import assert_clean, open_page, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
@@ -41,7 +44,7 @@ def test_compose_build_shows_each_services_steps(docker_client, app, project):
         own = table[table["Stage"] == service]
         assert list(own["Step"]) == [f"{service} {i}/5" for i in range(1, 6)]
         assert list(own["Instruction"])[-1] == instruction
-    snap = state.snapshot(("compose-build", "wine"))
+    snap = state.snapshot(JobKey("compose-build", "wine"))
     rows = snap.state["steps"]
     assert all(r.started_at is not None for r in rows)  # BuildKit's own times, for the chart
     result = snap.state["build"]
@@ -53,3 +56,13 @@ def test_compose_build_shows_each_services_steps(docker_client, app, project):
     said = next(s.value for s in at.success if "Compose built both images" in s.value)
     cached = sum(1 for r in rows if r.status in ("cached", "base"))
     assert f"10 steps over both services, {cached} from the cache" in said
+    # and the history keeps one build per image, with that service's steps and Dockerfile
+    with History.open(history_path()) as history:
+        images = {b.tag: b for b in history.builds(lab="wine", with_steps=True)}
+    assert sorted(images) == sorted(result.tags)
+    for tag, build in images.items():
+        service = tag.rsplit("-", 1)[1]
+        assert build.image_id == docker_client.images.get(tag).id
+        assert [s.stage_name for s in build.steps] == [service] * 5
+        script = "train.py" if service == "trainer" else "predict.py"
+        assert f"COPY {script} ." in (build.dockerfile_text or "")

@@ -138,6 +138,8 @@ def test_history_survives_a_restart_and_a_schema_upgrade(db_path):
     seed(db_path)
     conn = sqlite3.connect(db_path)
     conn.execute("DROP TABLE check_progress")  # as a dashboard of schema 1 left the file
+    conn.execute("ALTER TABLE runs DROP COLUMN kind")  # (schema 3 added these)
+    conn.execute("ALTER TABLE runs DROP COLUMN command")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -266,3 +268,28 @@ def test_a_pasted_dockerfile_gets_hints_linked_to_lessons(isolated):
         "Explained in Lesson 1: a single-stage image",
         "Explained in Layer order and the cache",
     }
+
+
+def test_an_earlier_versions_history_is_moved_and_the_sidebar_says_so(
+    isolated, tmp_path, monkeypatch
+):
+    from dashboard import settings
+    from dashboard.engine import paths
+
+    monkeypatch.delenv(settings.DATA_DIR)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(paths, "_move_checked", False)
+    monkeypatch.setattr(paths, "_moved", None)
+    old = tmp_path / "cache" / paths.APP_NAME / hist.FILE_NAME
+    with History.open(old) as h:
+        assert h.record_build(recorded_build("iris-cold")) is not None
+
+    at = open_page(new_app(), "history.py")
+    assert_clean(at)
+    (note,) = [i.value for i in at.sidebar.info if "moved from" in i.value]
+    assert str(tmp_path / "share" / paths.APP_NAME) in note
+    assert any("1 builds" in c.value for c in at.caption)  # read from the new place
+    assert not old.exists() and (tmp_path / "share" / paths.APP_NAME / hist.FILE_NAME).exists()
+    at.run()  # once per session
+    assert not [i for i in at.sidebar.info if "moved from" in i.value]

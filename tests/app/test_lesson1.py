@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 
 from dashboard.engine import labs
+from dashboard.engine.history import EXEC, History
+from dashboard.engine.history import default_path as history_path
 from dashboard.engine.offline import BASE_IMAGE as BASE
 from dashboard.ui import theme
 from tests.app.helpers import (
@@ -123,6 +125,10 @@ def test_detached_container_exec_then_stop(docker_client, app, new_containers, s
     assert_clean(at)
     assert metrics(at)["Predicted class"] == "setosa"
     assert any(c.value == f"docker exec {name} python main.py" for c in at.code)
+    with History.open(history_path()) as history:  # the page's exec is kept, as an exec
+        (kept,) = history.runs("iris", kind=EXEC)
+    assert (kept.container_name, kept.command, kept.exit_code) == (name, "python main.py", 0)
+    assert kept.image == IRIS.image and kept.accuracy == 1.0
 
     at.selectbox(key="iris-container").set_value(name).run()
     at.button(key="stop-container").click().run()

@@ -12,6 +12,7 @@ import pytest
 
 from dashboard.engine import labels, labs
 from dashboard.ui import state
+from dashboard.work.jobs import JobKey
 from tests.app.helpers import assert_clean, open_page, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
@@ -46,7 +47,7 @@ def test_the_page_says_where_the_stages_went_together_and_where_the_predictor_wa
     assert_clean(at)
     sentence = answer(at)
     print(f"\n{expected_builder}: {sentence}")
-    rows = state.snapshot(("build", LAB.name)).state["steps"]
+    rows = state.snapshot(JobKey("build", LAB.name)).state["steps"]
     assert {r.stage_name for r in rows} == {"trainer", "predictor"}
     if expected_builder == "classic":
         assert "one after the other" in sentence and "the **trainer**" in sentence
@@ -113,7 +114,7 @@ def test_a_target_build_skips_the_predictor_and_shows_the_command(docker_client,
             "trainer": "built",
             "predictor": "skipped",
         }
-        rows = state.snapshot(("build", LAB.name, "trainer")).state["steps"]
+        rows = state.snapshot(JobKey("build", f"{LAB.name} trainer")).state["steps"]
         assert {r.stage_name for r in rows} == {"trainer"}
         image = docker_client.images.get(tag)
         assert labels.is_ours(image.labels)

@@ -24,6 +24,7 @@ from dashboard.ui import common
 from dashboard.ui import text as T
 from dashboard.ui.leftovers import age
 from dashboard.work import workspace
+from dashboard.work.jobs import JobKey
 from tests.app.helpers import assert_clean, metrics, new_app, open_page, wait_for
 
 pytestmark = pytest.mark.docker
@@ -396,14 +397,16 @@ def test_two_sessions_share_one_build_of_the_same_lab(
     first = open_page(new_app(), "cache.py")
     second = open_page(new_app(), "cache.py")
     first.button(key="rebuild-copy").click().run()
-    job = state.registry().get(("build", "iris-working-copy"))
+    job = state.registry().get(JobKey("build", "iris-working-copy"))
     assert job is not None and not job.done
 
     second.run()  # the other session sees the build in progress, without clicking
     assert second.get("progress"), "the second session does not see the running build"
     second.button(key="rebuild-copy").click().run()
     assert any(f"Already running: build {working_tag}" in t.value for t in second.toast)
-    assert state.registry().get(("build", "iris-working-copy")) is job  # joined, not restarted
+    assert (
+        state.registry().get(JobKey("build", "iris-working-copy")) is job
+    )  # joined, not restarted
 
     for at in (first, second):
         wait_for(at, lambda a: "Build time" in metrics(a), timeout=120, what="the shared build")

@@ -180,3 +180,40 @@ def test_an_invalid_image_reference_is_the_pages_sentence_not_dockers_400(docker
     assert json_lines(done.stdout) == [
         {"type": "error", "kind": "InvalidInput", "message": sentence}
     ]
+
+
+@pytest.mark.docker
+def test_cli_compose_build_and_run_are_kept_per_service(docker_client, tmp_path):
+    """`build wine` and `run wine`: one history row per image and per service's container."""
+    from dashboard.engine import compose
+    from dashboard.engine.history import SERVICE, History
+
+    db = tmp_path / "history.sqlite3"
+    name = f"wine-cli-{uuid.uuid4().hex[:6]}"
+    env = {"DASHBOARD_HISTORY_DB": str(db), "DASHBOARD_COMPOSE_PROJECT": name}
+    env |= {"POLL_SECONDS": "1", "TRAIN_DELAY_SECONDS": "0"}
+    try:
+        done = cli("--json", "build", "wine", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        records = json_lines(done.stdout)
+        (built,) = [r for r in records if r["type"] == "result"]
+        steps = [r for r in records if r["type"] == "step"]
+        assert {s["stage_name"] for s in steps} == {"predictor", "trainer"}
+        assert built["images"] == {"predictor": f"{name}-predictor", "trainer": f"{name}-trainer"}
+        done = cli("--json", "run", "wine", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+        with History.open(db) as history:
+            images = history.builds(lab="wine", with_steps=True)
+            ran = history.runs(lab="wine", kind=SERVICE)
+        assert sorted(b.tag for b in images) == [f"{name}-predictor", f"{name}-trainer"]
+        for build in images:
+            assert build.ok and build.image_id == docker_client.images.get(build.tag).id
+            assert build.steps and {s.stage_name for s in build.steps} == {build.tag.split("-")[-1]}
+        trainer = next(b for b in images if b.tag.endswith("trainer"))
+        assert "train.py" in (trainer.dockerfile_text or "")
+        assert sorted(r.service for r in ran) == ["predictor", "trainer"]
+        assert all(r.exit_code == 0 for r in ran)
+        assert next(r for r in ran if r.service == "predictor").predictions
+    finally:
+        compose.ComposeProject(docker_client, name, lab="wine").down(remove_images=True)

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import plotly.graph_objects as go
 import pytest
 
+from dashboard.engine import runs
 from dashboard.engine.gpu import DeviceRun
 from dashboard.engine.history import History
 from dashboard.engine.lab_output import parse_lab_output
@@ -76,12 +77,55 @@ def test_png_and_svg_are_drawn_offline_by_chromium():
 # ---------------------------------------------------------------- recording
 
 
-def test_the_dockerfile_is_read_from_the_build_command():
-    lab = "docker build --network host -t iris-model:1.0 -f labs/iris/Dockerfile labs/iris"
-    assert recording.dockerfile_from_command(lab) == labs_dir().parent / "labs/iris/Dockerfile"
-    copy = "docker build -t x:1 -f '/tmp/a b/Dockerfile.deps-first' '/tmp/a b'"
-    assert str(recording.dockerfile_from_command(copy)) == "/tmp/a b/Dockerfile.deps-first"
-    assert recording.dockerfile_from_command("not a 'command") is None
+def test_the_dockerfile_kept_is_the_text_that_was_built(db, tmp_path):
+    build = recorded_build("iris-cold")
+    build.dockerfile = tmp_path / "Dockerfile"
+    build.dockerfile.write_text("FROM python:3.11-slim\n# edited after the build\n")
+    (row_id,) = recording.record(db, build)
+    (record,) = db.builds()
+    assert record.dockerfile_path == str(build.dockerfile)
+    assert record.dockerfile_text == (labs_dir() / "iris" / "Dockerfile").read_text()
+
+
+def test_an_exec_is_recorded_as_an_exec_not_as_a_run_of_the_image(db):
+    lines = recorded_run("iris.txt", lab="iris", image="iris-model:1.0").lines
+    result = runs.ExecResult(
+        0,
+        "\n".join(lines),
+        "docker exec iris-shell python main.py",
+        1.5,
+        container_id="c" * 64,
+        container_name="iris-shell",
+        image="iris-model:1.0",
+        lab="iris",
+        command=("python", "main.py"),
+    )
+    outcome = tasks.ExecOutcome(result, parse_lab_output(lines), "iris-shell")
+    (row_id,) = recording.record(db, outcome)
+    (kept,) = db.runs("iris")
+    assert (kept.kind, kept.command, kept.container_name, kept.exit_code, kept.accuracy) == (
+        "exec",
+        "python main.py",
+        "iris-shell",
+        0,
+        1.0,
+    )
+    assert db.runs("iris", kind="run") == [] and db.runs("iris", kind="exec") == [kept]
+
+
+def test_a_compose_build_is_one_row_per_service_image(db):
+    whole = recorded_build("iris-cold")
+    services = {}
+    for name in ("predictor", "trainer"):
+        one = recorded_build("iris-cold")
+        one.lab, one.tags = "wine", [f"wine-{name}"]
+        services[name] = one
+    ids = recording.record(db, tasks.ComposeBuildOutcome(whole, services))
+    assert len(ids) == 2 and None not in ids
+    assert [(b.lab, b.tag) for b in db.builds()] == [
+        ("wine", "wine-predictor"),
+        ("wine", "wine-trainer"),
+    ]
 
 
 def test_a_finished_build_is_recorded_once_with_its_dockerfile(db):

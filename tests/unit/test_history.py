@@ -46,6 +46,8 @@ def recorded_build(name: str, *, lab: str = "iris", seconds: float = 1.0, size: 
         steps=parser.steps,
         seconds=seconds,
         error=parser.error,
+        dockerfile=labs_dir() / "iris" / "Dockerfile",
+        dockerfile_text=(labs_dir() / "iris" / "Dockerfile").read_text(),
     )
 
 
@@ -300,6 +302,31 @@ def test_an_older_file_is_upgraded_in_place(tmp_path):
         (kept,) = h.builds()
         assert kept.lab == "iris" and kept.seconds == 13.0 and kept.kind == hist.COLD
         assert h.mark_check("iris-image", "lesson1") is not None  # the table of version 2
+
+
+def test_runs_of_a_version_2_file_get_their_kind(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    old = sqlite3.connect(path)
+    for script in hist.MIGRATIONS[:2]:
+        for statement in hist._statements(script):
+            old.execute(statement)
+    for lab, service in (("iris", None), ("wine", "trainer"), ("gpu", None)):
+        old.execute(
+            "INSERT INTO runs (lab, service, status, ok, recorded_at) VALUES (?, ?, 'exited', 1,"
+            " '2026-01-01T00:00:00+00:00')",
+            (lab, service),
+        )
+    old.execute("PRAGMA user_version = 2")
+    old.commit()
+    old.close()
+
+    with History.open(path) as h:
+        assert h.schema_version == hist.SCHEMA_VERSION
+        assert [(r.lab, r.kind, r.command) for r in h.runs()] == [
+            ("iris", hist.RUN, None),
+            ("wine", hist.SERVICE, None),
+            ("gpu", hist.GPU, None),
+        ]
 
 
 def test_a_file_from_a_newer_dashboard_is_left_alone(tmp_path):

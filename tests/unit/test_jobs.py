@@ -27,15 +27,15 @@ def test_a_second_start_joins_the_running_job():
         release.wait(WAIT)
         return "built"
 
-    first, started_first = registry.start(("build", "iris"), target)
-    second, started_second = registry.start(("build", "iris"), target)
+    first, started_first = registry.start(JobKey("build", "iris"), target)
+    second, started_second = registry.start(JobKey("build", "iris"), target)
     assert started_first and not started_second
     assert second is first
-    assert registry.snapshot(("build", "iris")).running
+    assert registry.snapshot(JobKey("build", "iris")).running
     release.set()
-    wait_done(registry, ("build", "iris"))
+    wait_done(registry, JobKey("build", "iris"))
     assert calls == [first.number]
-    snap = registry.snapshot(("build", "iris"))
+    snap = registry.snapshot(JobKey("build", "iris"))
     assert snap.status == Status.DONE and snap.ok and snap.result == "built"
 
 
@@ -52,7 +52,7 @@ def test_many_sessions_clicking_at_once_start_one_job():
 
     def click():
         barrier.wait()
-        results.append(registry.start(("run", "iris"), target))
+        results.append(registry.start(JobKey("run", "iris"), target))
 
     threads = [threading.Thread(target=click) for _ in range(8)]
     for t in threads:
@@ -60,7 +60,7 @@ def test_many_sessions_clicking_at_once_start_one_job():
     for t in threads:
         t.join(WAIT)
     release.set()
-    wait_done(registry, ("run", "iris"))
+    wait_done(registry, JobKey("run", "iris"))
     assert len(runs) == 1
     assert sum(started for _, started in results) == 1
     assert len({id(job) for job, _ in results}) == 1
@@ -215,17 +215,19 @@ def test_generation_counts_finished_jobs_before_they_show_as_finished():
     assert seen == [1] and registry.generation == 2  # a failure counts too
 
 
-def test_job_keys_are_records_and_the_short_form_means_the_same_key():
+def test_job_keys_are_records_and_a_kind_alone_is_a_key():
     key = JobKey("build", "iris")
-    assert JobKey.of(("build", "iris")) == key == JobKey.of(key)
+    assert JobKey.of(JobKey("build", "iris")) == key == JobKey.of(key)
     assert JobKey.of("cleanup") == JobKey("cleanup")
+    with pytest.raises(TypeError):
+        JobKey.of(("build", "iris"))  # no tuples decoded anywhere
     ada = key.for_student("ada")
     assert (ada.kind, ada.subject, ada.student) == ("build", "iris", "ada")
     assert ada != key and ada.unscoped == key
     assert (str(ada), ada.slug, key.slug) == ("build iris", "ada-build-iris", "build-iris")
 
     registry = JobRegistry()
-    job, _ = registry.start(("build", "iris"), lambda job: None)
+    job, _ = registry.start(JobKey("build", "iris"), lambda job: None)
     job.wait(5)
     assert job.key == key and job.label == "build iris"
     assert registry.snapshot(key).key == key
