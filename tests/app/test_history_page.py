@@ -254,12 +254,18 @@ def test_lesson1_progress_ticks_after_the_real_build_and_run(
     assert metrics(at)["Lesson 1: a single-stage image"] == "2 / 2"
 
 
-def test_a_pasted_dockerfile_gets_hints_linked_to_lessons(isolated):
+def pasted_hints():
+    """The hints panel for a Dockerfile pasted on the history page (a lesson's bad example)."""
     at = open_page(new_app(), "history.py")
     text = "FROM python\nCOPY . .\nRUN pip install -r requirements.txt\nCMD python main.py\n"
     at.text_area(key="own-dockerfile").input(text).run()
     assert_clean(at)
     (panel,) = [e for e in at.expander if e.label.startswith("Dockerfile hints for your")]
+    return panel
+
+
+def test_a_pasted_dockerfile_gets_hints_linked_to_lessons(isolated):
+    panel = pasted_hints()
     said = " ".join(m.value for m in panel.markdown)
     for title in ("Unpinned base image", "Code copied before", "CMD in shell form"):
         assert title in said
@@ -300,11 +306,7 @@ def test_an_earlier_versions_history_is_moved_and_the_sidebar_says_so(
 
 def test_without_hadolint_a_pasted_dockerfile_gets_our_hints_and_a_note(isolated, monkeypatch):
     monkeypatch.setattr(hadolint, "find_binary", lambda: None)
-    at = open_page(new_app(), "history.py")
-    text = "FROM python\nCOPY . .\nRUN pip install -r requirements.txt\nCMD python main.py\n"
-    at.text_area(key="own-dockerfile").input(text).run()
-    assert_clean(at)
-    (panel,) = [e for e in at.expander if e.label.startswith("Dockerfile hints for your")]
+    panel = pasted_hints()
     said = " ".join(m.value for m in panel.markdown)
     assert "Code copied before" in said and "Unpinned base image" not in said
     assert "hadolint is not installed" in " ".join(c.value for c in panel.caption)

@@ -99,22 +99,18 @@ def test_the_cli_says_where_the_history_went(homes):
         "XDG_CACHE_HOME": str(homes / "cache"),
         "DOCKER_HOST": f"unix://{homes}/no-daemon.sock",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "dashboard", "layers", "BAD IMAGE!!"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+
+    def layers():  # a verb that fails at once, before any Docker call
+        return subprocess.run(
+            [sys.executable, "-m", "dashboard", "layers", "BAD IMAGE!!"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    done = layers()
     assert "History and working copies moved from" in done.stderr, done.stderr
     assert str(homes / "share" / paths.APP_NAME) in done.stderr
-    again = subprocess.run(
-        [sys.executable, "-m", "dashboard", "layers", "BAD IMAGE!!"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert "moved" not in again.stderr
+    assert "moved" not in layers().stderr
