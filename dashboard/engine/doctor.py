@@ -161,6 +161,21 @@ def run_checks() -> list[Check]:
     except Exception as exc:  # GPU detection must never fail the doctor
         checks.append(Check("gpu", False, f"could not check: {exc}", optional=True))
 
+    from dashboard.engine import hadolint
+
+    linter = hadolint.version()
+    checks.append(
+        Check(
+            "hints",
+            linter is not None,
+            f"hadolint {linter} checks the Dockerfile hints"
+            if linter
+            else "hadolint is missing: the Dockerfile hints use the dashboard's own rules only",
+            "" if linter else "Install the pinned requirements: `./dev setup`.",
+            optional=True,
+        )
+    )
+
     root = client.info().get("DockerRootDir", "/var/lib/docker")
     try:
         usage = shutil.disk_usage(root)

@@ -95,6 +95,21 @@ def find_binary() -> str | None:
     return _locate()
 
 
+def version() -> str | None:
+    """`hadolint --version`'s version number ("2.15.1"); None without a working binary."""
+    binary = find_binary()
+    if binary is None:
+        return None
+    try:
+        done = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=TIMEOUT, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    words = done.stdout.split()
+    return words[-1].lstrip("v") if done.returncode == 0 and words else None
+
+
 def _environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.upper().startswith("HADOLINT_")}
 

