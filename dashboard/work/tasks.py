@@ -156,6 +156,47 @@ def build_folder(folder: Path, dockerfile: str, tag: str, lab_name: str) -> Targ
 
 
 @dataclass(frozen=True)
+class RmiRebuildOutcome:
+    """`docker rmi` of a lab image, then its build again: from the cache, in seconds."""
+
+    rmi: Any  # prune.RmiResult
+    build: Any  # builds.BuildResult
+
+
+def rmi_then_rebuild(lab_name: str) -> Target:
+    """`docker rmi IMAGE`, then `docker build` of the lab: the layers were never deleted."""
+
+    def target(job: Job):
+        from dashboard.engine import builds, labs, prune
+
+        lab = labs.get(lab_name)
+        with docker_client() as client:
+            job.progress(None, f"docker rmi {lab.image}")
+            removed = prune.remove_tag(client, lab.image)
+            for line in removed.lines:
+                job.emit("line", line)
+            job.update(rmi=removed)
+            events = builds.stream_lab_build(client, lab, cancel=job.cancel_event)
+            built = consume_build(job, events)
+        return RmiRebuildOutcome(removed, built)
+
+    return target
+
+
+def prune_preview() -> Target:
+    """What `docker builder prune -a` and `docker system prune -a` would remove (reads only)."""
+
+    def target(job: Job):
+        from dashboard.engine import prune
+
+        job.progress(None, "docker system df")
+        with docker_client() as client:
+            return prune.prune_preview(client)
+
+    return target
+
+
+@dataclass(frozen=True)
 class PairOutcome:
     """The cache-order comparison: the same edit, two Dockerfiles."""
 
