@@ -64,7 +64,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(INSTRUCTOR_KEY, "none", "the key the instructor's Classroom page asks for"),
     Setting(BUILD_SLOTS, "one per CPU", "how many builds run at once in classroom mode"),
     Setting(OFFLINE, "off", "1: never try to pull the base image, build the stand-in"),
-    Setting(WHEELHOUSE_PORT, "3141", "the port of the local wheelhouse server (offline builds)"),
+    Setting(
+        WHEELHOUSE_PORT,
+        "3141, or the port `prepare` moved to",
+        "the port of the local wheelhouse server (offline builds); when set, `prepare` never "
+        "moves it",
+    ),
     Setting(IN_CONTAINER, "off", "1: running in the dashboard's own image (docker/Dockerfile)"),
     Setting(DEBUG, "off", "1: raise errors with their traceback instead of a sentence"),
 )
@@ -138,8 +143,11 @@ def offline() -> bool:
     return _get(OFFLINE) == "1"
 
 
-def wheelhouse_port() -> int:
-    return int(_get(WHEELHOUSE_PORT) or "3141")
+def wheelhouse_port() -> int | None:
+    """DASHBOARD_WHEELHOUSE_PORT, or None when unset (engine/offline.py: the recorded port, or
+    3141)."""
+    value = _get(WHEELHOUSE_PORT)
+    return int(value) if value else None
 
 
 def in_container() -> bool:

@@ -613,6 +613,11 @@ class ComposeProject:
         try:
             self.write_override()
             services = self.services
+        except offline.WheelhouseUnusable as exc:
+            result.error = str(exc)
+            result.seconds = time.monotonic() - started
+            yield BuildFinished(result)
+            return
         except (ComposeFailed, OSError, ValueError, docker.errors.DockerException) as exc:
             result.error = f"Compose could not read the project: {exc}"
             result.seconds = time.monotonic() - started
@@ -672,7 +677,8 @@ class ComposeProject:
             if refused.message:  # the daemon refused Compose's API version: say that, and the fix
                 result.error = f"{refused.message} {refused.hint}"
             else:
-                result.error = explain_error(error, output)
+                log = [*(result.failed_step.output if result.failed_step else []), *lines]
+                result.error = explain_error(error, output, log)
         yield BuildFinished(result)
 
     def service_builds(self, result) -> dict[str, BuildResult]:
