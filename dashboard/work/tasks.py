@@ -19,6 +19,7 @@ from typing import Any
 
 from dashboard import settings
 from dashboard.engine.build_stream import StepLike
+from dashboard.work import workspace
 from dashboard.work.jobs import Job
 
 Target = Callable[[Job], Any]
@@ -214,7 +215,6 @@ def cache_order_pair(folder: Path, variants: dict[str, tuple[str, str]]) -> Targ
 
     def target(job: Job):
         from dashboard.engine import builds
-        from dashboard.work import workspace
 
         baseline: dict[str, Any] = {}
         rebuild: dict[str, Any] = {}
@@ -363,17 +363,31 @@ def compose_project_name() -> str:
     return owner.current().compose_project(settings.compose_project() or compose.DEFAULT_PROJECT)
 
 
-def compose_project(client, env: dict[str, str] | None = None):
-    """The wine pair's project (`compose_project_name`) on `client`."""
+BIND_FILE = "compose.bind.yaml"  # labs/wine: the lecture's host folder instead of the volume
+
+
+def compose_project(client, env: dict[str, str] | None = None, *, bind: bool = False):
+    """The wine pair's project (`compose_project_name`) on `client`. `bind`: the lecture's
+    version, from a working copy of labs/wine with compose.bind.yaml on top, so the model lands
+    in the copy's `shared/` folder (never in the repository)."""
     from dashboard.engine import compose
 
-    return compose.ComposeProject(client, compose_project_name(), lab="wine", env=env or {})
+    if not bind:
+        return compose.ComposeProject(client, compose_project_name(), lab="wine", env=env or {})
+    return compose.ComposeProject(
+        client,
+        compose_project_name(),
+        lab="wine",
+        env=env or {},
+        folder=workspace.ensure_copy("wine"),
+        extra_files=(BIND_FILE,),
+    )
 
 
-def compose_build(env: dict[str, str]) -> Target:
+def compose_build(env: dict[str, str], *, bind: bool = False) -> Target:
     def target(job: Job):
         with docker_client() as client:
-            project = compose_project(client, env)
+            project = compose_project(client, env, bind=bind)
             job.progress(None, project.build_command().display)
             result = consume_build(job, project.build_steps())  # the steps go to state "steps"
             job.update(build=result)
@@ -420,7 +434,7 @@ def _publish(job: Job, project, states, files) -> None:
     )
 
 
-def compose_up(env: dict[str, str], timeout: float = 300) -> Target:
+def compose_up(env: dict[str, str], timeout: float = 300, *, bind: bool = False) -> Target:
     """`docker compose up -d`, then watch both services until they exit (or the deadline)."""
 
     def target(job: Job):
@@ -429,7 +443,7 @@ def compose_up(env: dict[str, str], timeout: float = 300) -> Target:
 
         started = time.monotonic()
         with docker_client() as client:
-            project = compose_project(client, env)
+            project = compose_project(client, env, bind=bind)
             command = project.up_command().display
             job.update(command=command)
             job.progress(None, command)
@@ -492,10 +506,10 @@ def compose_up(env: dict[str, str], timeout: float = 300) -> Target:
     return target
 
 
-def compose_down() -> Target:
+def compose_down(*, bind: bool = False) -> Target:
     def target(job: Job):
         with docker_client() as client:
-            project = compose_project(client)
+            project = compose_project(client, bind=bind)
             result = project.down(volumes=True)
         for line in result.output:
             job.emit("line", line)
