@@ -248,5 +248,9 @@ def render() -> None:
         state.start(RUN_KEY, tasks.run_image(LAB.image, LAB.name), f"run {LAB.image}")
     common.live(RUN_KEY, views.run_panel)
 
+    from dashboard.ui import make_panel  # the section is self-contained (ui/make_panel.py)
+
+    make_panel.render(LAB.name, "6. The Makefile")
+
 
 shell.run_page(render, __file__)

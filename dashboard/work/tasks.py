@@ -258,20 +258,25 @@ class RunOutcome:
 
 
 def run_image(
-    image: str, lab: str, command: str | None = None, timeout: float | None = None
+    image: str,
+    lab: str,
+    command: str | None = None,
+    timeout: float | None = None,
+    name: str | None = None,
 ) -> Target:
-    """`docker run IMAGE`: stream its lines, then parse what the lab printed."""
+    """`docker run [--name NAME] IMAGE`: stream its lines, then parse what the lab printed."""
 
     def target(job: Job):
         from dashboard.engine import lab_output, runs
 
-        job.progress(None, f"docker run {image}")
+        job.progress(None, runs.docker_run_command(image, command=command, name=name))
         with docker_client() as client:
             result = runs.run_container(
                 client,
                 image,
                 lab=lab,
                 command=command,
+                name=name or None,
                 timeout=timeout,
                 on_line=lambda line: job.emit("line", line.text),
                 cancel=job.cancel_event,
@@ -347,6 +352,68 @@ def exec_in(container_id: str, name: str, command: str) -> Target:
         return ExecOutcome(result, lab_output.parse_lab_output(result.lines), name)
 
     return target
+
+
+def follow_logs(container_id: str, name: str) -> Target:
+    """`docker logs -f NAME`: each line into the job (the job keeps a bounded number) until the
+    container stops or the job is cancelled ("Stop following"; the container keeps running)."""
+
+    def target(job: Job):
+        from dashboard.engine import runs
+
+        job.progress(None, runs.docker_logs_command(name, follow=True))
+        with docker_client() as client:
+            return runs.follow_logs(
+                client,
+                container_id,
+                on_line=lambda line: job.emit("line", line.text),
+                cancel=job.cancel_event,
+            )
+
+    return target
+
+
+# ---------------------------------------------------------------- make
+
+
+@dataclass(frozen=True)
+class MakeOutcome:
+    result: Any  # make.MakeResult
+    notes: tuple[Any, ...]  # make.RefusalNote: what Docker refused, and the fix
+    parsed: Any  # lab_output.LabOutput of what the run printed (make run, make all)
+    changed: tuple[str, ...] = ()  # files of the working copy that differ from the lab's
+
+
+def make_target(lab_name: str, target: str | None) -> Target:
+    """`make [TARGET]` in the lab's working copy, with the dashboard's variables (labels, the
+    owner's names): make's and docker's lines into the job, then what Docker refused."""
+
+    def run(job: Job):
+        from dashboard.engine import builds, lab_output, labs, make, offline
+        from dashboard.work import workspace
+
+        lab = labs.get(lab_name)
+        folder = workspace.ensure_copy(lab.folder)
+        changed = workspace.changed_files(lab.folder)
+        with docker_client() as client:
+            makefile = make.read_makefile(folder / make.MAKEFILE)
+            variables = make.variables_for(lab, makefile, network=offline.build_network(client))
+            planned = make.prepare(client, makefile, target, variables)
+            job.update(command=planned.command, folder=str(folder), goal=planned.goal)
+            job.progress(None, planned.command)
+            result = None
+            for event in make.stream_make(
+                planned, env=builds.cli_env(client), cancel=job.cancel_event
+            ):
+                if isinstance(event, make.MakeLine):
+                    job.emit("line", event.text)
+                else:
+                    result = event.result
+            notes = make.explain_refusals(client, result.refusals) if result else ()
+        parsed = lab_output.parse_lab_output(list(result.lines) if result else [])
+        return MakeOutcome(result, notes, parsed, changed)
+
+    return run
 
 
 # ---------------------------------------------------------------- Compose
