@@ -18,7 +18,6 @@ from dataclasses import asdict, is_dataclass
 from dashboard import settings
 from dashboard.engine import labs, validation
 from dashboard.engine.connection import DaemonUnavailable, connect
-from dashboard.work.tasks import compose_project_name
 
 
 class Output:
@@ -132,7 +131,7 @@ def _steps(events, out: Output, lab_name: str, quiet: bool):
 def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
     """`docker compose build` of a Compose lab, step by step, kept in the history per image."""
     from dashboard.engine import compose
-    from dashboard.work.tasks import ComposeBuildOutcome
+    from dashboard.work.tasks import ComposeBuildOutcome, compose_project_name
 
     project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
     command = project.build_command().display
@@ -272,6 +271,7 @@ def cmd_run(args, out: Output) -> int:
 
 def _run_compose(client, lab, args, out: Output) -> int:
     from dashboard.engine import compose, lab_output
+    from dashboard.work.tasks import compose_project_name
 
     project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
     out.emit(

@@ -58,13 +58,22 @@ SETTINGS: tuple[Setting, ...] = (
         "a random id per process",
         "the session label of what this process creates (tests, two dashboards side by side)",
     ),
-    Setting(TAG_SUFFIX, "none", "appended to the working copies' image tags (tests)"),
+    Setting(
+        TAG_SUFFIX,
+        "none",
+        "appended to the working copies' image tags and the Makefile's TAG and NAME (tests)",
+    ),
     Setting(COMPOSE_PROJECT, "wine", "the Compose project name of the wine pair"),
     Setting(CLASSROOM, "off", "1/true/yes/on: classroom mode (one namespace per student)"),
     Setting(INSTRUCTOR_KEY, "none", "the key the instructor's Classroom page asks for"),
     Setting(BUILD_SLOTS, "one per CPU", "how many builds run at once in classroom mode"),
     Setting(OFFLINE, "off", "1: never try to pull the base image, build the stand-in"),
-    Setting(WHEELHOUSE_PORT, "3141", "the port of the local wheelhouse server (offline builds)"),
+    Setting(
+        WHEELHOUSE_PORT,
+        "3141, or the port `prepare` moved to",
+        "the port of the local wheelhouse server (offline builds); when set, `prepare` never "
+        "moves it",
+    ),
     Setting(IN_CONTAINER, "off", "1: running in the dashboard's own image (docker/Dockerfile)"),
     Setting(DEBUG, "off", "1: raise errors with their traceback instead of a sentence"),
 )
@@ -138,8 +147,11 @@ def offline() -> bool:
     return _get(OFFLINE) == "1"
 
 
-def wheelhouse_port() -> int:
-    return int(_get(WHEELHOUSE_PORT) or "3141")
+def wheelhouse_port() -> int | None:
+    """DASHBOARD_WHEELHOUSE_PORT, or None when unset (engine/offline.py: the recorded port, or
+    3141)."""
+    value = _get(WHEELHOUSE_PORT)
+    return int(value) if value else None
 
 
 def in_container() -> bool:

@@ -42,7 +42,7 @@ import docker
 import requests
 import urllib3.exceptions
 
-from dashboard.engine import build_context, labels, offline, stages, validation
+from dashboard.engine import build_context, labels, offline, pip_errors, stages, validation
 from dashboard.engine.build_stream import (
     BuildStep,
     ClassicStreamParser,
@@ -133,13 +133,27 @@ DISK_FULL = (
 )
 
 
-def explain_error(error: str | None, output: list[str] | None = None) -> str | None:
-    """A build error as the student should read it: a full disk is named and its fix given."""
+def explain_error(
+    error: str | None, output: list[str] | None = None, log: list[str] | None = None
+) -> str | None:
+    """A build error as the student should read it: a full disk is named and its fix given, and
+    so is a package pip found in no index (which package, which index: engine/pip_errors.py).
+
+    `output`: the failed step's last lines; `log`: more of the build's output to read for pip's
+    words (the failed step's first lines say which index pip looked in, its last the error).
+    """
     texts = [error or "", *(output or [])]
     for text in texts:
         if "no space left on device" in text.lower():
             return DISK_FULL.format(detail=text.strip().rstrip("."))
+    missing = pip_errors.find_no_distribution([*(log or []), *texts])
+    if missing is not None:
+        return pip_errors.sentence(missing, error, wheelhouse_holds=offline.wheelhouse_holds)
     return error
+
+
+def _failure_log(step: BuildStep | None, tail) -> list[str]:
+    return [*(step.output if step else []), *tail]
 
 
 def _daemon_answers(client: docker.DockerClient) -> bool:
@@ -498,6 +512,14 @@ def stream_build(
     )
     try:
         network = offline.build_network(client)
+    except offline.WheelhouseUnusable as exc:
+        result = BuildResult(
+            lab=lab_name, ok=False, command=build_command(folder, network="host", **words)
+        )
+        result.error = str(exc)
+        result.seconds = clock() - started
+        yield BuildFinished(result)
+        return
     except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
         command = build_command(folder, network=None, **words)
         result = BuildResult(lab=lab_name, ok=False, command=command)
@@ -595,7 +617,8 @@ def stream_build(
             kept = f"`{tag}` still names the image it named before." if tag else ""
             result.error = CANCELED.format(where=where, tag=kept).strip()
         else:
-            result.error = explain_error(outcome.error, output)
+            log = _failure_log(result.failed_step, result.log_tail)
+            result.error = explain_error(outcome.error, output, log)
     result.seconds = clock() - started
     yield BuildFinished(result)
 

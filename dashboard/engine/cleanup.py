@@ -154,6 +154,11 @@ def _last_step(client: docker.DockerClient, image) -> str | None:
     return (history[0].get("CreatedBy") or "") if history else ""
 
 
+def image_is_ours(client: docker.DockerClient, image) -> bool:
+    """`labels.image_is_ours` for a docker-py Image, its last step read where it has a parent."""
+    return labels.image_is_ours(labels.of_inspect(image.attrs), _last_step(client, image))
+
+
 def _image_name(image) -> str:
     return image.tags[0] if image.tags else image.short_id.removeprefix("sha256:")
 
@@ -215,7 +220,7 @@ def list_ours(
     images = []
     for image in client.images.list(all=True, filters=wanted):
         found_labels = labels.of_inspect(image.attrs)
-        if not labels.image_is_ours(found_labels, _last_step(client, image)):
+        if not image_is_ours(client, image):
             continue
         if image.id == base_id and not include_base:
             continue

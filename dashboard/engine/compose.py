@@ -249,6 +249,7 @@ class VolumeFile:
     path: str  # relative to the volume's root
     size_bytes: int
     modified: datetime
+    uid: int | None = None  # the owner, for a bind-mounted host folder (root's is 0)
 
 
 class EventKind(StrEnum):
@@ -384,6 +385,22 @@ print(json.dumps(out))
 """
 
 
+def host_folder_files(root: Path) -> list[VolumeFile]:
+    """The files under a bind-mounted host folder, read on the host, with their owner."""
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+        st = path.lstat()
+        files.append(
+            VolumeFile(
+                str(path.relative_to(root)),
+                st.st_size,
+                datetime.fromtimestamp(st.st_mtime, UTC),
+                st.st_uid,
+            )
+        )
+    return files
+
+
 def parse_volume_listing(text: str) -> list[VolumeFile]:
     rows = json.loads(text.strip().splitlines()[-1]) if text.strip() else []
     files = [
@@ -434,6 +451,8 @@ class ComposeProject:
         env: dict[str, str] | None = None,
         cli: ComposeCli | None = None,
         max_log_lines: int = 500,
+        folder: Path | None = None,
+        extra_files: tuple[str, ...] = (),
     ):
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project):
             raise ValueError(
@@ -445,8 +464,11 @@ class ComposeProject:
         self.session = session or labels.current_session()
         self.env = {k: str(v) for k, v in (env or {}).items()}
         self.cli = cli or default_cli()
-        self.lab_dir = labs.get(lab).path
+        # `folder`: a working copy of the lab instead of labs/LAB (a bind mount's `./shared`
+        # is then the copy's); `extra_files`: more compose files on top (compose.bind.yaml).
+        self.lab_dir = Path(folder) if folder is not None else labs.get(lab).path
         self.compose_file = self.lab_dir / "compose.yaml"
+        self.extra_files = tuple(self.lab_dir / name for name in extra_files)
         self.override_file = cache_dir() / "compose" / f"{project}.override.yaml"
         self._config: dict | None = None
         self._logs: dict[str, deque[LogLine]] = {}
@@ -459,12 +481,17 @@ class ComposeProject:
 
     def command(self, *args: str, override: bool = True, show_env: bool = False) -> CliCommand:
         argv = [*self.cli.argv, "--ansi", "never", "-p", self.project, "-f", str(self.compose_file)]
+        for extra in self.extra_files:
+            argv += ["-f", str(extra)]
         if override:
             argv += ["-f", str(self.override_file)]
         shown = ["docker", "compose"]
         if self.project != DEFAULT_PROJECT:
             shown += ["-p", self.project]
-        shown += ["-f", _display_path(self.compose_file), *args]
+        shown += ["-f", _display_path(self.compose_file)]
+        for extra in self.extra_files:
+            shown += ["-f", _display_path(extra)]
+        shown += list(args)
         display = shlex.join(shown)
         if show_env and self.env:
             display = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items()) + " " + display
@@ -613,6 +640,11 @@ class ComposeProject:
         try:
             self.write_override()
             services = self.services
+        except offline.WheelhouseUnusable as exc:
+            result.error = str(exc)
+            result.seconds = time.monotonic() - started
+            yield BuildFinished(result)
+            return
         except (ComposeFailed, OSError, ValueError, docker.errors.DockerException) as exc:
             result.error = f"Compose could not read the project: {exc}"
             result.seconds = time.monotonic() - started
@@ -672,7 +704,8 @@ class ComposeProject:
             if refused.message:  # the daemon refused Compose's API version: say that, and the fix
                 result.error = f"{refused.message} {refused.hint}"
             else:
-                result.error = explain_error(error, output)
+                log = [*(result.failed_step.output if result.failed_step else []), *lines]
+                result.error = explain_error(error, output, log)
         yield BuildFinished(result)
 
     def service_builds(self, result) -> dict[str, BuildResult]:
@@ -910,12 +943,29 @@ class ComposeProject:
         )
         return found[0].name if found else None
 
+    def bind_folder(self, target: str = "/shared") -> Path | None:
+        """The host folder bind-mounted at `target` (compose.bind.yaml's `./shared`), if any."""
+        for svc in self.config().get("services", {}).values():
+            for mount in svc.get("volumes") or ():
+                if mount.get("type") == "bind" and mount.get("target") == target:
+                    return Path(mount["source"])
+        return None
+
     def volume_files_command(self, key: str = "shared") -> str:
+        folder = self.bind_folder()
+        if folder is not None:
+            return f"ls -ln {shlex.quote(_display_path(folder))}"
         name = self.volume_name(key) or f"{self.project}_{key}"
         return f"docker run --rm -v {name}:/v:ro {HELPER_IMAGE} ls -l /v"
 
     def volume_files(self, key: str = "shared", timeout: float = 60) -> list[VolumeFile]:
-        """The files in the project's volume, read by a throwaway labelled container (read-only)."""
+        """The files in the project's volume, read by a throwaway labelled container (read-only);
+        for a bind-mounted host folder, read on the host."""
+        folder = self.bind_folder()
+        if folder is not None:
+            files = host_folder_files(folder) if folder.is_dir() else []
+            self.timeline.observe_files(files)
+            return files
         name = self.volume_name(key)
         if name is None:
             return []

@@ -125,20 +125,23 @@ def run_checks() -> list[Check]:
         checks.append(Check("base image", False, status.summary, fix))
 
     if status.standin:
-        serving = offline.wheelhouse_ready(client)
-        where = "the Docker host's " if offline.in_container() else ""
-        checks.append(
-            Check(
-                "wheelhouse",
-                serving,
-                f"{where}{offline.wheelhouse_url()} serves the wheels"
-                if serving
-                else f"nothing answers at {where}{offline.wheelhouse_url()}",
-                ""
-                if serving
-                else "Run `python -m dashboard prepare --no-build` (on the host) to serve it.",
+        found = offline.build_wheelhouse_check(client, status)
+        checks.append(Check("wheelhouse", found.ok, found.detail, found.fix))
+        url = offline.build_index(client, status)
+        if status.index and not offline.in_container():
+            points = status.index == url
+            checks.append(
+                Check(
+                    "stand-in pip",
+                    points,
+                    f"{status.name}'s /etc/pip.conf sends pip to {status.index}"
+                    + ("" if points else f", not to the wheelhouse at {url}"),
+                    ""
+                    if points
+                    else "Run `python -m dashboard prepare --no-build`: it points the stand-in "
+                    f"at {url}.",
+                )
             )
-        )
     else:
         checks.append(Check("wheelhouse", True, "not needed: the base image is the real one"))
 

@@ -6,27 +6,36 @@ base image cannot be pulled, `ensure_base_image` makes a stand-in from Debian pa
 wheelhouse of the labs' requirements that `ensure_wheelhouse_server` serves on 127.0.0.1, and
 builds on a stand-in use the host network so `RUN pip install` inside them reaches it. The lab
 Dockerfiles stay exactly what a student writes.
+
+Whatever answers on the wheelhouse port is checked before a build uses it (engine/wheelhouse.py):
+every pinned requirement must be there. `prepare` fills this dashboard's own wheelhouse when it
+lacks something, and when another server holds the port it serves its own on a free port,
+records that port (`PORT_FILE`) and points the stand-in's pip at it (`restamp_standin`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
+import json
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import tarfile
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+from packaging.utils import canonicalize_name
 
 from dashboard import settings
-from dashboard.engine import labels
+from dashboard.engine import labels, wheelhouse
 from dashboard.engine.labs import requirement_files
 from dashboard.engine.paths import REPO_ROOT, cache_dir
 
@@ -42,8 +51,28 @@ def _quiet(_: str) -> None:
     pass
 
 
+DEFAULT_PORT = 3141
+PORT_FILE = "wheelhouse-port"  # beside the wheelhouse: the port `prepare` moved the server to
+
+
+class WheelhouseUnusable(RuntimeError):
+    """The index offline builds would install from cannot serve them: the sentence and fix."""
+
+
+def port_file() -> Path:
+    return wheelhouse_dir().parent / PORT_FILE
+
+
 def wheelhouse_port() -> int:
-    return settings.wheelhouse_port()
+    """DASHBOARD_WHEELHOUSE_PORT; else the port `prepare` recorded when another server held the
+    usual one; else 3141."""
+    explicit = settings.wheelhouse_port()
+    if explicit is not None:
+        return explicit
+    try:
+        return int(port_file().read_text().strip())
+    except (OSError, ValueError):
+        return DEFAULT_PORT
 
 
 def wheelhouse_url() -> str:
@@ -62,6 +91,7 @@ class BaseImageStatus:
     image_id: str | None = None
     size_bytes: int = 0
     python: str | None = None
+    index: str | None = None  # a stand-in's: where its /etc/pip.conf sends pip (its label)
 
     @property
     def summary(self) -> str:
@@ -83,13 +113,16 @@ def base_status_of(inspect: dict) -> BaseImageStatus:
     """The base image's status from its inspect answer (Engine 29 leaves empty fields out)."""
     config = inspect.get("Config") or {}
     env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+    found = labels.of_inspect(inspect)
+    standin = found.get(labels.STANDIN) == "true"
     return BaseImageStatus(
         BASE_IMAGE,
         present=True,
-        standin=labels.of_inspect(inspect).get(labels.STANDIN) == "true",
+        standin=standin,
         image_id=inspect.get("Id"),
         size_bytes=int(inspect.get("Size") or 0),
         python=env.get("PYTHON_VERSION"),
+        index=found.get(WHEELHOUSE_LABEL) if standin else None,
     )
 
 
@@ -99,9 +132,13 @@ def is_offline(client: docker.DockerClient) -> bool:
 
 
 def build_network(client: docker.DockerClient) -> str | None:
-    """The `network_mode` a lab build needs: "host" on the stand-in (wheelhouse on loopback)."""
-    if is_offline(client):
-        ensure_build_wheelhouse(client)
+    """The `network_mode` a lab build needs: "host" on the stand-in (wheelhouse on loopback).
+
+    WheelhouseUnusable when the index the stand-in's pip would use cannot serve the builds.
+    """
+    status = base_image_status(client)
+    if status.standin:
+        ensure_build_wheelhouse(client, status=status)
         return "host"
     return None
 
@@ -283,8 +320,21 @@ def _pip_download(args: list[str]) -> None:
         raise RuntimeError(f"pip download failed: {done.stderr[-1500:]}")
 
 
+def _archives(folder: Path) -> list[str]:
+    try:
+        return [p.name for p in folder.iterdir() if p.name.endswith(wheelhouse.ARCHIVES)]
+    except OSError:
+        return []
+
+
+def _local_missing(files: list[Path], folder: Path) -> list[str]:
+    offered = wheelhouse.distributions(_archives(folder), wheelhouse.supported_tags())
+    return wheelhouse.missing_pins(wheelhouse.pins_of(files), offered)
+
+
 def ensure_wheelhouse(report: Report = _quiet) -> Path:
-    """Download wheels for every lab's and the dashboard's requirements (for Python 3.11), once.
+    """Download wheels for every lab's and the dashboard's requirements (for Python 3.11), once,
+    and again for a pin the folder lacks (a wheel deleted, a download cut short).
 
     A package published only as a source archive (`SOURCE_ONLY`) is fetched as that archive
     with its build backend's wheels: pip in the image builds it from there.
@@ -294,7 +344,7 @@ def ensure_wheelhouse(report: Report = _quiet) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = folder / ".requirements.sha256"
     digest = _requirements_digest(files)
-    if stamp.exists() and stamp.read_text() == digest:
+    if stamp.exists() and stamp.read_text() == digest and not _local_missing(files, folder):
         return folder
     report(f"Downloading wheels for {len(files)} requirements files into {folder} ...")
     lines = [line for f in files for line in f.read_text().splitlines()]
@@ -311,58 +361,135 @@ def ensure_wheelhouse(report: Report = _quiet) -> Path:
     return folder
 
 
+SERVED_MARK = wheelhouse.SERVED_MARK  # in the wheelhouse: which folder a running server serves
+
+
+def _source_backends(pins) -> set[str]:
+    return {b for r in pins for b in SOURCE_ONLY.get(canonicalize_name(r.name), ())}
+
+
+def check_index(answer: wheelhouse.IndexAnswer) -> wheelhouse.WheelhouseCheck:
+    """What answered at the wheelhouse URL, checked against every pin of the labs and the
+    dashboard's image, and what this dashboard's wheelhouse folder says they pull in."""
+    pins = wheelhouse.pins_of(wheelhouse_requirements())
+    folder = wheelhouse_dir()
+    return wheelhouse.check(
+        answer,
+        pins,
+        ours=folder,
+        local_files=_archives(folder),
+        needed_names=_source_backends(pins),
+        explicit_port=settings.wheelhouse_port() is not None,
+        in_container=in_container(),
+    )
+
+
+def wheelhouse_holds(name: str) -> bool:
+    """Whether the offline wheelhouse is meant to hold package `name`: a pin of the labs or the
+    dashboard's image, a build backend of one, or what this dashboard's folder holds for them."""
+    pins = wheelhouse.pins_of(wheelhouse_requirements())
+    names = {canonicalize_name(r.name) for r in pins} | _source_backends(pins)
+    names |= set(wheelhouse.distributions(_archives(wheelhouse_dir()), wheelhouse.supported_tags()))
+    return canonicalize_name(name) in names
+
+
+def check_wheelhouse(url: str | None = None) -> wheelhouse.WheelhouseCheck:
+    """Check what answers at `url` (default: the wheelhouse URL) from here. Changes nothing."""
+    return check_index(wheelhouse.read_index(url or wheelhouse_url()))
+
+
 def wheelhouse_serving() -> bool:
-    try:
-        with urllib.request.urlopen(wheelhouse_url(), timeout=2) as answer:
-            return answer.status == 200 and b".whl" in answer.read()
-    except OSError:
-        return False
+    """Whether the wheelhouse URL serves every wheel the builds need."""
+    return check_wheelhouse().ok
 
 
-SERVED_MARK = ".wheelhouse-folder"  # in the wheelhouse: which folder a running server serves
+def _free_port(after: int) -> int:
+    """A port nothing listens on: the first free one after `after`, else one the kernel picks."""
+    for port in [*range(after + 1, after + 60), 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("No free port on 127.0.0.1 for the wheelhouse server.")
 
 
-def _served_folder() -> Path | None:
-    """The folder the wheelhouse server on the port serves (None: it does not say)."""
-    try:
-        with urllib.request.urlopen(wheelhouse_url() + SERVED_MARK, timeout=2) as answer:
-            return Path(answer.read().decode().strip())
-    except (OSError, UnicodeDecodeError):
-        return None
+def server_pid_file() -> Path:
+    return wheelhouse_dir().parent / "wheelhouse-server.pid"
+
+
+def _serve(folder: Path, port: int, report: Report) -> None:
+    """Serve `folder` on 127.0.0.1:`port` in a detached process, and wait until it answers."""
+    (folder / SERVED_MARK).write_text(str(folder))
+    log_path = wheelhouse_dir().parent / "wheelhouse-server.log"
+    url = f"http://127.0.0.1:{port}/"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port)]
+            + ["--bind", "127.0.0.1", "--directory", str(folder)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    server_pid_file().write_text(str(proc.pid))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if wheelhouse.read_index(url).folder == folder:
+            report(f"Wheelhouse served at {url}")
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"The wheelhouse server did not answer on {url}; see {log_path} (is the port taken?)."
+    )
+
+
+def settle_wheelhouse(report: Report = _quiet, *, move: bool = False) -> wheelhouse.WheelhouseCheck:
+    """A wheelhouse on the wheelhouse port that serves every build, or WheelhouseUnusable.
+
+    Nothing answers: this dashboard's wheelhouse is filled and served there. Its own server
+    answers: what its folder lacks is downloaded into it. Another server that serves everything
+    is used as it is (a test's data folder beside a running dashboard). Another one that lacks
+    something, or no wheelhouse at all: with `move` (prepare) and no DASHBOARD_WHEELHOUSE_PORT,
+    this dashboard's wheelhouse is served on a free port, recorded in `port_file()`; otherwise
+    the check's sentence and fix are raised.
+    """
+    found = check_wheelhouse()
+    if found.holder == wheelhouse.OURS:
+        # Changed requirements, or a wheel gone: fetched where the running server serves them.
+        ensure_wheelhouse(report)
+        return found if found.ok else check_wheelhouse()
+    if found.ok:
+        return found
+    if found.holder == wheelhouse.NOTHING:
+        _serve(ensure_wheelhouse(report), found.port, report)
+        return _served_or_raise()
+    if not move or found.explicit_port:
+        raise WheelhouseUnusable(found.sentence)
+    folder = ensure_wheelhouse(report)
+    port = _free_port(found.port)
+    report(
+        f"{found.detail}. Serving this dashboard's wheelhouse on port {port} instead "
+        f"(kept in {port_file()}) ..."
+    )
+    _serve(folder, port, report)
+    port_file().write_text(f"{port}\n")
+    return _served_or_raise()
+
+
+def _served_or_raise() -> wheelhouse.WheelhouseCheck:
+    found = check_wheelhouse()
+    if not found.ok:
+        raise WheelhouseUnusable(found.sentence)
+    return found
 
 
 def ensure_wheelhouse_server(report: Report = _quiet) -> str:
-    """Serve the wheelhouse on loopback in a detached process, unless it already answers."""
-    # A server that names its folder is up: asked first, it spares the directory listing
-    # (`wheelhouse_serving`), the slower request, on every build.
-    served = _served_folder()
-    if served is not None or wheelhouse_serving():
-        # Wheels for changed requirements, where the running server will serve them; not into
-        # another data folder's wheelhouse (a test's), which nobody serves.
-        if served is None or served == wheelhouse_dir():
-            ensure_wheelhouse(report)
-        return wheelhouse_url()
-    folder = ensure_wheelhouse(report)
-    (folder / SERVED_MARK).write_text(str(folder))
-    log = (cache_dir() / "wheelhouse-server.log").open("ab")
-    subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(wheelhouse_port())]
-        + ["--bind", "127.0.0.1", "--directory", str(folder)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if wheelhouse_serving():
-            report(f"Wheelhouse served at {wheelhouse_url()}")
-            return wheelhouse_url()
-        time.sleep(0.2)
-    raise RuntimeError(
-        f"The wheelhouse server did not answer on {wheelhouse_url()}; "
-        f"see {cache_dir() / 'wheelhouse-server.log'} (is the port taken?)."
-    )
+    """The wheelhouse URL, once it serves every build (see `settle_wheelhouse`)."""
+    return settle_wheelhouse(report).url
 
 
 def in_container() -> bool:
@@ -370,37 +497,31 @@ def in_container() -> bool:
     return settings.in_container()
 
 
-# Run in a throwaway container on the host's network: does the host's loopback serve wheels?
+# Run in a throwaway container on the host's network: what answers at these URLs there?
 _HOST_PROBE = """\
-import sys, urllib.request
-try:
-    body = urllib.request.urlopen(sys.argv[1], timeout=5).read()
-except OSError:
-    sys.exit(1)
-sys.exit(0 if b".whl" in body else 1)
+import json, sys, urllib.error, urllib.request
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return {"status": answer.status, "body": answer.read(2 << 20).decode("latin-1")}
+    except urllib.error.HTTPError as exc:
+        return {"status": exc.code}
+    except urllib.error.URLError as exc:
+        refused = isinstance(exc.reason, ConnectionRefusedError)
+        return {"status": None, "error": "refused" if refused else f"no HTTP answer ({exc.reason})"}
+    except Exception as exc:
+        return {"status": None, "error": f"no HTTP answer ({type(exc).__name__}: {exc})"}
+print(json.dumps({url: get(url) for url in sys.argv[1:]}))
 """
 _HOST_PROBE_TTL = 300.0  # seconds a positive answer is trusted (a probe costs a container)
-_host_ok_until = 0.0
-
-HOST_WHEELHOUSE_HINT = (
-    "The dashboard runs in a container, and the offline wheelhouse is served on the Docker "
-    "host's loopback, where lab builds (host network) reach it. Nothing answers at {url} there: "
-    "on the host, run `./dev python -m dashboard prepare --no-build`, which serves it."
-)
+_host_ok: dict[str, float] = {}  # URL: until when its good check is trusted
+_host_checks: dict[str, wheelhouse.WheelhouseCheck] = {}
 
 
-def host_wheelhouse_serving(client: docker.DockerClient) -> bool:
-    """Whether a build on the host network reaches the wheelhouse, asked by such a container.
-
-    From inside the dashboard's container, 127.0.0.1 is the container's own loopback: only a
-    container on the host's network sees what lab builds will see.
-    """
-    global _host_ok_until
-    if time.monotonic() < _host_ok_until:
-        return True
+def _probe_from_host(client: docker.DockerClient, url: str) -> wheelhouse.IndexAnswer:
     container = client.containers.create(
         BASE_IMAGE,
-        ["python3", "-c", _HOST_PROBE, wheelhouse_url()],
+        ["python3", "-c", _HOST_PROBE, url, url + SERVED_MARK],
         network_mode="host",
         labels=labels.for_lab("wheelhouse"),
         log_config=docker.types.LogConfig(
@@ -409,36 +530,157 @@ def host_wheelhouse_serving(client: docker.DockerClient) -> bool:
     )
     try:
         container.start()
-        ok = container.wait(timeout=60).get("StatusCode") == 0
+        container.wait(timeout=60)
+        said = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
-    if ok:
-        _host_ok_until = time.monotonic() + _HOST_PROBE_TTL
-    return ok
+    try:
+        answers = json.loads(said.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return wheelhouse.IndexAnswer(url, None, error=f"the probe said {said[-200:]!r}")
+
+    def get(asked: str) -> wheelhouse.Fetched:
+        a = answers.get(asked) or {}
+        body = (a.get("body") or "").encode("latin-1")
+        return wheelhouse.Fetched(a.get("status"), body, a.get("error") or "")
+
+    return wheelhouse.read_index(url, get=get)
+
+
+def host_wheelhouse_check(client: docker.DockerClient, url: str) -> wheelhouse.WheelhouseCheck:
+    """What a build on the host network finds at `url`, asked by such a container.
+
+    From inside the dashboard's container, 127.0.0.1 is the container's own loopback: only a
+    container on the host's network sees what lab builds will see.
+    """
+    if time.monotonic() < _host_ok.get(url, 0.0):
+        return _host_checks[url]
+    found = check_index(_probe_from_host(client, url))
+    if found.ok:
+        _host_ok[url] = time.monotonic() + _HOST_PROBE_TTL
+        _host_checks[url] = found
+    return found
+
+
+def build_index(client: docker.DockerClient, status: BaseImageStatus | None = None) -> str:
+    """The index lab builds install from: the stand-in's (its label says what its pip.conf
+    says) in the dashboard's container, where the host's port file cannot be read; the
+    wheelhouse URL elsewhere."""
+    if in_container():
+        status = status or base_image_status(client)
+        return status.index or wheelhouse_url()
+    return wheelhouse_url()
+
+
+def build_wheelhouse_check(
+    client: docker.DockerClient, status: BaseImageStatus | None = None
+) -> wheelhouse.WheelhouseCheck:
+    """What lab builds would find at the wheelhouse, asked where they run. Changes nothing."""
+    url = build_index(client, status)
+    return host_wheelhouse_check(client, url) if in_container() else check_wheelhouse(url)
 
 
 def wheelhouse_ready(client: docker.DockerClient) -> bool:
-    """Whether lab builds reach the wheelhouse (asked where they run: the daemon's host)."""
-    return host_wheelhouse_serving(client) if in_container() else wheelhouse_serving()
+    """Whether lab builds reach a wheelhouse that serves them (asked where they run)."""
+    return build_wheelhouse_check(client).ok
 
 
-def ensure_build_wheelhouse(client: docker.DockerClient, report: Report = _quiet) -> str:
-    """The wheelhouse where lab builds reach it: served from here, or checked on the host.
+STANDIN_ELSEWHERE = (
+    "The stand-in {image}'s /etc/pip.conf sends pip to {index}, but this dashboard's wheelhouse "
+    "is at {url}. Run `python -m dashboard prepare --no-build`: it points the stand-in at {url}."
+)
+
+
+def ensure_build_wheelhouse(
+    client: docker.DockerClient,
+    report: Report = _quiet,
+    *,
+    status: BaseImageStatus | None = None,
+) -> str:
+    """The wheelhouse where lab builds reach it, once it serves them all; WheelhouseUnusable
+    (its sentence and fix) when it does not.
 
     In the dashboard's container the wheelhouse cannot be served from here (its loopback is not
     the host's): the host serves it (`prepare`), and this only checks and explains.
     """
-    if not in_container():
-        return ensure_wheelhouse_server(report)
-    if not host_wheelhouse_serving(client):
-        raise RuntimeError(HOST_WHEELHOUSE_HINT.format(url=wheelhouse_url()))
-    return wheelhouse_url()
+    status = status or base_image_status(client)
+    if in_container():
+        found = host_wheelhouse_check(client, build_index(client, status))
+        if not found.ok:
+            raise WheelhouseUnusable(found.sentence)
+        return found.url
+    url = settle_wheelhouse(report).url
+    if status.index and status.index != url:
+        raise WheelhouseUnusable(
+            STANDIN_ELSEWHERE.format(image=BASE_IMAGE, index=status.index, url=url)
+        )
+    return url
 
 
-def prepare_offline(client: docker.DockerClient, report: Report = _quiet) -> BaseImageStatus:
-    """Everything a build needs: the base image and, on a stand-in, the wheelhouse server."""
+def restamp_standin(
+    client: docker.DockerClient, url: str, report: Report = _quiet, image: str | None = None
+) -> None:
+    """Point the stand-in's pip at `url`: its files with a new /etc/pip.conf, imported again
+    under its name with its settings and a new wheelhouse label (one layer, as `build_standin`
+    makes it, without debootstrap). Images built on the old one keep it; unused, it goes.
+    `image`: the stand-in's name, BASE_IMAGE (read when called) unless given."""
+    image = image or BASE_IMAGE
+    inspect = client.api.inspect_image(image)
+    config = inspect.get("Config") or {}
+    work = wheelhouse_dir().parent / "standin"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    report(f"Pointing the stand-in {image}'s pip at {url} ...")
+    conf = PIP_CONF.format(url=url).encode()
+    member = tarfile.TarInfo("pip.conf")
+    member.size, member.mode, member.mtime = len(conf), 0o644, int(time.time())
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as tar:
+        tar.addfile(member, io.BytesIO(conf))
+    container = client.containers.create(image, ["true"], labels=labels.for_lab("wheelhouse"))
+    tarball = work / "rootfs.tar"
+    try:
+        container.put_archive("/etc", packed.getvalue())
+        with tarball.open("wb") as out:
+            for chunk in container.export():
+                out.write(chunk)
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+    image_labels = {**(config.get("Labels") or {}), WHEELHOUSE_LABEL: url}
+    changes = [f"ENV {e}" for e in config.get("Env") or []]
+    if config.get("Cmd"):
+        changes.append(f"CMD {json.dumps(config['Cmd'])}")
+    changes += [f"LABEL {k}={v}" for k, v in image_labels.items()]
+    repo, _, tag = image.rpartition(":")
+    client.api.import_image_from_file(str(tarball), repository=repo, tag=tag, changes=changes)
+    shutil.rmtree(work)
+    with contextlib.suppress(docker.errors.DockerException):
+        if not client.api.inspect_image(inspect["Id"]).get("RepoTags"):
+            client.api.remove_image(inspect["Id"])
+    report(f"Stand-in {image} now sends pip to {url}.")
+
+
+def prepare_offline(
+    client: docker.DockerClient,
+    report: Report = _quiet,
+    *,
+    restamp: Callable[[docker.DockerClient, str, Report], None] | None = None,
+) -> BaseImageStatus:
+    """Everything a build needs: the base image and, on a stand-in, a wheelhouse that serves
+    every build, with the stand-in's pip pointed at it (`restamp`, default `restamp_standin`)."""
+    restamp = restamp or restamp_standin
     status = ensure_base_image(client, report)
-    if status.standin:
-        ensure_build_wheelhouse(client, report)
+    if not status.standin:
+        return status
+    if in_container():
+        ensure_build_wheelhouse(client, report, status=status)
+        return status
+    found = settle_wheelhouse(report, move=True)
+    if status.index != found.url:
+        restamp(client, found.url, report)
+        status = base_image_status(client)
+    report(f"Wheelhouse: {found.detail}.")
     return status

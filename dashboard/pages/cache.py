@@ -16,6 +16,8 @@ IRIS_TAG = workspace.working_tag(IRIS, "Dockerfile")
 REBUILD_KEY = JobKey("build", "iris-working-copy")
 FROM_ZERO_KEY = JobKey("build", f"{IRIS} from-zero")
 PAIR_KEY = JobKey("cache-pair", ORDER)
+RMI_KEY = JobKey("rmi-rebuild", IRIS)
+PREVIEW_KEY = JobKey("prune-preview")
 VARIANTS = {
     name: (dockerfile, workspace.working_tag(ORDER, dockerfile))
     for name, dockerfile in (
@@ -203,25 +205,92 @@ def render() -> None:
 
     common.live(PAIR_KEY, pair_panel)
 
+    # ---------------------------------------------------------------- rmi
+    lab = get(IRIS)
+    st.header("3. `docker rmi`: the image goes, its layers stay")
+    common.command(
+        f"docker rmi {lab.image}\n"
+        + build_command(
+            lab.path, lab.dockerfile, lab.image, network=facts.build_network, nocache=False
+        ),
+        "This button runs:",
+    )
+    st.markdown(
+        "`docker rmi` removes the image's **name** (and, with its last name, the image), but "
+        "not the build cache: the layers are not deleted at all, they stay in the cache. So "
+        "building it again takes its steps from the cache and is done in seconds."
+    )
+    if st.button(
+        "Remove the image, then build it again", key="rmi-rebuild", icon=":material/delete:"
+    ):
+        state.start(RMI_KEY, tasks.rmi_then_rebuild(IRIS), f"docker rmi {lab.image} + build")
+
+    def rmi_panel(snap) -> None:
+        if snap is None:
+            st.caption(f"Not tried yet (needs {lab.image}: build it on Lesson 1 first).")
+            return
+        rows = snap.state.get("steps", ())
+        removed = snap.state.get("rmi")
+        if removed is not None:
+            st.code("\n".join([f"$ {removed.cli}", *removed.lines]), language="text")
+        if snap.running:
+            st.progress(snap.progress or 0.0, text=snap.detail or "docker rmi…")
+            views.steps_table(rows, compact=True)
+            return
+        if common.job_failed(snap):
+            return
+        built = snap.result.build
+        if built is None or not built.ok:
+            st.error(built.error if built else "The build did not finish.")
+            return
+        cols = st.columns(2)
+        cols[0].metric("Build after docker rmi", theme.fmt_seconds(built.seconds))
+        cols[1].metric("Steps from the cache", f"{built.steps_cached} / {built.steps_total}")
+        ran = [r for r in built.real_steps if r.status == "executed"]
+        if built.builder == "classic" and ran:
+            st.info(
+                "This daemon builds with the classic builder, whose cache is the intermediate "
+                f"images: `docker rmi` deleted the ones only this image used (the `Deleted:` "
+                f"lines), so {len(ran)} step(s) ran again. BuildKit, what `docker build` is "
+                "today, keeps every step in its build cache after `docker rmi`.",
+                icon=":material/info:",
+            )
+        elif not ran:
+            st.success(
+                f"Every step came from the cache: {lab.image} is back in "
+                f"{theme.fmt_seconds(built.seconds)} without running a single one.",
+                icon=":material/bolt:",
+            )
+        views.steps_table(rows, compact=True)
+
+    common.live(RMI_KEY, rmi_panel)
+
     # ---------------------------------------------------------------- prune
-    st.header("3. Emptying the cache: `docker builder prune`")
+    st.header("4. Emptying the cache: `docker builder prune`, `docker system prune -a`")
     common.command(
         "docker system df          # the Build Cache line: BuildKit's cache records\n"
         "docker buildx du --verbose   # each record: what made it, its size, when last used\n"
-        "docker builder prune      # empties BuildKit's cache: the next build starts from zero",
+        "docker builder prune -a   # empties BuildKit's cache: the next build starts from zero\n"
+        "docker system prune -a    # and every stopped container, unused image and network",
         "The cache itself, in a terminal:",
     )
     st.markdown(
-        "The dashboard shows `docker builder prune` but **never runs it**. BuildKit's cache "
-        "records carry no labels (prune cannot filter by them), and one record serves every "
-        "build that needs the same step: the layers of your own `docker build` in a terminal, "
-        "of another lab, of another student on a shared server are the same records as the "
-        "dashboard's. So no record can be shown to be the dashboard's alone, and a prune would "
-        "throw away cache that is not ours to throw away. What a rebuild after it costs is "
-        "measured instead: a build with `--no-cache` runs every step, as the first build after "
-        "a prune does (the base image stays: it is an image, not cache)."
+        "The dashboard shows these prunes but **never runs them**. They take everything "
+        "unused on the daemon, not only the dashboard's: BuildKit's cache records carry no "
+        "labels (prune cannot filter by them), and one record serves every build that needs "
+        "the same step: the layers of your own `docker build` in a terminal, of another lab, of "
+        "another student on a shared server are the same records as the dashboard's. What "
+        "they would remove here is listed below, read from Docker without removing anything. "
+        "What a rebuild after a prune costs is measured instead: a build with `--no-cache` "
+        "runs every step, as the first build after a prune does (the base image stays: it is "
+        "an image in use, not cache)."
     )
-    lab = get(IRIS)
+    if st.button(
+        "What would a prune remove here?", key="prune-preview", icon=":material/visibility:"
+    ):
+        state.start(PREVIEW_KEY, tasks.prune_preview(), "docker system df")
+    common.live(PREVIEW_KEY, views.prune_preview_panel)
+
     common.command(
         build_command(
             lab.path, lab.dockerfile, lab.image, network=facts.build_network, nocache=True
@@ -243,6 +312,28 @@ def render() -> None:
         ran = sum(1 for s in cold.real_steps if s.status == "executed")
         warm = state.snapshot(REBUILD_KEY)
         warm = warm.result if warm is not None and warm.ok and warm.result else None
+        after_rmi = state.snapshot(RMI_KEY)
+        after_rmi = (
+            after_rmi.result.build
+            if after_rmi is not None and after_rmi.ok and after_rmi.result
+            else None
+        )
+        if after_rmi is not None and after_rmi.ok:
+            both = st.columns(2)
+            both[0].metric(
+                "After docker rmi",
+                theme.fmt_seconds(after_rmi.seconds),
+                help=f"{after_rmi.steps_cached} / {after_rmi.steps_total} steps from the cache "
+                "(section 3).",
+            )
+            both[1].metric(
+                "After a prune (from zero)",
+                theme.fmt_seconds(cold.seconds),
+                delta=f"{cold.seconds / max(after_rmi.seconds, 0.001):.0f}x as long",
+                delta_color="off",
+            )
+        else:
+            st.caption("Remove and rebuild the image in section 3 to see both times side by side.")
         cols = st.columns(3)
         cols[0].metric("Rebuild from zero", theme.fmt_seconds(cold.seconds))
         cols[1].metric("Steps that ran again", f"{ran} / {cold.steps_total}")

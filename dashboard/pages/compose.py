@@ -1,21 +1,47 @@
 """Lesson 4: Docker Compose. A trainer and a predictor share a volume; the predictor waits for the
 model file, then predicts. Both logs live, side by side, and a timeline of what happened when."""
 
+import os
 from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
 
+from dashboard import settings
 from dashboard.engine import labs
 from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
 from dashboard.ui import text as T
-from dashboard.work import tasks
+from dashboard.work import tasks, workspace
 from dashboard.work.jobs import JobKey
 
 LAB = labs.get("wine")
 BUILD_KEY = JobKey("compose-build", LAB.name)
 UP_KEY = JobKey("compose-up", LAB.name)
 DOWN_KEY = JobKey("compose-down", LAB.name)
+VOLUME = "Named volume (compose.yaml)"
+FOLDER = "Host folder, as in the lecture (+ compose.bind.yaml)"
+# (what, named volume `shared:/shared`, host folder `./shared:/shared`)
+MOUNT_CHOICES = (
+    ("where it lives", "Docker's own storage", "a folder you choose, beside compose.yaml"),
+    (
+        "Linux",
+        "files owned by the container's user, out of your way",
+        "files owned by the container's user on your disk: root here, so `sudo rm` "
+        '(or `user: "${UID}:${GID}"`)',
+    ),
+    (
+        "Docker Desktop (macOS, Windows)",
+        "inside Docker's VM: fast",
+        "shared into the VM by Docker's file sharing: slower for many small files; yours",
+    ),
+    (
+        "WSL 2",
+        "inside Docker's VM: fast",
+        "fast from the Linux side (`~/...`), slow from `/mnt/c/...` (the Windows disk)",
+    ),
+    ("removed by", "`docker compose down -v`", "you: Docker never deletes a host folder"),
+    ("dashboard in a container", "works", "no: the path is looked up on the Docker host"),
+)
 
 
 def render() -> None:
@@ -44,8 +70,54 @@ def render() -> None:
             "`wine-predictor`."
         )
 
-    settings = st.columns(2)
-    delay = settings[0].slider(
+    # ---------------------------------------------------------------- volume or folder
+    bind = (
+        st.segmented_control(
+            "Where the model file goes",
+            [VOLUME, FOLDER],
+            default=VOLUME,
+            key="wine-mount",
+            help="The lecture bind-mounted a host folder; compose.yaml uses a named volume.",
+        )
+        == FOLDER
+    )
+    in_container = settings.in_container()
+    if bind:
+        common.show_file(
+            LAB.path / tasks.BIND_FILE, "yaml", f"labs/wine/{tasks.BIND_FILE}", expanded=True
+        )
+        st.caption(
+            f"Run from a working copy of labs/wine at `{workspace.copy_path(LAB.name)}`: the "
+            "trainer writes the model into its `shared/` folder, on this machine's disk."
+        )
+        if in_container:
+            st.warning(
+                "The dashboard runs in a container here: a bind mount's `./shared` would be "
+                "looked up on the Docker host, not in this container. Use the named volume, or "
+                "run the dashboard with `./dev start` to try the host folder.",
+                icon=":material/folder_off:",
+            )
+    with st.expander("Named volume or host folder: what each means"):
+        st.table(
+            pd.DataFrame(
+                [row[1:] for row in MOUNT_CHOICES],
+                index=[row[0] for row in MOUNT_CHOICES],
+                columns=["named volume `shared:/shared`", "host folder `./shared:/shared`"],
+            )
+        )
+
+    def _lecture_timings() -> None:
+        st.session_state["train-delay"] = 20
+        st.session_state["poll-seconds"] = 15
+
+    st.button(
+        "The lecture's timings (training 20 s later, a check every 15 s)",
+        key="lecture-timings",
+        on_click=_lecture_timings,
+        icon=":material/school:",
+    )
+    knobs = st.columns(2)
+    delay = knobs[0].slider(
         "Trainer delay before training (TRAIN_DELAY_SECONDS)",
         0,
         30,
@@ -53,7 +125,7 @@ def render() -> None:
         key="train-delay",
         help="The lecturer added a sleep to the trainer to make the wait visible.",
     )
-    poll = settings[1].slider(
+    poll = knobs[1].slider(
         "Predictor checks the volume every (POLL_SECONDS)",
         1,
         15,
@@ -62,13 +134,16 @@ def render() -> None:
         help="The lecture's predictor checks every 15 seconds.",
     )
     env = {"POLL_SECONDS": str(poll), "TRAIN_DELAY_SECONDS": str(delay)}
-    project = tasks.compose_project(state.client(), env)
+    disabled = bind and in_container
+    project = tasks.compose_project(state.client(), env, bind=bind and not in_container)
 
     # ---------------------------------------------------------------- build
     st.header("1. Build both images")
     common.command(project.build_command().display, "This button runs:")
-    if st.button(T.COMPOSE_BUILD, key="compose-build", icon=":material/construction:"):
-        state.start(BUILD_KEY, tasks.compose_build(env), "docker compose build")
+    if st.button(
+        T.COMPOSE_BUILD, key="compose-build", icon=":material/construction:", disabled=disabled
+    ):
+        state.start(BUILD_KEY, tasks.compose_build(env, bind=bind), "docker compose build")
 
     def build_panel(snap) -> None:
         if snap is None:
@@ -118,10 +193,20 @@ def render() -> None:
         project.up_command().display, "This button runs (after `down -v` of any earlier run):"
     )
     buttons = st.container(horizontal=True)
-    if buttons.button(T.COMPOSE_UP, key="compose-up", type="primary", icon=":material/play_arrow:"):
-        state.start(UP_KEY, tasks.compose_up(env, timeout=LAB.run_timeout), "docker compose up")
+    if buttons.button(
+        T.COMPOSE_UP,
+        key="compose-up",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=disabled,
+    ):
+        state.start(
+            UP_KEY,
+            tasks.compose_up(env, timeout=LAB.run_timeout, bind=bind),
+            "docker compose up" + (" (host folder)" if bind else ""),
+        )
     if buttons.button(T.COMPOSE_DOWN, key="compose-down", icon=":material/stop:"):
-        state.start(DOWN_KEY, tasks.compose_down(), "docker compose down")
+        state.start(DOWN_KEY, tasks.compose_down(bind=bind), "docker compose down")
     common.command(project.down_command().display, "The stop button runs:")
 
     def _log_column(service: str, lines) -> None:
@@ -173,7 +258,8 @@ def render() -> None:
                 hide_index=True,
                 key=f"events-{snap.number}",
             )
-        st.subheader("The shared volume")
+        on_host = any(f.uid is not None for f in files) or "(host folder)" in snap.label
+        st.subheader("The shared folder on this machine" if on_host else "The shared volume")
         if files:
             st.dataframe(
                 pd.DataFrame.from_records(
@@ -183,12 +269,21 @@ def render() -> None:
                             "size": theme.fmt_bytes(f.size_bytes),
                             "modified": f.modified.strftime("%H:%M:%S"),
                         }
+                        | ({"owner uid": f.uid} if f.uid is not None else {})
                         for f in files
                     ]
                 ),
                 hide_index=True,
                 key=f"volume-{snap.number}",
             )
+            mine = getattr(os, "getuid", lambda: None)()
+            if on_host and mine not in (None, 0) and any(f.uid == 0 for f in files):
+                st.warning(
+                    "These files belong to root (uid 0) on this machine: the containers ran as "
+                    "root and wrote them through the bind mount. Remove them with `sudo rm`, or "
+                    'run the services as yourself (`user: "${UID}:${GID}"` in compose.yaml).',
+                    icon=":material/lock:",
+                )
         else:
             st.caption("Empty so far: the model file appears when the trainer saves it.")
         if snap.finished and snap.result is not None:

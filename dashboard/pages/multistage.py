@@ -386,5 +386,9 @@ def render() -> None:
         state.start(TARGET_KEY, tasks.build_lab(LAB.name, stage=TARGET), f"build {target_image}")
     common.live(TARGET_KEY, _target_panel)
 
+    from dashboard.ui import make_panel  # the section is self-contained (ui/make_panel.py)
+
+    make_panel.render(LAB.name, "7. The Makefile")
+
 
 shell.run_page(render, __file__)

@@ -158,7 +158,8 @@ def refresh_all() -> None:
 # ---------------------------------------------------------------- classroom mode
 
 STUDENT_PARAM = "student"  # ?student=alice keeps a student's name across reloads
-QUEUED_KINDS = frozenset({"build", "cache-pair", "compose-build"})  # jobs that wait for a slot
+# Jobs that wait for a slot ("make": the Makefile's targets, `make build` and `make all` build).
+QUEUED_KINDS = frozenset({"build", "cache-pair", "compose-build", "make"})
 
 
 def classroom() -> bool:

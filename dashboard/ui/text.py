@@ -28,6 +28,12 @@ STOP_CONTAINER = "Stop container"
 REMOVE_CONTAINER = "Remove container"
 START_DETACHED = "Start detached container"
 RUN_EXEC = "Run docker exec"
+FOLLOW_LOGS = "Follow logs"
+STOP_FOLLOWING = "Stop following"
+
+# The Makefile (lessons 1 and 3).
+MAKE_ADD_TARGET = "Add the target"
+MAKE_RESET = "Reset the Makefile"
 
 # Layers and the cache.
 APPEND_COMMENT = "Append a comment to main.py"

@@ -390,3 +390,88 @@ def exec_panel(snap: JobSnapshot | None) -> None:
             st.caption(f"The last {OUTPUT_LINES:,} of {len(lines):,} lines.")
             lines = lines[-OUTPUT_LINES:]
         st.code("\n".join(lines) or "(nothing)", language="text")
+
+
+PRUNE_KINDS = (
+    ("container", "Stopped containers"),
+    ("network", "Unused networks"),
+    ("image", "Images no running container uses"),
+    ("cache", "Build cache records"),
+)
+
+
+def prune_preview_panel(snap: JobSnapshot | None) -> None:
+    """What `docker system prune -a` would remove (engine/prune.py), ours and not ours."""
+    preview = common.outcome(snap, working="docker system df…")
+    if preview is None:
+        return
+    rows = []
+    for kind, title in PRUNE_KINDS:
+        found = preview.of_kind(kind)
+        rows.append(
+            {
+                "What": title,
+                "How many": len(found),
+                "Size": theme.fmt_bytes(sum(d.size_bytes for d in found)),
+                "The dashboard's": "can't tell (no labels)"
+                if kind == "cache"
+                else sum(1 for d in found if d.ours),
+                "Not the dashboard's": ""
+                if kind == "cache"
+                else sum(1 for d in found if not d.ours),
+            }
+        )
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="prune-preview-table")
+    st.caption(
+        f"`docker builder prune -a` alone would remove the {len(preview.builder)} build cache "
+        f"records ({theme.fmt_bytes(preview.builder_bytes)}). Volumes stay unless `--volumes`."
+    )
+    others = preview.not_ours
+    if others:
+        names = ", ".join(f"`{d.name}`" for d in others[:12])
+        more = f" and {len(others) - 12} more" if len(others) > 12 else ""
+        st.warning(
+            f"`docker system prune -a` would also remove {len(others)} things the dashboard did "
+            f"not make: {names}{more}. That is why it shows the command and does not run it.",
+            icon=":material/warning:",
+        )
+    else:
+        st.info(
+            "Everything it would remove with a label is the dashboard's; the build cache records "
+            "carry none, so whose they are cannot be told.",
+            icon=":material/info:",
+        )
+
+
+def logs_panel(snap: JobSnapshot | None) -> None:
+    """`docker logs -f`: the lines as they come and a "Stop following" button, then how it
+    ended (the container stopped, with its exit code, or the student stopped following)."""
+    from dashboard.engine import runs
+
+    if snap is None:
+        st.caption("Not following any container's logs.")
+        return
+    lines = snap.lines()
+    if snap.running:
+        st.progress(0.0, text=f"Following: `{snap.detail}`")
+        if st.button(
+            T.STOP_FOLLOWING, key="stop-following-" + snap.key.slug, icon=":material/stop_circle:"
+        ):
+            state.registry().cancel(snap.key)
+            st.toast("Stopped following; the container keeps running.")
+        common.live_log(lines[-LOG_LINES:])
+        return
+    follow = snap.result
+    if follow is None:
+        common.job_failed(snap)
+        return
+    common.command(follow.cli, "The command it stands for:")
+    if follow.ended == runs.FOLLOW_EXITED:
+        st.success(follow.message, icon=":material/check_circle:")
+    elif follow.ended == runs.FOLLOW_STOPPED:
+        st.info(follow.message, icon=":material/stop_circle:")
+    else:
+        st.warning(follow.message, icon=":material/info:")
+    if snap.dropped:
+        st.caption(f"The last {len(lines):,} of {snap.events_total:,} lines.")
+    common.live_log(lines[-LOG_LINES:])

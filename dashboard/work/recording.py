@@ -6,9 +6,10 @@ returns, still in its worker thread, the result is recorded once, whatever the p
 afterwards. The CLI calls `record_quietly(open_history(), result)` after its own build or run.
 `record(history, result)` knows the shapes the targets return: a `builds.BuildResult`, a
 `tasks.RunOutcome` (one `docker run`), a `tasks.PairOutcome` (the four cache-order builds), a
-`tasks.ComposeBuildOutcome` (one row per service's image), a `tasks.ComposeOutcome` (one row
-per service container), a `tasks.GpuOutcome` (the GPU lesson's run) and a `tasks.ExecOutcome`
-(one `docker exec`). Other results (container actions, clean-up) are not builds or runs and are
+`tasks.RmiRebuildOutcome` (the build after `docker rmi`), a `tasks.ComposeBuildOutcome` (one
+row per service's image), a `tasks.ComposeOutcome` (one row per service container), a
+`tasks.GpuOutcome` (the GPU lesson's run) and a `tasks.ExecOutcome` (one `docker exec`). Other
+results (container actions, clean-up) are not builds or runs and are
 left out. Recording never fails a job: the history swallows its own errors (see
 engine/history.py), and anything else is logged.
 
@@ -47,6 +48,8 @@ def record(history: History | None, result: Any) -> list[int | None]:
             for build in store.values():
                 ids += _record_build(history, build)
         return ids
+    if isinstance(result, tasks.RmiRebuildOutcome) and result.build is not None:
+        return _record_build(history, result.build)
     if isinstance(result, tasks.ComposeBuildOutcome):
         return [_record_build(history, build)[0] for _, build in sorted(result.services.items())]
     if isinstance(result, tasks.ExecOutcome):

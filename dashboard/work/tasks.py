@@ -19,6 +19,7 @@ from typing import Any
 
 from dashboard import settings
 from dashboard.engine.build_stream import StepLike
+from dashboard.work import workspace
 from dashboard.work.jobs import Job
 
 Target = Callable[[Job], Any]
@@ -156,6 +157,47 @@ def build_folder(folder: Path, dockerfile: str, tag: str, lab_name: str) -> Targ
 
 
 @dataclass(frozen=True)
+class RmiRebuildOutcome:
+    """`docker rmi` of a lab image, then its build again: from the cache, in seconds."""
+
+    rmi: Any  # prune.RmiResult
+    build: Any  # builds.BuildResult
+
+
+def rmi_then_rebuild(lab_name: str) -> Target:
+    """`docker rmi IMAGE`, then `docker build` of the lab: the layers were never deleted."""
+
+    def target(job: Job):
+        from dashboard.engine import builds, labs, prune
+
+        lab = labs.get(lab_name)
+        with docker_client() as client:
+            job.progress(None, f"docker rmi {lab.image}")
+            removed = prune.remove_tag(client, lab.image)
+            for line in removed.lines:
+                job.emit("line", line)
+            job.update(rmi=removed)
+            events = builds.stream_lab_build(client, lab, cancel=job.cancel_event)
+            built = consume_build(job, events)
+        return RmiRebuildOutcome(removed, built)
+
+    return target
+
+
+def prune_preview() -> Target:
+    """What `docker builder prune -a` and `docker system prune -a` would remove (reads only)."""
+
+    def target(job: Job):
+        from dashboard.engine import prune
+
+        job.progress(None, "docker system df")
+        with docker_client() as client:
+            return prune.prune_preview(client)
+
+    return target
+
+
+@dataclass(frozen=True)
 class PairOutcome:
     """The cache-order comparison: the same edit, two Dockerfiles."""
 
@@ -173,7 +215,6 @@ def cache_order_pair(folder: Path, variants: dict[str, tuple[str, str]]) -> Targ
 
     def target(job: Job):
         from dashboard.engine import builds
-        from dashboard.work import workspace
 
         baseline: dict[str, Any] = {}
         rebuild: dict[str, Any] = {}
@@ -217,20 +258,25 @@ class RunOutcome:
 
 
 def run_image(
-    image: str, lab: str, command: str | None = None, timeout: float | None = None
+    image: str,
+    lab: str,
+    command: str | None = None,
+    timeout: float | None = None,
+    name: str | None = None,
 ) -> Target:
-    """`docker run IMAGE`: stream its lines, then parse what the lab printed."""
+    """`docker run [--name NAME] IMAGE`: stream its lines, then parse what the lab printed."""
 
     def target(job: Job):
         from dashboard.engine import lab_output, runs
 
-        job.progress(None, f"docker run {image}")
+        job.progress(None, runs.docker_run_command(image, command=command, name=name))
         with docker_client() as client:
             result = runs.run_container(
                 client,
                 image,
                 lab=lab,
                 command=command,
+                name=name or None,
                 timeout=timeout,
                 on_line=lambda line: job.emit("line", line.text),
                 cancel=job.cancel_event,
@@ -308,6 +354,68 @@ def exec_in(container_id: str, name: str, command: str) -> Target:
     return target
 
 
+def follow_logs(container_id: str, name: str) -> Target:
+    """`docker logs -f NAME`: each line into the job (the job keeps a bounded number) until the
+    container stops or the job is cancelled ("Stop following"; the container keeps running)."""
+
+    def target(job: Job):
+        from dashboard.engine import runs
+
+        job.progress(None, runs.docker_logs_command(name, follow=True))
+        with docker_client() as client:
+            return runs.follow_logs(
+                client,
+                container_id,
+                on_line=lambda line: job.emit("line", line.text),
+                cancel=job.cancel_event,
+            )
+
+    return target
+
+
+# ---------------------------------------------------------------- make
+
+
+@dataclass(frozen=True)
+class MakeOutcome:
+    result: Any  # make.MakeResult
+    notes: tuple[Any, ...]  # make.RefusalNote: what Docker refused, and the fix
+    parsed: Any  # lab_output.LabOutput of what the run printed (make run, make all)
+    changed: tuple[str, ...] = ()  # files of the working copy that differ from the lab's
+
+
+def make_target(lab_name: str, target: str | None) -> Target:
+    """`make [TARGET]` in the lab's working copy, with the dashboard's variables (labels, the
+    owner's names): make's and docker's lines into the job, then what Docker refused."""
+
+    def run(job: Job):
+        from dashboard.engine import builds, lab_output, labs, make, offline
+        from dashboard.work import workspace
+
+        lab = labs.get(lab_name)
+        folder = workspace.ensure_copy(lab.folder)
+        changed = workspace.changed_files(lab.folder)
+        with docker_client() as client:
+            makefile = make.read_makefile(folder / make.MAKEFILE)
+            variables = make.variables_for(lab, makefile, network=offline.build_network(client))
+            planned = make.prepare(client, makefile, target, variables)
+            job.update(command=planned.command, folder=str(folder), goal=planned.goal)
+            job.progress(None, planned.command)
+            result = None
+            for event in make.stream_make(
+                planned, env=builds.cli_env(client), cancel=job.cancel_event
+            ):
+                if isinstance(event, make.MakeLine):
+                    job.emit("line", event.text)
+                else:
+                    result = event.result
+            notes = make.explain_refusals(client, result.refusals) if result else ()
+        parsed = lab_output.parse_lab_output(list(result.lines) if result else [])
+        return MakeOutcome(result, notes, parsed, changed)
+
+    return run
+
+
 # ---------------------------------------------------------------- Compose
 
 
@@ -322,17 +430,31 @@ def compose_project_name() -> str:
     return owner.current().compose_project(settings.compose_project() or compose.DEFAULT_PROJECT)
 
 
-def compose_project(client, env: dict[str, str] | None = None):
-    """The wine pair's project (`compose_project_name`) on `client`."""
+BIND_FILE = "compose.bind.yaml"  # labs/wine: the lecture's host folder instead of the volume
+
+
+def compose_project(client, env: dict[str, str] | None = None, *, bind: bool = False):
+    """The wine pair's project (`compose_project_name`) on `client`. `bind`: the lecture's
+    version, from a working copy of labs/wine with compose.bind.yaml on top, so the model lands
+    in the copy's `shared/` folder (never in the repository)."""
     from dashboard.engine import compose
 
-    return compose.ComposeProject(client, compose_project_name(), lab="wine", env=env or {})
+    if not bind:
+        return compose.ComposeProject(client, compose_project_name(), lab="wine", env=env or {})
+    return compose.ComposeProject(
+        client,
+        compose_project_name(),
+        lab="wine",
+        env=env or {},
+        folder=workspace.ensure_copy("wine"),
+        extra_files=(BIND_FILE,),
+    )
 
 
-def compose_build(env: dict[str, str]) -> Target:
+def compose_build(env: dict[str, str], *, bind: bool = False) -> Target:
     def target(job: Job):
         with docker_client() as client:
-            project = compose_project(client, env)
+            project = compose_project(client, env, bind=bind)
             job.progress(None, project.build_command().display)
             result = consume_build(job, project.build_steps())  # the steps go to state "steps"
             job.update(build=result)
@@ -379,7 +501,7 @@ def _publish(job: Job, project, states, files) -> None:
     )
 
 
-def compose_up(env: dict[str, str], timeout: float = 300) -> Target:
+def compose_up(env: dict[str, str], timeout: float = 300, *, bind: bool = False) -> Target:
     """`docker compose up -d`, then watch both services until they exit (or the deadline)."""
 
     def target(job: Job):
@@ -388,7 +510,7 @@ def compose_up(env: dict[str, str], timeout: float = 300) -> Target:
 
         started = time.monotonic()
         with docker_client() as client:
-            project = compose_project(client, env)
+            project = compose_project(client, env, bind=bind)
             command = project.up_command().display
             job.update(command=command)
             job.progress(None, command)
@@ -451,10 +573,10 @@ def compose_up(env: dict[str, str], timeout: float = 300) -> Target:
     return target
 
 
-def compose_down() -> Target:
+def compose_down(*, bind: bool = False) -> Target:
     def target(job: Job):
         with docker_client() as client:
-            project = compose_project(client)
+            project = compose_project(client, bind=bind)
             result = project.down(volumes=True)
         for line in result.output:
             job.emit("line", line)

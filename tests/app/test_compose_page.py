@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.engine import compose
+from dashboard.engine import compose, labs
+from dashboard.work import workspace
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 
 pytestmark = pytest.mark.docker
@@ -68,3 +69,39 @@ def test_the_pair_trains_waits_predicts_and_goes_away(docker_client, app, projec
         all=True, filters={"label": f"{compose.PROJECT_LABEL}={project}"}
     )
     assert left == []
+
+
+def test_the_lectures_host_folder_gets_the_model_file_on_this_machine(docker_client, app, project):
+    at = open_page(app, "compose.py")
+    at.segmented_control(key="wine-mount").set_value(
+        "Host folder, as in the lecture (+ compose.bind.yaml)"
+    ).run()
+    assert_clean(at)
+    at.button(key="lecture-timings").click().run()
+    assert (at.slider(key="train-delay").value, at.slider(key="poll-seconds").value) == (20, 15)
+    at.slider(key="train-delay").set_value(1).run()
+    at.slider(key="poll-seconds").set_value(1).run()
+    copy = workspace.copy_path("wine")
+    up = next(c.value for c in at.code if c.value.endswith("up -d"))
+    assert f"-f {copy}/compose.yaml -f {copy}/compose.bind.yaml up -d" in up
+
+    at.button(key="compose-up").click().run()
+    wait_for(at, lambda a: "Predictions" in metrics(a), timeout=600, what="the wine pair")
+    assert_clean(at)
+    assert metrics(at)["Correct"] == "3 / 3"
+    assert any(h.value == "The shared folder on this machine" for h in at.subheader)
+    folder = next(d.value for d in at.dataframe if "owner uid" in d.value.columns)
+    model = copy / "shared" / "model_pipeline.joblib"
+    assert list(folder["file"]) == ["model_pipeline.joblib"] and model.stat().st_size > 0
+    assert list(folder["owner uid"]) == [model.stat().st_uid]
+    assert any(c.value == f"ls -ln {copy}/shared" for c in at.code)
+
+    at.button(key="compose-down").click().run()
+    wait_for(
+        at,
+        lambda a: any("Removed the containers" in s.value for s in a.success),
+        timeout=180,
+        what="docker compose down",
+    )
+    assert model.exists()  # `down -v` removes volumes, never a host folder
+    assert not (labs.get("wine").path / "shared").exists()  # the lab itself is untouched
