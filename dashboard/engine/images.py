@@ -323,6 +323,49 @@ def image_layers(client: docker.DockerClient, ref: str) -> ImageReport:
     return report_from_api(ref, inspect, history, size_from_api(store, inspect, history, listed))
 
 
+@dataclass(frozen=True)
+class SizeFloor:
+    """An image against its floor: the base image plus what the final stage installs.
+
+    The floor is the smallest image that can run the same program: the base image's layers and
+    the layers the final stage's RUN steps wrote (the `pip install` of what the program imports).
+    Above it is only what the stage copied in: the model, the code, the work folder. Measured in
+    the image's own `docker history`, so every number is the same measure as `ImageSize`'s
+    unpacked layers: an image FROM the same base that only ran the same install holds the same
+    install layer.
+    """
+
+    ref: str
+    size_bytes: int  # the image's unpacked layers
+    base_bytes: int  # its base image's layers
+    installed_bytes: int  # the final stage's RUN layers
+
+    @property
+    def floor_bytes(self) -> int:
+        return self.base_bytes + self.installed_bytes
+
+    @property
+    def above_floor_bytes(self) -> int:
+        return self.size_bytes - self.floor_bytes
+
+
+class NotOnBase(ValueError):
+    """The image's oldest layers are not the base image's."""
+
+
+def size_floor(report: ImageReport, base: ImageReport) -> SizeFloor:
+    """`report`'s image against its floor; `base`: the image its final stage starts FROM."""
+    count = len(base.layers)
+    prefix = report.layers[:count]
+    same = [(x.created_by, x.size_bytes) for x in prefix] == [
+        (x.created_by, x.size_bytes) for x in base.layers
+    ]
+    if count == 0 or not same:
+        raise NotOnBase(f"{report.ref} is not built on {base.ref}: its oldest layers differ")
+    installed = sum(x.size_bytes for x in report.layers[count:] if x.instruction == "RUN")
+    return SizeFloor(report.ref, report.size_bytes, sum(x.size_bytes for x in prefix), installed)
+
+
 def _summary(attrs: dict, size: ImageSize | None = None) -> ImageSummary:
     lbls = dict((attrs.get("Config") or {}).get("Labels") or attrs.get("Labels") or {})
     tags = tuple(t for t in attrs.get("RepoTags") or () if t != "<none>:<none>")

@@ -45,6 +45,8 @@ COMPARE_ORDERS = "Edit main.py and rebuild both Dockerfiles"
 # Lesson 3.
 BUILD_MULTISTAGE = "Build iris-model:2.0"
 RUN_MULTISTAGE = "Run iris-model:2.0"
+BUILD_ONNX = "Build iris-model:2.0-onnx"
+RUN_ONNX = "Run iris-model:2.0-onnx"
 
 # Lesson 4.
 COMPOSE_BUILD = "Build the wine images"
