@@ -184,18 +184,18 @@ def fallback_note(why: str) -> str:
 
 def registry_image(client: docker.DockerClient, report: Report = _quiet) -> RegistryImage:
     """registry:2 when it is here or can be pulled; otherwise `dashboard-registry:2.8.2`, built
-    from the Debian package once (DASHBOARD_OFFLINE=1: never try the pull)."""
+    from the Debian package once. The pull is tried each time registry:2 is missing (it fails
+    at once offline, and the note says why); DASHBOARD_OFFLINE=1: never."""
     if _present(client, UPSTREAM_IMAGE):
         return RegistryImage(UPSTREAM_IMAGE, "registry:2")
-    if _present(client, LOCAL_IMAGE):
-        return RegistryImage(LOCAL_IMAGE, "debian", fallback_note("it is not on this machine"))
     why = "offline mode: DASHBOARD_OFFLINE=1" if settings.offline() else None
     if why is None:
-        why = _pull_upstream(client, report)
+        why = _pull_upstream(client, report)  # fails at once without a network
         if why is None:
             return RegistryImage(UPSTREAM_IMAGE, "registry:2")
     report(fallback_note(why))
-    build_registry_image(client, report)
+    if not _present(client, LOCAL_IMAGE):
+        build_registry_image(client, report)
     return RegistryImage(LOCAL_IMAGE, "debian", fallback_note(why))
 
 
