@@ -61,7 +61,7 @@ def push_panel(snap: JobSnapshot | None) -> None:
         return
     push = done.transfer
     cols = st.columns(4)
-    cols[0].metric("Layers", len(push.layers))
+    cols[0].metric("Blobs", len(push.layers))
     cols[1].metric("Pushed", len(push.with_status("Pushed")))
     cols[2].metric("Layer already exists", len(push.already_existed))
     cols[3].metric("Took", theme.fmt_seconds(push.seconds))
@@ -76,6 +76,11 @@ def push_panel(snap: JobSnapshot | None) -> None:
         key=f"layers-{snap.key.slug}",
     )
     st.markdown(f"The registry answered with the manifest digest `{push.digest}`.")
+    st.caption(
+        "A graph-driver daemon (overlay2) lists the layers by their diff ids' first 12 digits; "
+        "the containerd image store lists the stored blobs by their digests, and the image's "
+        "config and BuildKit's attestation go through the same lines."
+    )
     if push.already_existed:
         st.caption(
             "**Layer already exists**: the registry already holds a blob with that digest (the "
