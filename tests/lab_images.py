@@ -9,7 +9,12 @@ from dashboard.engine import builds, labs
 
 def iris_image(client: docker.DockerClient) -> str:
     """iris-model:1.0 on the test run's daemon, built from labs/iris when it is not there."""
-    lab = labs.get("iris")
+    return lab_image(client, "iris")
+
+
+def lab_image(client: docker.DockerClient, name: str) -> str:
+    """The image of lab `name` on the test run's daemon, built when it is not there."""
+    lab = labs.get(name)
     try:
         client.api.inspect_image(lab.image)
     except docker.errors.ImageNotFound:

@@ -692,40 +692,44 @@ def _is_ref_line(layer_id: str, ref: str) -> bool:
     return layer_id == _split(ref)[1] or not all(c in "0123456789abcdef" for c in layer_id)
 
 
+def _transfer(kind: str, image: str, on_line: Callable[[str], None], start) -> Transfer:
+    """Run `start(name, tag)` (the SDK's push or pull stream) for `image`'s registry name."""
+    target = registry_ref(image)
+    began = time.monotonic()
+    chunks = start(*_split(target))
+    layers, lines, digest, error = _follow(kind, target, chunks, on_line)
+    command = push_command(image) if kind == "push" else pull_command(image)
+    source = image if kind == "push" else ""
+    seconds = time.monotonic() - began
+    return Transfer(kind, target, source, layers, digest, lines, seconds, command, error)
+
+
 def push(
     client: docker.DockerClient, image: str, on_line: Callable[[str], None] = _quiet
 ) -> Transfer:
     """`docker tag IMAGE 127.0.0.1:5000/IMAGE` and `docker push` it, layer by layer."""
-    target = registry_ref(image)
-    name, tag = _split(target)
-    began = time.monotonic()
     try:
         client.api.inspect_image(image)
     except docker.errors.ImageNotFound:
         raise RegistryError(f"There is no image {image}: build it first.") from None
-    client.api.tag(image, name, tag)
-    on_line(f"docker tag {image} {target}")
-    chunks = client.api.push(name, tag, stream=True, decode=True)
-    layers, lines, digest, error = _follow("push", target, chunks, on_line)
-    return Transfer(
-        "push", target, image, layers, digest, lines, time.monotonic() - began,
-        push_command(image), error,
-    )  # fmt: skip
+
+    def start(name: str, tag: str):
+        client.api.tag(image, name, tag)
+        on_line(f"docker tag {image} {name}:{tag}")
+        return client.api.push(name, tag, stream=True, decode=True)
+
+    return _transfer("push", image, on_line, start)
 
 
 def pull(
     client: docker.DockerClient, image: str, on_line: Callable[[str], None] = _quiet
 ) -> Transfer:
     """`docker pull 127.0.0.1:5000/IMAGE`, layer by layer."""
-    target = registry_ref(image)
-    name, tag = _split(target)
-    began = time.monotonic()
-    chunks = client.api.pull(name, tag, stream=True, decode=True)
-    layers, lines, digest, error = _follow("pull", target, chunks, on_line)
-    return Transfer(
-        "pull", target, "", layers, digest, lines, time.monotonic() - began,
-        pull_command(image), error,
-    )  # fmt: skip
+
+    def start(name: str, tag: str):
+        return client.api.pull(name, tag, stream=True, decode=True)
+
+    return _transfer("pull", image, on_line, start)
 
 
 @dataclass(frozen=True)

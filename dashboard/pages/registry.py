@@ -1,5 +1,8 @@
 """The registry lesson: a local registry, docker push and docker pull, tags and digests."""
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -27,20 +30,28 @@ def _log(snap: JobSnapshot, expanded: bool = False) -> None:
         st.code("\n".join(snap.lines()) or "(nothing)", language="text")
 
 
-def _running(snap: JobSnapshot | None) -> bool:
+def _finished(snap: JobSnapshot | None, idle: str = ""):
+    """The job's result once it succeeded; while it runs, its progress and live log."""
     if snap is not None and snap.running:
         common.outcome(snap)
         common.live_log(snap.lines()[-60:])
-        return True
-    return False
+        return None
+    return common.outcome(snap, idle=idle)
 
 
-def up_panel(snap: JobSnapshot | None) -> None:
-    if _running(snap):
-        return
-    done = common.outcome(snap)
-    if done is None:
-        return
+def _panel(show: Callable[[Any], None], idle: str = "") -> Callable[[JobSnapshot | None], None]:
+    """A job's panel: progress and live log while it runs, then `show(result)` and the log."""
+
+    def panel(snap: JobSnapshot | None) -> None:
+        done = _finished(snap, idle)
+        if done is not None:
+            show(done)
+            _log(snap)
+
+    return panel
+
+
+def _show_up(done) -> None:
     if done.image.note:
         st.info(done.image.note, icon=":material/cloud_off:")
     verb = "started" if done.started else "was running already"
@@ -50,15 +61,9 @@ def up_panel(snap: JobSnapshot | None) -> None:
         icon=":material/check_circle:",
     )
     common.command(done.command, "The command it stands for:")
-    _log(snap)
 
 
-def push_panel(snap: JobSnapshot | None) -> None:
-    if _running(snap):
-        return
-    done = common.outcome(snap)
-    if done is None:
-        return
+def _show_push(done) -> None:
     push = done.transfer
     cols = st.columns(4)
     cols[0].metric("Blobs", len(push.layers))
@@ -73,7 +78,7 @@ def push_panel(snap: JobSnapshot | None) -> None:
             ]
         ),
         hide_index=True,
-        key=f"layers-{snap.key.slug}",
+        key=f"layers-{push.source.replace(':', '-')}",
     )
     st.markdown(f"The registry answered with the manifest digest `{push.digest}`.")
     st.caption(
@@ -88,15 +93,9 @@ def push_panel(snap: JobSnapshot | None) -> None:
             "the blob into this repository. A layer is stored once, however many images use it."
         )
     common.command(push.command, "The commands it stands for:")
-    _log(snap)
 
 
-def pull_panel(snap: JobSnapshot | None) -> None:
-    if _running(snap):
-        return
-    done = common.outcome(snap)
-    if done is None:
-        return
+def _show_pull(done) -> None:
     downloaded = done.with_status("Pull complete")
     st.success(
         f"Pulled {done.ref} in {theme.fmt_seconds(done.seconds)}: {len(downloaded)} layers "
@@ -110,13 +109,15 @@ def pull_panel(snap: JobSnapshot | None) -> None:
             "every layer it lists, and only put the name back."
         )
     common.command(done.command, "The command it stands for:")
-    _log(snap)
+
+
+up_panel = _panel(_show_up)
+push_panel = _panel(_show_push)
+pull_panel = _panel(_show_pull)
 
 
 def view_panel(snap: JobSnapshot | None) -> None:
-    if _running(snap):
-        return
-    done = common.outcome(snap, idle="Push an image above, then read the registry.")
+    done = _finished(snap, idle="Push an image above, then read the registry.")
     if done is None:
         return
     st.markdown("**The catalog** (`GET /v2/_catalog`, then `GET /v2/NAME/tags/list` each)")
@@ -179,6 +180,13 @@ def view_panel(snap: JobSnapshot | None) -> None:
         st.code(m.raw, language="json")
 
 
+def _push_step(lab: labs.Lab, key: JobKey, label: str, button: str, enabled: bool) -> None:
+    common.command(reg.push_command(lab.image), "This button runs:")
+    if st.button(label, key=button, disabled=not enabled):
+        state.start(key, tasks.registry_push(lab.name), f"push {lab.image}")
+    common.live(key, push_panel)
+
+
 def render() -> None:
     common.header(
         T.TITLE_REGISTRY,
@@ -213,18 +221,12 @@ def render() -> None:
         f"second name, `{reg.registry_ref(IRIS.image)}`, and `docker push` uploads each layer "
         "the registry lacks."
     )
-    common.command(reg.push_command(IRIS.image), "This button runs:")
-    if st.button(T.REGISTRY_PUSH, key="registry-push-1", disabled=not current.running):
-        state.start(PUSH_KEY, tasks.registry_push(IRIS.name), f"push {IRIS.image}")
-    common.live(PUSH_KEY, push_panel)
+    _push_step(IRIS, PUSH_KEY, T.REGISTRY_PUSH, "registry-push-1", current.running)
     st.markdown(
         f"Now a second image built on the same base, `{MULTI.image}` (Lesson 3; built first "
         "if missing): its base layers are in the registry already."
     )
-    common.command(reg.push_command(MULTI.image), "This button runs:")
-    if st.button(T.REGISTRY_PUSH_SECOND, key="registry-push-2", disabled=not current.running):
-        state.start(PUSH2_KEY, tasks.registry_push(MULTI.name), f"push {MULTI.image}")
-    common.live(PUSH2_KEY, push_panel)
+    _push_step(MULTI, PUSH2_KEY, T.REGISTRY_PUSH_SECOND, "registry-push-2", current.running)
 
     # ---------------------------------------------------------------- 3. read the registry
     st.header("3. What the registry holds: tags and digests")

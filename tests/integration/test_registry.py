@@ -20,21 +20,11 @@ import urllib.request
 import docker
 import pytest
 
-from dashboard.engine import builds, checks, cleanup, labs, registry, runs
+from dashboard.engine import checks, cleanup, registry, runs
 from tests import engines
-from tests.lab_images import iris_image
+from tests.lab_images import iris_image, lab_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
-
-
-def _multistage_image(client) -> str:
-    lab = labs.get("iris-multistage")
-    try:
-        client.api.inspect_image(lab.image)
-    except docker.errors.ImageNotFound:
-        result = builds.build_lab(client, lab)
-        assert result.ok, f"building {lab.image} failed: {result.error}"
-    return lab.image
 
 
 @pytest.fixture
@@ -61,7 +51,7 @@ def _shared_layers(client, first: str, second: str) -> list[int]:
 
 def test_registry_lesson_end_to_end(docker_client, local_registry):
     client = docker_client
-    iris, multi = iris_image(client), _multistage_image(client)
+    iris, multi = iris_image(client), lab_image(client, "iris-multistage")
     assert local_registry.state.running
     assert local_registry.image.name in (registry.UPSTREAM_IMAGE, registry.LOCAL_IMAGE)
     if local_registry.image.source == "debian":
