@@ -287,7 +287,7 @@ class RegistryState:
             return f"The registry {CONTAINER} runs on {ADDRESS} ({self.image})."
         if self.exists:
             return f"The registry container {CONTAINER} is {self.status}, not running."
-        return f"No registry: start it (`{run_command(LOCAL_IMAGE)}`)."
+        return f"No registry runs on {ADDRESS} yet: start it to push to it."
 
 
 def _container(client: docker.DockerClient):
@@ -649,6 +649,12 @@ class Transfer:
         return tuple(layer for layer in self.layers if layer.status == status)
 
     @property
+    def downloaded(self) -> tuple[LayerStatus, ...]:
+        """A pull's layers that came over the wire: "Pull complete" on a graph driver, "Download
+        complete" on the containerd image store (which says nothing of the layers it has)."""
+        return tuple(x for x in self.layers if x.status in ("Pull complete", "Download complete"))
+
+    @property
     def already_existed(self) -> tuple[LayerStatus, ...]:
         return self.with_status(ALREADY_EXISTS if self.kind == "push" else "Already exists")
 
@@ -740,16 +746,59 @@ class Untagged:
     lines: tuple[str, ...] = ()
 
 
-def remove_local(client: docker.DockerClient, image: str) -> Untagged:
-    """`docker rmi 127.0.0.1:5000/IMAGE`: the registry's tag on this machine only (the image
-    keeps its other names, so this untags; the registry keeps its copy)."""
+def remove_local(client: docker.DockerClient, image: str, *, also_source: bool = False) -> Untagged:
+    """`docker rmi 127.0.0.1:5000/IMAGE`: the registry's name on this machine only (the image
+    keeps its other names, so this untags; the registry keeps its copy).
+
+    `also_source`: `docker rmi IMAGE` too, so that the pull back really downloads the layers.
+    Only an image the dashboard built, never forced: one a container still uses stays, with
+    Docker's words and the fix.
+    """
     target = registry_ref(image)
+    command = rmi_command(image) + (f"\ndocker rmi {image}" if also_source else "")
+    lines: list[str] = []
+    removed = _untag(client, target, lines)
+    if also_source:
+        try:
+            found = labels.of_inspect(client.api.inspect_image(image))
+        except docker.errors.ImageNotFound:
+            found = None
+        if found is not None and not labels.is_ours(found):
+            raise RegistryError(f"{image} was not built by the dashboard, so it is left alone.")
+        if found is not None:
+            try:
+                _untag(client, image, lines)
+            except docker.errors.APIError as exc:
+                raise RegistryError(
+                    f"`docker rmi {image}` refused: {exc.explanation or exc}. Fix: remove the "
+                    f"containers made from it first (`docker ps -a --filter ancestor={image}`), "
+                    "or leave its layers here."
+                ) from exc
+    return Untagged(target, removed, command, tuple(lines))
+
+
+def _untag(client: docker.DockerClient, ref: str, lines: list[str]) -> bool:
     try:
-        said = client.api.remove_image(target)
+        said = client.api.remove_image(ref)
     except docker.errors.ImageNotFound:
-        return Untagged(target, False, rmi_command(image), (f"No image {target} here.",))
-    lines = tuple(f"{k}: {v}" for entry in said or [] for k, v in entry.items())
-    return Untagged(target, True, rmi_command(image), lines)
+        lines.append(f"No image {ref} here.")
+        return False
+    lines += [f"{k}: {v}" for entry in said or [] for k, v in entry.items()]
+    return True
+
+
+def restore_name(client: docker.DockerClient, image: str) -> str | None:
+    """After a pull that followed `also_source`: `docker tag 127.0.0.1:5000/IMAGE IMAGE`, so
+    the lessons find their image again (the same image id). The command, or None when the name
+    was still there."""
+    try:
+        client.api.inspect_image(image)
+        return None
+    except docker.errors.ImageNotFound:
+        pass
+    ref = validation.parse_image_ref(image)
+    client.api.tag(registry_ref(image), ref.name, ref.tag)
+    return f"docker tag {registry_ref(image)} {image}"
 
 
 # ---------------------------------------------------------------- digests side by side

@@ -95,18 +95,23 @@ def _show_push(done) -> None:
     common.command(push.command, "The commands it stands for:")
 
 
-def _show_pull(done) -> None:
-    downloaded = done.with_status("Pull complete")
+def _show_pull(outcome) -> None:
+    done = outcome.transfer
+    downloaded = done.downloaded
+    here = f", {len(done.already_existed)} already here" if done.already_existed else ""
     st.success(
         f"Pulled {done.ref} in {theme.fmt_seconds(done.seconds)}: {len(downloaded)} layers "
-        f"downloaded, {len(done.already_existed)} already here. Digest `{done.digest}`.",
+        f"downloaded{here}. Digest `{done.digest}`.",
         icon=":material/check_circle:",
     )
-    if not done.layers:
+    if outcome.restored:
+        st.caption(f"`{outcome.restored}`: Lesson 1's name back, for the same image id.")
+    if not downloaded:
         st.caption(
             f"No layer moved: the image's layers are still on this machine under {IRIS.image} "
             "(`docker rmi` removed a name, not the layers), so Docker fetched the manifest, saw "
-            "every layer it lists, and only put the name back."
+            "every layer it lists, and only put the name back. Tick the box above to remove "
+            f"{IRIS.image} too and see each layer download."
         )
     common.command(done.command, "The command it stands for:")
 
@@ -207,12 +212,13 @@ def render() -> None:
     )
     common.command(f"docker pull {reg.UPSTREAM_IMAGE}\n{reg.run_command(reg.UPSTREAM_IMAGE)}")
     current = state.registry_state()
-    st.caption(current.sentence)
+    if current.running:
+        st.caption(current.sentence)
+    else:
+        st.info(current.sentence, icon=":material/info:")
     if st.button(T.REGISTRY_UP, key="registry-up", type="primary", icon=":material/dns:"):
         state.start(UP_KEY, tasks.registry_up(), "start the registry")
     common.live(UP_KEY, up_panel)
-    if not current.running:
-        st.info("Start the registry to push to it.", icon=":material/info:")
 
     # ---------------------------------------------------------------- 2. push
     st.header("2. Tag and push")
@@ -251,11 +257,19 @@ def render() -> None:
     # ---------------------------------------------------------------- 4. rmi, pull, run
     st.header("4. Remove it here, pull it back, run it")
     target = reg.registry_ref(IRIS.image)
+    also = st.checkbox(
+        f"Also `docker rmi {IRIS.image}`, so the pull downloads every layer",
+        key="registry-rmi-source",
+        help=f"The pull then tags {target} as {IRIS.image} again (the same image). Docker "
+        "refuses while a container made from it exists; the classic builder's cache of "
+        "Lesson 1 goes with the image.",
+    )
     cols = st.columns(3)
     with cols[0]:
-        common.command(reg.rmi_command(IRIS.image))
+        rmi = reg.rmi_command(IRIS.image) + (f"\ndocker rmi {IRIS.image}" if also else "")
+        common.command(rmi)
         if st.button(T.REGISTRY_RMI, key="registry-rmi"):
-            state.start(RMI_KEY, tasks.registry_rmi(IRIS.image), f"docker rmi {target}")
+            state.start(RMI_KEY, tasks.registry_rmi(IRIS.image, also), f"docker rmi {target}")
     with cols[1]:
         common.command(reg.pull_command(IRIS.image))
         if st.button(T.REGISTRY_PULL, key="registry-pull", disabled=not current.running):

@@ -727,18 +727,24 @@ def registry_push(lab_name: str) -> Target:
     return target
 
 
-def registry_rmi(image: str) -> Target:
+def registry_rmi(image: str, also_source: bool = False) -> Target:
     def target(job: Job):
         from dashboard.engine import registry
 
         with docker_client() as client:
-            untagged = registry.remove_local(client, image)
+            untagged = registry.remove_local(client, image, also_source=also_source)
         what = "removed" if untagged.removed else "was not here"
         return ActionOutcome(
             f"{untagged.ref} {what}. " + " ".join(untagged.lines), untagged.command
         )
 
     return target
+
+
+@dataclass(frozen=True)
+class RegistryPullOutcome:
+    transfer: Any  # registry.Transfer
+    restored: str | None = None  # `docker tag ...` that gave the lab its name back
 
 
 def registry_pull(image: str) -> Target:
@@ -748,9 +754,10 @@ def registry_pull(image: str) -> Target:
         job.progress(None, registry.pull_command(image))
         with docker_client() as client:
             transfer = registry.pull(client, image, lambda line: job.emit("line", line))
-        if transfer.error:
-            raise RuntimeError(f"docker pull failed: {transfer.error}")
-        return transfer
+            if transfer.error:
+                raise RuntimeError(f"docker pull failed: {transfer.error}")
+            restored = registry.restore_name(client, image)
+        return RegistryPullOutcome(transfer, restored)
 
     return target
 

@@ -12,15 +12,17 @@ blob's digest; the shared layers are found either way. Then `docker rmi` of the 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import subprocess
 import sys
 import urllib.request
+import uuid
 
 import docker
 import pytest
 
-from dashboard.engine import checks, cleanup, registry, runs
+from dashboard.engine import checks, cleanup, labels, offline, registry, runs
 from tests import engines
 from tests.lab_images import iris_image, lab_image
 
@@ -154,3 +156,46 @@ def test_cli_registry_up_push_and_down(docker_client, local_registry):
     assert up.returncode == 0, up.stdout + up.stderr
     said = [json.loads(line) for line in up.stdout.splitlines() if line.startswith("{")]
     assert said[-1]["type"] == "registry" and said[-1]["running"] and not said[-1]["started"]
+
+
+def test_a_pull_downloads_the_layers_this_machine_lacks(docker_client, local_registry):
+    """`docker rmi` of both names of a throwaway image of ours, then the pull: its own layer is
+    downloaded, the base's is not (it is here), and its name comes back."""
+    client = docker_client
+    marker = uuid.uuid4().hex
+    image = f"test-registry-{marker[:8]}:1"
+    dockerfile = f"FROM {offline.BASE_IMAGE}\nRUN echo {marker} > /marker\n"
+    built = [
+        chunk
+        for chunk in client.api.build(
+            fileobj=io.BytesIO(dockerfile.encode()),
+            tag=image,
+            labels={labels.MANAGED: "true", labels.LAB: "test"},
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+    ]
+    assert not [c for c in built if "error" in c], built
+    try:
+        pushed = registry.push(client, image)
+        assert pushed.ok, pushed.error
+        untagged = registry.remove_local(client, image, also_source=True)
+        assert untagged.removed and f"docker rmi {image}" in untagged.command
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.api.inspect_image(image)
+        pulled = registry.pull(client, image)
+        assert pulled.ok, pulled.error
+        assert pulled.downloaded, pulled.lines
+        # the base image's layer was here: "Already exists" on overlay2, not named on containerd
+        layers = len(client.api.inspect_image(pulled.ref)["RootFS"]["Layers"])
+        assert len(pulled.downloaded) < layers, pulled.lines
+        assert registry.restore_name(client, image) == f"docker tag {pulled.ref} {image}"
+        said = client.containers.run(
+            image, ["cat", "/marker"], remove=True, labels=labels.for_lab("test")
+        )
+        assert said.decode().strip() == marker
+    finally:
+        for ref in (image, registry.registry_ref(image)):
+            with contextlib.suppress(docker.errors.APIError):
+                client.api.remove_image(ref)

@@ -81,6 +81,21 @@ def test_a_pull_skips_the_tag_line_and_reads_the_digest():
     transfer = registry.Transfer("pull", "r", "", layers, digest, said, 1.0, "c")
     assert [x.id for x in transfer.already_existed] == ["063bf8de335d"]
     assert said.count("6fc048716cf1: Downloading") == 1
+    assert [x.id for x in transfer.downloaded] == ["6fc048716cf1"]
+
+
+def test_a_containerd_pull_says_download_complete():
+    chunks = [
+        {"status": "Pulling from iris-model", "id": "1.0"},
+        {"status": "Pulling fs layer", "id": "32158fc77f1e"},
+        {"status": "Download complete", "id": "32158fc77f1e"},
+        {"status": f"Digest: {D}"},
+    ]
+    layers, said, digest, _ = registry._follow(
+        "pull", "127.0.0.1:5000/iris-model:1.0", chunks, lambda _: None
+    )
+    transfer = registry.Transfer("pull", "r", "", layers, digest, said, 1.0, "c")
+    assert [x.id for x in transfer.downloaded] == ["32158fc77f1e"] and not transfer.already_existed
 
 
 def test_an_error_in_the_stream_is_the_result():
