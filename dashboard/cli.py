@@ -374,6 +374,10 @@ def cmd_registry(args, out: Output) -> int:
     [--volume]`, `registry push LAB` (tag and push the lab's image, one line per layer)."""
     from dashboard.engine import registry
 
+    if args.action == "push" and not args.lab:  # before any Docker call, as the pages check
+        raise validation.InvalidInput(
+            "registry push needs a lab: python -m dashboard registry push iris"
+        )
     client = connect()
     if args.action == "up":
         done = registry.up(client, lambda line: out.emit({"type": "message", "text": line}, line))
@@ -395,16 +399,10 @@ def cmd_registry(args, out: Output) -> int:
     if args.action == "down":
         done = registry.down(client, volume=args.volume)
         for line in done.lines:
-            out.emit({"type": "removal", "text": line}, line)
+            out.emit({"type": "message", "text": line}, line)
         out.emit({"type": "registry", "running": False, "command": done.command}, None)
         return 0
-    if not args.lab:
-        raise validation.InvalidInput(
-            "registry push needs a lab: python -m dashboard registry push iris"
-        )
-    lab = labs.get(args.lab)
-    if lab.compose:
-        raise validation.InvalidInput(f"{lab.name} is a Compose lab: push iris or iris-multistage.")
+    lab = labs.get(args.lab)  # argparse offers the image labs only
     pushed = registry.push(
         client, lab.image, lambda line: out.emit({"type": "log", "line": line}, line)
     )
