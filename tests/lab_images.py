@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import docker
 
 from dashboard.engine import builds, labs
@@ -21,3 +23,13 @@ def lab_image(client: docker.DockerClient, name: str) -> str:
         result = builds.build_lab(client, lab)
         assert result.ok, f"building {lab.image} failed: {result.error}"
     return lab.image
+
+
+def untag_pushed(client: docker.DockerClient) -> None:
+    """Drop the `127.0.0.1:5000/...` names the registry tests gave the lab images (an untag:
+    the images keep their own names)."""
+    from dashboard.engine import registry
+
+    for name in ("iris", "iris-multistage"):
+        with contextlib.suppress(docker.errors.APIError):
+            client.api.remove_image(registry.registry_ref(labs.get(name).image))

@@ -8,7 +8,7 @@ import pytest
 from dashboard.engine import registry
 from dashboard.ui import text as T
 from tests.app.helpers import assert_clean, open_page, wait_for
-from tests.lab_images import iris_image
+from tests.lab_images import iris_image, untag_pushed
 
 pytestmark = pytest.mark.docker
 
@@ -20,6 +20,7 @@ def fresh_state(docker_client):
     yield before
     if not before.exists:
         registry.down(docker_client, volume=not before.volume)
+        untag_pushed(docker_client)
 
 
 def _texts(at) -> str:

@@ -24,7 +24,7 @@ import pytest
 
 from dashboard.engine import checks, cleanup, labels, offline, registry, runs
 from tests import engines
-from tests.lab_images import iris_image, lab_image
+from tests.lab_images import iris_image, lab_image, untag_pushed
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
 
@@ -37,6 +37,7 @@ def local_registry(docker_client):
     yield up
     if not before.exists:
         registry.down(docker_client, volume=not before.volume)
+        untag_pushed(docker_client)
 
 
 def _shared_layers(client, first: str, second: str) -> list[int]:
