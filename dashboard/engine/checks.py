@@ -22,7 +22,7 @@ from datetime import datetime
 import docker
 import requests
 
-from dashboard.engine import images, labs, lessons, runs
+from dashboard.engine import images, labs, lessons, registry, runs
 from dashboard.engine.history import RUN, SERVICE, BuildRecord, History, StepRecord
 from dashboard.engine.lab_output import parse_lab_output
 
@@ -148,6 +148,21 @@ def _catalog(iris: labs.Lab, multi: labs.Lab, onnx: labs.Lab, wine: labs.Lab) ->
             "multistage",
             f"Run {onnx.image}: onnxruntime predicts without scikit-learn",
             f"Run `docker run {onnx.image}`: it prints 'Predicted class: setosa' and exits 0.",
+        ),
+        Check(
+            "registry-pushed",
+            "registry",
+            f"Push {iris.image} to the local registry on {registry.ADDRESS}",
+            f"Start the registry, then `{registry.push_command(iris.image)}` (the Push button "
+            "of the registry lesson): the image gets a repo digest from the registry.",
+        ),
+        Check(
+            "registry-pulled-run",
+            "registry",
+            f"Pull {registry.registry_ref(iris.image)} back and run it",
+            f"`{registry.rmi_command(iris.image)}`, `{registry.pull_command(iris.image)}`, then "
+            f"`docker run {registry.registry_ref(iris.image)}`: it prints 'Predicted class: "
+            "setosa' and exits 0.",
         ),
         Check(
             "wine-predicted",
@@ -406,6 +421,18 @@ def _wine_predicted(facts: _Facts) -> Evidence:
     return Evidence(False, "No predictor container of ours yet.")
 
 
+def _registry_pushed(facts: _Facts) -> Evidence:
+    image = _image(IRIS.name)
+    target = registry.registry_ref(image)
+    repo = target.rsplit(":", 1)[0]
+    for ref in (target, image):
+        attrs = facts.image(ref)
+        digests = [d for d in (attrs or {}).get("RepoDigests") or () if d.startswith(repo + "@")]
+        if digests:
+            return Evidence(True, f"{ref} has the registry's repo digest {digests[0]}.")
+    return Evidence(False, f"{image} has no repo digest from {registry.ADDRESS} yet: push it.")
+
+
 EVALUATORS: dict[str, Callable[[_Facts], Evidence]] = {
     "iris-image": lambda f: _image_exists(f, _image(IRIS.name)),
     "iris-run": lambda f: _container_exited_ok(f, IRIS.name, _image(IRIS.name)),
@@ -416,6 +443,10 @@ EVALUATORS: dict[str, Callable[[_Facts], Evidence]] = {
     "onnx-smaller": _onnx_smaller,
     "onnx-run": lambda f: _container_exited_ok(f, ONNX.name, _image(ONNX.name)),
     "wine-predicted": _wine_predicted,
+    "registry-pushed": _registry_pushed,
+    "registry-pulled-run": lambda f: _container_exited_ok(
+        f, registry.PULLED_LAB, registry.registry_ref(_image(IRIS.name))
+    ),
 }
 
 

@@ -150,6 +150,15 @@ LESSONS: tuple[Lesson, ...] = (
             ),
         ),
     ),
+    Lesson(
+        "registry",
+        title="A registry: push and pull",
+        nav="Registry: push and pull",
+        topic="Registries: docker push and docker pull",
+        page="registry.py",
+        icon=":material/cloud_upload:",
+        labs=(),  # it pushes the images of Lesson 1 and Lesson 3
+    ),
 )
 BY_ID: dict[str, Lesson] = {lesson.id: lesson for lesson in LESSONS}
 

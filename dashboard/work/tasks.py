@@ -729,3 +729,125 @@ def reset_student(student: str) -> Target:
             return cleanup.reset(client, include_images=True, student=student)
 
     return target
+
+
+# ---------------------------------------------------------------- the registry lesson
+
+
+def registry_up() -> Target:
+    """Start the local registry on 127.0.0.1:5000 (its image first: pulled, or from Debian)."""
+
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        job.progress(None, "Starting the registry")
+        with docker_client() as client:
+            return registry.up(client, lambda line: job.emit("line", line))
+
+    return target
+
+
+def registry_down(volume: bool) -> Target:
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        with docker_client() as client:
+            return registry.down(client, volume=volume)
+
+    return target
+
+
+@dataclass(frozen=True)
+class RegistryPushOutcome:
+    """A lab image pushed to the local registry (built first when it was missing)."""
+
+    transfer: Any  # registry.Transfer
+    build: Any = None  # builds.BuildResult when the image had to be built
+
+
+def registry_push(lab_name: str) -> Target:
+    """`docker tag` + `docker push` of a lab's image to 127.0.0.1:5000, building it if missing."""
+
+    def target(job: Job):
+        import docker
+
+        from dashboard.engine import builds, labs, registry
+
+        lab = labs.get(lab_name)
+        built = None
+        with docker_client() as client:
+            try:
+                client.api.inspect_image(lab.image)
+            except docker.errors.ImageNotFound:
+                job.emit("line", f"{lab.image} is missing: building it first")
+                built = consume_build(
+                    job, builds.stream_lab_build(client, lab, cancel=job.cancel_event)
+                )
+            if built is not None and not built.ok:
+                raise RuntimeError(f"Building {lab.image} failed: {built.error}")
+            job.progress(None, f"docker push {registry.registry_ref(lab.image)}")
+            transfer = registry.push(client, lab.image, lambda line: job.emit("line", line))
+        if transfer.error:
+            raise RuntimeError(f"docker push failed: {transfer.error}")
+        return RegistryPushOutcome(transfer, built)
+
+    return target
+
+
+def registry_rmi(image: str, also_source: bool = False) -> Target:
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        with docker_client() as client:
+            untagged = registry.remove_local(client, image, also_source=also_source)
+        what = "removed" if untagged.removed else "was not here"
+        return ActionOutcome(
+            f"{untagged.ref} {what}. " + " ".join(untagged.lines), untagged.command
+        )
+
+    return target
+
+
+@dataclass(frozen=True)
+class RegistryPullOutcome:
+    transfer: Any  # registry.Transfer
+    restored: str | None = None  # `docker tag ...` that gave the lab its name back
+
+
+def registry_pull(image: str) -> Target:
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        job.progress(None, registry.pull_command(image))
+        with docker_client() as client:
+            transfer = registry.pull(client, image, lambda line: job.emit("line", line))
+            if transfer.error:
+                raise RuntimeError(f"docker pull failed: {transfer.error}")
+            restored = registry.restore_name(client, image)
+        return RegistryPullOutcome(transfer, restored)
+
+    return target
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    catalog: Any  # registry.Catalog
+    comparison: Any  # registry.Comparison, None when `image` is not in the registry
+    problem: str = ""
+
+
+def registry_view(image: str) -> Target:
+    """The catalog, the tags, and `image`'s manifest next to `docker history` (reads only)."""
+
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        job.progress(None, registry.api_command("/v2/_catalog"))
+        with docker_client() as client:
+            found = registry.catalog(client)
+            try:
+                return RegistryView(found, registry.compare(client, image))
+            except registry.RegistryError as exc:
+                return RegistryView(found, None, str(exc))
+
+    return target
