@@ -139,7 +139,10 @@ def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
     result = _steps(project.build_steps(), out, lab.name, quiet)
     if result is None or not result.ok:
         error = result.error if result else "The build did not finish."
-        out.emit({"type": "result", "lab": lab.name, "ok": False, "error": error}, error)
+        out.emit(
+            {"type": "result", "lab": lab.name, "ok": False, "error": error},
+            f"{lab.name}: `{command}` failed: {error}",
+        )
         return False
     images = project.service_builds(result)
     out.emit(

@@ -81,7 +81,7 @@ def run_lab(registry: JobRegistry, students: dict[str, owner.Owner]) -> dict:
     for job, _ in builds.values():
         build = finish(job)
         assert build.state["queue_position"] == 0  # it went through the queue and was admitted
-        assert build.result.returncode == 0
+        assert build.result.build.ok, build.result.build.error
     assert queue.entries() == []
 
     ups = {
