@@ -283,11 +283,19 @@ class TerminalServer:
         grant: Grant = ws.grant
         loop = asyncio.get_running_loop()
         cols, rows = 80, 24
+        early = b""  # keys typed before the size came: not lost
         try:
             first = await asyncio.wait_for(ws.recv(), FIRST_MESSAGE_WAIT)
-            cols, rows = _resize(first) or (cols, rows)
-        except (TimeoutError, Exception):
-            pass
+        except TimeoutError:
+            first = None
+        except Exception:  # closed before it said anything
+            grant.state, grant.ended = "closed", "The page went away."
+            grant.closed.set()
+            return
+        if isinstance(first, bytes):
+            early = first
+        elif size := _resize(first):
+            cols, rows = size
         stream: Stream | None = None
         ended = "The page went away."
         try:
@@ -298,6 +306,8 @@ class TerminalServer:
                 await ws.send(json.dumps({"error": ended}))
                 await ws.close(1000, "refused")
                 return
+            if early:
+                stream.write(early)
             ended = await self._pump(ws, stream, loop)
             with contextlib.suppress(Exception):
                 await ws.send(json.dumps({"ended": ended}))
