@@ -36,25 +36,30 @@ def _browser() -> tuple[str, str, bytes | None] | str:
     return ctx.session_id, origin, xsrf
 
 
+def _open(container: str) -> terminals.Opened | str:
+    """A grant for `container` bound to this browser session, or the sentence why not."""
+    try:
+        terminals.check(container)  # the container first: its refusal is the one to read
+        browser = _browser()
+        if isinstance(browser, str):
+            return f"No terminal: {browser}."
+        session, origin, xsrf = browser
+        host = st.get_option("server.address") or "127.0.0.1"
+        return terminals.open_terminal(
+            container, session=session, origin=origin, xsrf=xsrf, host=host
+        )
+    except (RunError, DaemonUnavailable) as exc:
+        return str(exc)
+
+
 def panel(container: str, key: str) -> None:
     """A button that opens `docker exec -it CONTAINER bash` in the page, and the terminal."""
     slot = f"{key}-open"
     if st.button(
         "Open a terminal", key=f"{key}-button", icon=":material/terminal:", type="primary"
     ):
-        browser = _browser()
-        if isinstance(browser, str):
-            st.session_state[slot] = f"No terminal: {browser}."
-        else:
-            session, origin, xsrf = browser
-            host = st.get_option("server.address") or "127.0.0.1"
-            try:
-                st.session_state[slot] = terminals.open_terminal(
-                    container, session=session, origin=origin, xsrf=xsrf, host=host
-                )
-            except (RunError, DaemonUnavailable) as exc:
-                st.session_state[slot] = str(exc)
-            st.session_state[f"{key}-serial"] = st.session_state.get(f"{key}-serial", 0) + 1
+        st.session_state[slot] = _open(container)
+        st.session_state[f"{key}-serial"] = st.session_state.get(f"{key}-serial", 0) + 1
     opened = st.session_state.get(slot)
     if isinstance(opened, str):
         st.error(opened, icon=":material/block:")

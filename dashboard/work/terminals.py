@@ -427,16 +427,23 @@ class Opened:
     cli: str  # the equivalent `docker exec -it NAME bash`
 
 
+def check(container: str):
+    """The engine's `terminal.check` on a fresh client: the `Target`, or `TerminalRefused`."""
+    from dashboard.engine import terminal
+    from dashboard.work.tasks import docker_client
+
+    with docker_client() as client:
+        return terminal.check(client, container)
+
+
 def open_terminal(
     container: str, *, session: str, origin: str, xsrf: bytes | None, host: str
 ) -> Opened:
     """Check `container` now (the engine's `TerminalRefused` says why not) and issue a grant
     for it to this browser session; the exec starts when the browser connects."""
-    from dashboard.engine import owner, terminal
-    from dashboard.work.tasks import docker_client
+    from dashboard.engine import owner
 
-    with docker_client() as client:
-        target = terminal.check(client, container)
+    target = check(container)
     srv = server(host)
     for_whom = owner.current()
     grant = srv.registry.issue(
