@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 import uuid
 
 import docker
@@ -68,6 +69,7 @@ def wait_text(frame, pattern: str, timeout_ms: int = 30_000) -> None:
 
 def test_terminal_into_a_lab_container_and_refusal_for_a_foreign_one(page, app_url, containers):
     ours, foreign = containers
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_url)
     open_url(page, app_url + "/lesson1")
     choose(page, ours)
     expect(page.get_by_text(f"docker exec -it {ours} bash").first).to_be_visible()
@@ -95,6 +97,28 @@ def test_terminal_into_a_lab_container_and_refusal_for_a_foreign_one(page, app_u
     wait_text(frame, r"^back-42", timeout_ms=10_000)
     assert not re.search(r"^slept", frame.evaluate("window.__terminal.text()"), re.M)
 
+    # Paste (the browser's paste event, as Ctrl-V / Ctrl-Shift-V delivers it) and copy
+    # (Ctrl-Shift-C of the selection, through the page's clipboard).
+    frame.evaluate(
+        """() => { const dt = new DataTransfer(); dt.setData('text/plain', 'echo pas""ted');
+            window.__terminal.term.textarea.dispatchEvent(
+                new ClipboardEvent('paste', {clipboardData: dt, bubbles: true})); }"""
+    )
+    wait_text(frame, r'echo pas""ted$')  # bash takes a paste as text (bracketed paste) ...
+    page.keyboard.press("Enter")  # ... until Enter
+    wait_text(frame, r"^pasted")
+    frame.evaluate("window.__terminal.term.selectAll()")
+    page.keyboard.press("Control+Shift+C")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "pasted" in copied and "main.py" in copied
+
+    # A rerun of the page (another button) keeps the terminal and its shell.
+    button(page, "refresh-containers").click()
+    wait_idle(page)
+    frame.locator(".xterm").click()
+    page.keyboard.type("echo still-$((6*7))\n")
+    wait_text(frame, r"^still-42")
+
     # Resize: a narrower window fits fewer columns, and the container's pty is told.
     before = frame.evaluate("window.__terminal.term.cols")
     page.set_viewport_size({"width": 900, "height": 1000})
@@ -118,3 +142,28 @@ def test_terminal_into_a_lab_container_and_refusal_for_a_foreign_one(page, app_u
     expect(refusal).to_be_visible()
     assert page.locator(FRAME).count() == 0
     screenshot(page, "lesson1-terminal-refused")
+
+
+def test_leaving_the_page_hangs_up_the_shell(page, app_url, containers, docker_client):
+    ours, _ = containers
+    open_url(page, app_url + "/lesson1")
+    choose(page, ours)
+    button(page, f"{KEY}-button").click()
+    wait_idle(page)
+    frame = terminal_frame(page)
+    wait_text(frame, r"root@\w+:/app# $")
+    frame.locator(".xterm").click()
+    page.keyboard.type("sleep 777\n")
+
+    def sleeping() -> bool:
+        return any("sleep 777" in " ".join(p) for p in docker_client.api.top(ours)["Processes"])
+
+    deadline = time.monotonic() + 20
+    while not sleeping():
+        assert time.monotonic() < deadline, "the typed command never ran"
+        time.sleep(0.2)
+    open_url(page, app_url + "/")  # the page goes away, and its WebSocket with it
+    deadline = time.monotonic() + 20
+    while sleeping():
+        assert time.monotonic() < deadline, "the shell kept running after the page went away"
+        time.sleep(0.2)
