@@ -45,7 +45,6 @@ SUBPROTOCOL = "dashboard-terminal"
 XSRF_COOKIE = "_streamlit_xsrf"
 TOKEN_TTL = 60.0  # seconds a grant waits for its first (and only) use
 FIRST_MESSAGE_WAIT = 10.0  # seconds for the client's first resize before 80x24 is assumed
-END_WAIT = 5.0
 
 
 class Stream(Protocol):
@@ -163,14 +162,6 @@ class Registry:
                 return problem
             grant.state = "open"
             return grant
-
-    def close_session(self, session: str) -> None:
-        """Spend every unused grant of a browser session (its page went away)."""
-        with self._lock:
-            for grant in self._grants.values():
-                if grant.session == session and grant.state == "issued":
-                    grant.state, grant.ended = "closed", "The page went away."
-                    grant.closed.set()
 
 
 def refusal(grant: Grant, shake: Handshake, now: float) -> str:
@@ -303,11 +294,12 @@ class TerminalServer:
                 stream = await loop.run_in_executor(None, grant.opener, cols, rows)
             except Exception as exc:  # the engine's sentence (TerminalRefused, DaemonLost)
                 ended = str(exc)
-                await ws.send(json.dumps({"error": ended}))
-                await ws.close(1000, "refused")
+                with contextlib.suppress(Exception):  # the page may be gone already
+                    await ws.send(json.dumps({"error": ended}))
+                    await ws.close(1000, "refused")
                 return
             if early:
-                stream.write(early)
+                await loop.run_in_executor(None, stream.write, early)
             ended = await self._pump(ws, stream, loop)
             with contextlib.suppress(Exception):
                 await ws.send(json.dumps({"ended": ended}))
@@ -343,7 +335,8 @@ class TerminalServer:
             async for message in ws:
                 if isinstance(message, bytes):
                     last_key = time.monotonic()
-                    stream.write(message)
+                    # Off the loop: a shell that stops reading must not stall other terminals.
+                    await loop.run_in_executor(None, stream.write, message)
                 elif size := _resize(message):
                     await loop.run_in_executor(None, stream.resize, *size)
             return "The page went away."
