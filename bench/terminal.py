@@ -115,11 +115,12 @@ def _prompt(frame, timeout_ms: int = 60_000) -> None:
     )
 
 
-def _round(page, frame, keys: int) -> list[float]:
-    """Press `keys` keys one after the other; the echo latency of each, in ms."""
+def _round(page, frame, keys: int) -> tuple[list[float], list[float]]:
+    """Press `keys` keys one after the other; the echo latency of each, in ms: to the frame
+    that shows it, and to its parse into the terminal's buffer."""
     frame.locator(".xterm").click()
     frame.evaluate(
-        "() => { window.__terminal.probe.echoes = []; window.__terminal.probe.keyAt = null; }"
+        "() => { const p = window.__terminal.probe; p.echoes = []; p.parsed = []; p.keyAt = null; }"
     )
     for i in range(keys):
         page.keyboard.press("x")
@@ -127,10 +128,11 @@ def _round(page, frame, keys: int) -> list[float]:
             f"() => window.__terminal.probe.echoes.length > {i}", timeout=10_000
         )
         page.wait_for_timeout(20)  # a typist's gap: one key in flight at a time
-    latencies = frame.evaluate("() => window.__terminal.probe.echoes.slice()")
+    drawn = frame.evaluate("() => window.__terminal.probe.echoes.slice()")
+    parsed = frame.evaluate("() => window.__terminal.probe.parsed.slice()")
     page.keyboard.press("Control+u")  # clear the typed x's
     page.wait_for_timeout(200)
-    return [float(v) for v in latencies[:keys]]
+    return [float(v) for v in drawn[:keys]], [float(v) for v in parsed[:keys]]
 
 
 def _open_dashboard_terminal(page, url: str, container: str):
@@ -164,6 +166,7 @@ def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
     }
     results: dict[str, list[float]] = {"dashboard": [], "floor": []}
     per_round: dict[str, list[float]] = {"dashboard": [], "floor": []}
+    parse: dict[str, list[float]] = {"dashboard": [], "floor": []}
     order: list[str] = []
     try:
         with (
@@ -194,8 +197,9 @@ def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
                     key = "dashboard" if side == "a" else "floor"
                     page, frame = sides[key]
                     page.bring_to_front()
-                    measured = _round(page, frame, keys)
+                    measured, parsed = _round(page, frame, keys)
                     results[key] += measured
+                    parse[key] += parsed
                     per_round[key].append(stats.summarize(measured).median)
                     order.append(key)
             context.close()
@@ -210,6 +214,8 @@ def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
         "order": order,
         "dashboard_ms": asdict(stats.summarize(dash)),
         "floor_ms": asdict(stats.summarize(floor)),
+        "dashboard_parsed_ms": asdict(stats.summarize(parse["dashboard"])),
+        "floor_parsed_ms": asdict(stats.summarize(parse["floor"])),
         "dashboard_p90_ms": stats.percentile(dash, 90),
         "floor_p90_ms": stats.percentile(floor, 90),
         "ratio_of_medians": stats.summarize(dash).median / stats.summarize(floor).median,

@@ -25,8 +25,9 @@ function xsrfCookie() {
   return found ? decodeURIComponent(found.slice("_streamlit_xsrf=".length)) : null;
 }
 
-// Echo latency probe (bench/terminal.py): key down -> the echo parsed and drawn.
-const probe = { keyAt: null, echoes: [] };
+// Echo latency probe (bench/terminal.py): key down -> the echo parsed into the buffer
+// (`parsed`), and -> the next animation frame after that, when it is on screen (`echoes`).
+const probe = { keyAt: null, echoes: [], parsed: [] };
 
 function start(args) {
   started = args.token;
@@ -80,6 +81,7 @@ function start(args) {
       if (probe.keyAt !== null) {
         const keyAt = probe.keyAt;
         probe.keyAt = null;
+        probe.parsed.push(performance.now() - keyAt);
         requestAnimationFrame(() => probe.echoes.push(performance.now() - keyAt));
       }
     });
