@@ -167,3 +167,17 @@ def test_leaving_the_page_hangs_up_the_shell(page, app_url, containers, docker_c
     while sleeping():
         assert time.monotonic() < deadline, "the shell kept running after the page went away"
         time.sleep(0.2)
+
+
+def test_a_stopped_container_ends_the_terminal(page, app_url, containers, docker_client):
+    ours, _ = containers
+    open_url(page, app_url + "/lesson1")
+    choose(page, ours)
+    button(page, f"{KEY}-button").click()
+    wait_idle(page)
+    frame = terminal_frame(page)
+    wait_text(frame, r"root@\w+:/app# $")
+    docker_client.containers.get(ours).stop(timeout=1)
+    expect(frame.locator("#bar")).to_have_text(
+        f"The container {ours} stopped; the shell went with it.", timeout=PAGE_MS
+    )
