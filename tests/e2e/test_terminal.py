@@ -60,6 +60,17 @@ def terminal_frame(page):
     return frame
 
 
+def open_terminal(page, app_url: str, container: str):
+    """Lesson 1, the container chosen, "Open a terminal": the terminal's frame at bash's prompt."""
+    open_url(page, app_url + "/lesson1")
+    choose(page, container)
+    button(page, f"{KEY}-button").click()
+    wait_idle(page)
+    frame = terminal_frame(page)
+    wait_text(frame, r"root@\w+:/app# $")
+    return frame
+
+
 def wait_text(frame, pattern: str, timeout_ms: int = 30_000) -> None:
     """Until the terminal's buffer (scrollback and screen) matches the regex `pattern`."""
     frame.wait_for_function(
@@ -146,12 +157,7 @@ def test_terminal_into_a_lab_container_and_refusal_for_a_foreign_one(page, app_u
 
 def test_leaving_the_page_hangs_up_the_shell(page, app_url, containers, docker_client):
     ours, _ = containers
-    open_url(page, app_url + "/lesson1")
-    choose(page, ours)
-    button(page, f"{KEY}-button").click()
-    wait_idle(page)
-    frame = terminal_frame(page)
-    wait_text(frame, r"root@\w+:/app# $")
+    frame = open_terminal(page, app_url, ours)
     frame.locator(".xterm").click()
     page.keyboard.type("sleep 777\n")
 
@@ -171,12 +177,7 @@ def test_leaving_the_page_hangs_up_the_shell(page, app_url, containers, docker_c
 
 def test_a_stopped_container_ends_the_terminal(page, app_url, containers, docker_client):
     ours, _ = containers
-    open_url(page, app_url + "/lesson1")
-    choose(page, ours)
-    button(page, f"{KEY}-button").click()
-    wait_idle(page)
-    frame = terminal_frame(page)
-    wait_text(frame, r"root@\w+:/app# $")
+    frame = open_terminal(page, app_url, ours)
     docker_client.containers.get(ours).stop(timeout=1)
     expect(frame.locator("#bar")).to_have_text(
         f"The container {ours} stopped; the shell went with it.", timeout=PAGE_MS
