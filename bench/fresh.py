@@ -36,6 +36,7 @@ LAB_BUILDS = (
     ("cache-order", "Dockerfile.code-first"),
     ("cache-order", "Dockerfile.deps-first"),
     ("iris-multistage", "Dockerfile"),
+    ("iris-onnx", "Dockerfile"),
     ("wine", "train/Dockerfile"),
     ("wine", "predict/Dockerfile"),
 )

@@ -14,12 +14,13 @@ import streamlit as st
 
 from dashboard.ui import common, state, views
 from dashboard.work import tasks
+from dashboard.work.jobs import JobKey
 
 IMAGE = os.environ.get("BENCH_LIVE_IMAGE", "")
 LAB = os.environ.get("BENCH_LIVE_LAB", "bench")
 COMMAND = os.environ.get("BENCH_LIVE_COMMAND") or None
 TIMEOUT = float(os.environ.get("BENCH_LIVE_TIMEOUT", "120"))
-KEY = ("run", "bench-live")
+KEY = JobKey("run", "bench-live")
 
 st.title("Bench: a live run")
 if st.button("Run", key="bench-run") and IMAGE:

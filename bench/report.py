@@ -175,13 +175,45 @@ def sizes_section(r: dict) -> list[str]:
         "",
         markdown_table(["Image", "Lab", "Size"], rows),
     ]
-    if "multi_over_single" in r:
+    for key, what in (("multi_over_single", "multi_stage"), ("slim_over_single", "slim_stage")):
+        if key in r:
+            lines += [
+                "",
+                f"{r[what]['image']} / single-stage {r['single_stage']['image']}: {r[key]:.2f}x "
+                f"({human_bytes(r[what]['size_bytes'])} vs "
+                f"{human_bytes(r['single_stage']['size_bytes'])}).",
+            ]
+    floors = r.get("floors") or []
+    if floors:
+        frow = [
+            (
+                f["image"],
+                human_bytes(f["size_bytes"]),
+                human_bytes(f["history"]["floor_bytes"]),
+                human_bytes(f["history"]["above_floor_bytes"]),
+                human_bytes(f["floor_bytes"]),
+                f"{f['final_over_floor']:.3f}x",
+            )
+            for f in floors
+        ]
         lines += [
             "",
-            f"Multi-stage {r['multi_stage']['image']} / single-stage {r['single_stage']['image']}:"
-            f" {r['multi_over_single']:.2f}x "
-            f"({human_bytes(r['multi_stage']['size_bytes'])} vs "
-            f"{human_bytes(r['single_stage']['size_bytes'])}).",
+            "Lesson 3's images against their floor. From `docker history` (what the page shows): "
+            "the base image plus the last stage's `RUN pip install` layer. From inside the image: "
+            "the base plus the installed files (`du -sb`) of what the program imports and what "
+            "those require.",
+            "",
+            markdown_table(
+                [
+                    "Image",
+                    "Size",
+                    "Floor (history)",
+                    "Above it",
+                    "Floor (du of the imports)",
+                    "Size / du floor",
+                ],
+                frow,
+            ),
         ]
     floor = r.get("floor")
     if floor:
@@ -189,12 +221,12 @@ def sizes_section(r: dict) -> list[str]:
         prow = [(f"`{path}`", human_bytes(size)) for path, size in sorted(inst["paths"].items())]
         prow.append(("**installed, total**", human_bytes(inst["bytes"])))
         prow.append(("**floor = base + installed**", human_bytes(floor["floor_bytes"])))
-        prow.append(("**final image**", human_bytes(r["multi_stage"]["size_bytes"])))
+        prow.append(("**final image**", human_bytes(floor["size_bytes"])))
         lines += [
             "",
-            f"Floor: what the predictor imports ({', '.join(floor['imports'])}) and what they "
-            f"require (installed: {', '.join(inst['packages'])}), measured with `du -sb` inside "
-            f"{r['multi_stage']['image']}. Final / floor: {floor['final_over_floor']:.3f}x.",
+            f"{floor['image']}: what the predictor imports ({', '.join(floor['imports'])}) and "
+            f"what they require (installed: {', '.join(inst['packages'])}), measured with "
+            f"`du -sb` inside {floor['image']}. Final / floor: {floor['final_over_floor']:.3f}x.",
             "",
             markdown_table(["Path", "Size"], prow),
         ]

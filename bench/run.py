@@ -151,7 +151,7 @@ def judge(results: dict) -> list[stats.Goal]:
         ),
         stats.goal(
             "floor",
-            "Multi-stage final image / floor (base + numpy, joblib installed)",
+            "Slim multi-stage iris-model:2.0-onnx / floor (base + onnxruntime, numpy installed)",
             get("sizes", "floor", "final_over_floor"),
             "<=",
             1.10,

@@ -1,8 +1,13 @@
-"""Image sizes: every lab image, the base, multi-stage vs single-stage, and the size floor.
+"""Image sizes: every lab image, the base, Lesson 3's three images, and each one's size floor.
 
-The floor of the multi-stage predictor is the base image plus what its imports need installed:
-numpy and joblib and the packages they require (found from their metadata inside the image),
-measured with `du -sb` in a labelled throwaway container of the built image.
+Lesson 3 compares the single-stage iris-model:1.0, the multi-stage iris-model:2.0 as taught (its
+predictor installs scikit-learn to load the fitted pipeline) and iris-model:2.0-onnx (its
+predictor serves an ONNX model with onnxruntime). Each image's floor is measured twice:
+- from its `docker history`, as the dashboard shows it (`images.size_floor`: the base image's
+  layers plus the last stage's RUN layers);
+- from inside it: the base image plus the installed files of what its program imports and the
+  packages they require (found from their metadata), measured with `du -sb` in a labelled
+  throwaway container of the built image.
 """
 
 from __future__ import annotations
@@ -13,9 +18,15 @@ import docker
 
 from bench import stats
 from bench.workspace import Workspace
-from dashboard.engine import labels, labs, offline
+from dashboard.engine import images, labels, labs, offline
 
-PREDICTOR_IMPORTS = ("numpy", "joblib")
+# Lesson 3's images, by lab: the distributions its program imports (the du floor's roots).
+LESSON3 = {
+    "iris": ("scikit-learn", "numpy"),
+    "iris-multistage": ("joblib", "scikit-learn"),
+    "iris-onnx": ("onnxruntime", "numpy"),
+}
+SLIM = "iris-onnx"
 
 # Runs inside the image: the installed files of the packages and their requirements, then du.
 FLOOR_SCRIPT = """
@@ -64,7 +75,7 @@ def lab_images(client: docker.DockerClient) -> list[dict]:
     return rows
 
 
-def installed_sizes(ws: Workspace, image: str, packages=PREDICTOR_IMPORTS) -> dict:
+def installed_sizes(ws: Workspace, image: str, packages: tuple[str, ...]) -> dict:
     """Sizes of the installed files of `packages` and their requirements, inside `image`."""
     container = ws.client.containers.run(
         image,
@@ -89,29 +100,62 @@ def installed_sizes(ws: Workspace, image: str, packages=PREDICTOR_IMPORTS) -> di
     }
 
 
+def floors(ws: Workspace, base_size: int) -> list[dict]:
+    """Lesson 3's images against their floors: from `docker history` and from `du` inside."""
+    client = ws.client
+    base = images.image_layers(client, offline.BASE_IMAGE)
+    rows = []
+    for name, imports in LESSON3.items():
+        image = labs.get(name).image
+        try:
+            report = images.image_layers(client, image)
+        except images.ImageGone:
+            continue
+        floor = images.size_floor(report, base)
+        installed = installed_sizes(ws, image, imports)
+        du_floor = base_size + installed["bytes"]
+        rows.append(
+            {
+                "lab": name,
+                "image": image,
+                "size_bytes": report.size_bytes,
+                "history": {
+                    "base_bytes": floor.base_bytes,
+                    "installed_bytes": floor.installed_bytes,
+                    "floor_bytes": floor.floor_bytes,
+                    "above_floor_bytes": floor.above_floor_bytes,
+                },
+                "imports": list(imports),
+                "installed": installed,
+                "floor_bytes": du_floor,
+                "final_over_floor": report.size_bytes / du_floor,
+            }
+        )
+    return rows
+
+
 def run(ws: Workspace) -> dict:
     client = ws.client
     base = offline.base_image_status(client)
     single = labs.get("iris").image
     multi = labs.get("iris-multistage").image
-    single_size, multi_size = image_size(client, single), image_size(client, multi)
+    slim = labs.get(SLIM).image
+    sizes = {ref: image_size(client, ref) for ref in (single, multi, slim)}
     result = {
         "base": {"image": base.name, "standin": base.standin, "size_bytes": base.size_bytes},
         "labs": lab_images(client),
-        "single_stage": {"image": single, "size_bytes": single_size},
-        "multi_stage": {"image": multi, "size_bytes": multi_size},
+        "single_stage": {"image": single, "size_bytes": sizes[single]},
+        "multi_stage": {"image": multi, "size_bytes": sizes[multi]},
+        "slim_stage": {"image": slim, "size_bytes": sizes[slim]},
     }
-    if single_size and multi_size:
-        result["multi_over_single"] = multi_size / single_size
-    if multi_size:
-        installed = installed_sizes(ws, multi)
-        floor = base.size_bytes + installed["bytes"]
-        result["floor"] = {
-            "imports": list(PREDICTOR_IMPORTS),
-            "installed": installed,
-            "floor_bytes": floor,
-            "final_over_floor": multi_size / floor,
-        }
+    if sizes[single] and sizes[multi]:
+        result["multi_over_single"] = sizes[multi] / sizes[single]
+    if sizes[single] and sizes[slim]:
+        result["slim_over_single"] = sizes[slim] / sizes[single]
+    result["floors"] = floors(ws, base.size_bytes)
+    slim_floor = next((f for f in result["floors"] if f["lab"] == SLIM), None)
+    if slim_floor:  # the goal: the slim image is no bigger than what it must hold
+        result["floor"] = slim_floor
     return result
 
 

@@ -1,11 +1,11 @@
 """The instructor's command line: `python -m dashboard [--json] VERB [--json]`.
 
-Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset. With `--json` (before or after
-the verb), every verb prints JSON Lines (documented in README.md); without it, short human
-lines. Builds and runs are kept in the history the app shows (through dashboard/work). Exit
-status is non-zero on any failure; what it is given is checked as the pages check it, before any
-Docker call; and a daemon that cannot be reached (or refuses our API version) is one clear
-sentence, never a traceback.
+Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset, registry up|down|push LAB.
+With `--json` (before or after the verb), every verb prints JSON Lines (documented in
+README.md); without it, short human lines. Builds and runs are kept in the history the app
+shows (through dashboard/work). Exit status is non-zero on any failure; what it is given is
+checked as the pages check it, before any Docker call; and a daemon that cannot be reached (or
+refuses our API version) is one clear sentence, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import asdict, is_dataclass
 from dashboard import settings
 from dashboard.engine import labs, validation
 from dashboard.engine.connection import DaemonUnavailable, connect
-from dashboard.work.tasks import compose_project_name
 
 
 class Output:
@@ -132,7 +131,7 @@ def _steps(events, out: Output, lab_name: str, quiet: bool):
 def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
     """`docker compose build` of a Compose lab, step by step, kept in the history per image."""
     from dashboard.engine import compose
-    from dashboard.work.tasks import ComposeBuildOutcome
+    from dashboard.work.tasks import ComposeBuildOutcome, compose_project_name
 
     project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
     command = project.build_command().display
@@ -272,6 +271,7 @@ def cmd_run(args, out: Output) -> int:
 
 def _run_compose(client, lab, args, out: Output) -> int:
     from dashboard.engine import compose, lab_output
+    from dashboard.work.tasks import compose_project_name
 
     project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
     out.emit(
@@ -369,6 +369,68 @@ def cmd_reset(args, out: Output) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_registry(args, out: Output) -> int:
+    """`registry up` (its image first: pulled, or built from Debian's package), `registry down
+    [--volume]`, `registry push LAB` (tag and push the lab's image, one line per layer)."""
+    from dashboard.engine import registry
+
+    if args.action == "push" and not args.lab:  # before any Docker call, as the pages check
+        raise validation.InvalidInput(
+            "registry push needs a lab: python -m dashboard registry push iris"
+        )
+    client = connect()
+    if args.action == "up":
+        done = registry.up(client, lambda line: out.emit({"type": "message", "text": line}, line))
+        out.emit(
+            {
+                "type": "registry",
+                "running": done.state.running,
+                "address": registry.ADDRESS,
+                "image": done.image.name,
+                "source": done.image.source,
+                "note": done.image.note,
+                "started": done.started,
+                "seconds": round(done.seconds, 3),
+                "command": done.command,
+            },
+            f"registry: {done.state.sentence}",  # the note was said as it happened
+        )
+        return 0 if done.state.running else 1
+    if args.action == "down":
+        done = registry.down(client, volume=args.volume)
+        for line in done.lines:
+            out.emit({"type": "message", "text": line}, line)
+        out.emit({"type": "registry", "running": False, "command": done.command}, None)
+        return 0
+    lab = labs.get(args.lab)  # argparse offers the image labs only
+    pushed = registry.push(
+        client, lab.image, lambda line: out.emit({"type": "log", "line": line}, line)
+    )
+    for layer in pushed.layers:
+        out.emit(
+            {"type": "layer", "id": layer.id, "status": layer.status, "seen": layer.seen}, None
+        )
+    out.emit(
+        {
+            "type": "result",
+            "lab": lab.name,
+            "ok": pushed.ok,
+            "ref": pushed.ref,
+            "digest": pushed.digest,
+            "layers": len(pushed.layers),
+            "already_existed": len(pushed.already_existed),
+            "seconds": round(pushed.seconds, 3),
+            "command": pushed.command,
+            "error": pushed.error,
+        },
+        f"{lab.name}: pushed {pushed.ref} in {pushed.seconds:.1f}s, {len(pushed.layers)} layers, "
+        f"{len(pushed.already_existed)} already in the registry, digest {pushed.digest}"
+        if pushed.ok
+        else f"{lab.name}: push FAILED: {pushed.error}",
+    )
+    return 0 if pushed.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print JSON Lines")
@@ -396,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", help="NAME[:TAG], NAME@sha256:DIGEST or an image id")
     p = verb("reset", "remove what the dashboard created (nothing else)")
     p.add_argument("--session", default=None, help="only this session's resources")
+    p = verb("registry", "the local registry on 127.0.0.1:5000: up, down, push LAB")
+    p.add_argument("action", choices=["up", "down", "push"])
+    images = [name for name, lab in labs.LABS.items() if not lab.compose]
+    p.add_argument("lab", nargs="?", choices=images, help="push: the lab whose image to push")
+    p.add_argument("--volume", action="store_true", help="down: also remove the registry's data")
     return parser
 
 
@@ -406,6 +473,7 @@ HANDLERS: dict[str, Callable] = {
     "run": cmd_run,
     "layers": cmd_layers,
     "reset": cmd_reset,
+    "registry": cmd_registry,
 }
 
 

@@ -60,7 +60,11 @@ SETTINGS: tuple[Setting, ...] = (
         "a random id per process",
         "the session label of what this process creates (tests, two dashboards side by side)",
     ),
-    Setting(TAG_SUFFIX, "none", "appended to the working copies' image tags (tests)"),
+    Setting(
+        TAG_SUFFIX,
+        "none",
+        "appended to the working copies' image tags and the Makefile's TAG and NAME (tests)",
+    ),
     Setting(COMPOSE_PROJECT, "wine", "the Compose project name of the wine pair"),
     Setting(CLASSROOM, "off", "1/true/yes/on: classroom mode (one namespace per student)"),
     Setting(INSTRUCTOR_KEY, "none", "the key the instructor's Classroom page asks for"),

@@ -22,7 +22,7 @@ from datetime import datetime
 import docker
 import requests
 
-from dashboard.engine import images, labs, lessons, runs
+from dashboard.engine import images, labs, lessons, registry, runs
 from dashboard.engine.history import RUN, SERVICE, BuildRecord, History, StepRecord
 from dashboard.engine.lab_output import parse_lab_output
 
@@ -82,13 +82,14 @@ def _image(name: str) -> str:
 
 IRIS = _lab("iris")
 MULTI = _lab("iris-multistage")
+ONNX = _lab("iris-onnx")
 CODE_FIRST = _lab("cache-code-first")
 DEPS_FIRST = _lab("cache-deps-first")
 WINE = _lab("wine")
 
 
 @functools.cache
-def _catalog(iris: labs.Lab, multi: labs.Lab, wine: labs.Lab) -> tuple[Check, ...]:
+def _catalog(iris: labs.Lab, multi: labs.Lab, onnx: labs.Lab, wine: labs.Lab) -> tuple[Check, ...]:
     """The checks, their titles and hints naming these labs' images (a student's own)."""
     return (
         Check(
@@ -121,17 +122,47 @@ def _catalog(iris: labs.Lab, multi: labs.Lab, wine: labs.Lab) -> tuple[Check, ..
             "takes it from the cache and only copies main.py.",
         ),
         Check(
-            "multistage-smaller",
+            "multistage-built",
             "multistage",
-            f"Build {multi.image} and see it is smaller than {iris.image}",
+            f"Build {multi.image}, the multi-stage image as taught",
             f"Build labs/iris-multistage (`docker build -t {multi.image} .`); keep {iris.image} "
-            "from Lesson 1 to compare: the predictor stage leaves scikit-learn and SciPy behind.",
+            "from Lesson 1 to compare: it is about as big, because its predictor stage installs "
+            "the same libraries.",
         ),
         Check(
             "multistage-run",
             "multistage",
             f"Run {multi.image}: it predicts with the model trained during the build",
             f"Run `docker run {multi.image}`: it prints 'Predicted class: setosa' and exits 0.",
+        ),
+        Check(
+            "onnx-smaller",
+            "multistage",
+            f"Build {onnx.image} and see it is smaller than {iris.image}",
+            f"Build labs/iris-onnx (`docker build -t {onnx.image} .`); keep {iris.image} from "
+            "Lesson 1 to compare: its predictor serves an ONNX model with onnxruntime, so "
+            "scikit-learn and SciPy stay in the trainer stage.",
+        ),
+        Check(
+            "onnx-run",
+            "multistage",
+            f"Run {onnx.image}: onnxruntime predicts without scikit-learn",
+            f"Run `docker run {onnx.image}`: it prints 'Predicted class: setosa' and exits 0.",
+        ),
+        Check(
+            "registry-pushed",
+            "registry",
+            f"Push {iris.image} to the local registry on {registry.ADDRESS}",
+            f"Start the registry, then `{registry.push_command(iris.image)}` (the Push button "
+            "of the registry lesson): the image gets a repo digest from the registry.",
+        ),
+        Check(
+            "registry-pulled-run",
+            "registry",
+            f"Pull {registry.registry_ref(iris.image)} back and run it",
+            f"`{registry.rmi_command(iris.image)}`, `{registry.pull_command(iris.image)}`, then "
+            f"`docker run {registry.registry_ref(iris.image)}`: it prints 'Predicted class: "
+            "setosa' and exits 0.",
         ),
         Check(
             "wine-predicted",
@@ -144,7 +175,7 @@ def _catalog(iris: labs.Lab, multi: labs.Lab, wine: labs.Lab) -> tuple[Check, ..
 
 
 # With the lecture's names: ids, lessons and counts are the same for everyone.
-CHECKS: tuple[Check, ...] = _catalog(IRIS, MULTI, WINE)
+CHECKS: tuple[Check, ...] = _catalog(IRIS, MULTI, ONNX, WINE)
 
 CHECKS_BY_ID = {c.id: c for c in CHECKS}
 
@@ -308,30 +339,44 @@ def _cache_order(facts: _Facts) -> Evidence:
     return Evidence(bool(code and deps), text[0].upper() + text[1:] + ".")
 
 
-def _multistage_smaller(facts: _Facts) -> Evidence:
+def _multistage_built(facts: _Facts) -> Evidence:
     multi, iris = _image(MULTI.name), _image(IRIS.name)
-    new = facts.image(multi)
+    found = _image_exists(facts, multi)
+    if not found.true_now or facts.image(iris) is None:
+        return found
+    new_size, old_size = facts.size(multi), facts.size(iris)
+    share = (new_size - old_size) / old_size if old_size else 0.0
+    return Evidence(
+        True,
+        f"{found.detail} Next to {iris} ({_mb(old_size)}) that is {share:+.1%} (unpacked "
+        "layers): its predictor stage installs the same libraries as the trainer.",
+    )
+
+
+def _onnx_smaller(facts: _Facts) -> Evidence:
+    slim, iris = _image(ONNX.name), _image(IRIS.name)
+    new = facts.image(slim)
     old = facts.image(iris)
     if new is None:
-        return Evidence(False, f"There is no image {multi} on this machine.")
+        return Evidence(False, f"There is no image {slim} on this machine.")
     if old is None:
         return Evidence(
             False,
-            f"{multi} exists ({_mb(facts.size(multi))}) but {iris} is gone, so there "
+            f"{slim} exists ({_mb(facts.size(slim))}) but {iris} is gone, so there "
             "is nothing to compare with: build Lesson 1 again.",
         )
-    new_size, old_size = facts.size(multi), facts.size(iris)
+    new_size, old_size = facts.size(slim), facts.size(iris)
     saved = old_size - new_size
     if saved > 0:
         share = saved / old_size if old_size else 0.0
         return Evidence(
             True,
-            f"{multi} is {_mb(new_size)}, {iris} is {_mb(old_size)}: "
+            f"{slim} is {_mb(new_size)}, {iris} is {_mb(old_size)}: "
             f"{_mb(saved)} ({share:.0%}) smaller (unpacked layers).",
         )
     return Evidence(
         False,
-        f"{multi} is {_mb(new_size)}, not smaller than {iris} ({_mb(old_size)}).",
+        f"{slim} is {_mb(new_size)}, not smaller than {iris} ({_mb(old_size)}).",
     )
 
 
@@ -376,14 +421,32 @@ def _wine_predicted(facts: _Facts) -> Evidence:
     return Evidence(False, "No predictor container of ours yet.")
 
 
+def _registry_pushed(facts: _Facts) -> Evidence:
+    image = _image(IRIS.name)
+    target = registry.registry_ref(image)
+    repo = target.rsplit(":", 1)[0]
+    for ref in (target, image):
+        attrs = facts.image(ref)
+        digests = [d for d in (attrs or {}).get("RepoDigests") or () if d.startswith(repo + "@")]
+        if digests:
+            return Evidence(True, f"{ref} has the registry's repo digest {digests[0]}.")
+    return Evidence(False, f"{image} has no repo digest from {registry.ADDRESS} yet: push it.")
+
+
 EVALUATORS: dict[str, Callable[[_Facts], Evidence]] = {
     "iris-image": lambda f: _image_exists(f, _image(IRIS.name)),
     "iris-run": lambda f: _container_exited_ok(f, IRIS.name, _image(IRIS.name)),
     "iris-rebuild-cached": _iris_rebuild,
     "cache-order-compared": _cache_order,
-    "multistage-smaller": _multistage_smaller,
+    "multistage-built": _multistage_built,
     "multistage-run": lambda f: _container_exited_ok(f, MULTI.name, _image(MULTI.name)),
+    "onnx-smaller": _onnx_smaller,
+    "onnx-run": lambda f: _container_exited_ok(f, ONNX.name, _image(ONNX.name)),
     "wine-predicted": _wine_predicted,
+    "registry-pushed": _registry_pushed,
+    "registry-pulled-run": lambda f: _container_exited_ok(
+        f, registry.PULLED_LAB, registry.registry_ref(_image(IRIS.name))
+    ),
 }
 
 
@@ -399,7 +462,9 @@ def checks_for(lesson: str | None = None) -> list[Check]:
     """The checks of one lesson (all lessons when None), in teaching order."""
     if lesson is not None:
         lessons.get(lesson)  # KeyError with the list of lessons
-    mine = _catalog(labs.get(IRIS.name), labs.get(MULTI.name), labs.get(WINE.name))
+    mine = _catalog(
+        labs.get(IRIS.name), labs.get(MULTI.name), labs.get(ONNX.name), labs.get(WINE.name)
+    )
     return [c for c in mine if lesson is None or c.lesson == lesson]
 
 

@@ -63,7 +63,8 @@ def _history_of(student: str) -> tuple[int, int, int, datetime | None]:
         return 0, 0, 0, None
     history = History.open(path)
     try:
-        done = len(history.check_progress())
+        # only today's checks: a check that was renamed or removed keeps its old row
+        done = len(history.check_progress().keys() & checks.CHECKS_BY_ID.keys())
         counts = history.counts()
         latest = history.builds(limit=1) + history.runs(limit=1)  # the newest of each
     finally:

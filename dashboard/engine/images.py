@@ -131,6 +131,17 @@ def size_from_api(store: str, inspect: dict, history: list[dict], listed: dict |
     return ImageSize(store, layers or reported, reported, None)
 
 
+def _listed_entry(client: docker.DockerClient, inspect: dict) -> dict | None:
+    """The image's entry of `docker images` (its disk usage on the containerd store). Listed by
+    one of its names where it has one: the containerd store works out every listed image's
+    disk usage, so listing them all costs a quarter of a second or more per call."""
+    tags = [t for t in inspect.get("RepoTags") or [] if t != "<none>:<none>"]
+    entries = (
+        client.api.images(filters={"reference": tags[:1]}) if tags else client.api.images(all=True)
+    )
+    return next((i for i in entries if i.get("Id") == inspect["Id"]), None)
+
+
 def image_size(client: docker.DockerClient, ref: str, inspect: dict | None = None) -> ImageSize:
     """The sizes of image `ref`, or `ImageGone`."""
     try:
@@ -139,9 +150,7 @@ def image_size(client: docker.DockerClient, ref: str, inspect: dict | None = Non
         store = image_store(client)
         listed = None
         if store == CONTAINERD:
-            listed = next(
-                (i for i in client.api.images(all=True) if i.get("Id") == inspect["Id"]), None
-            )
+            listed = _listed_entry(client, inspect)
     except docker.errors.NotFound as exc:
         raise ImageGone(ref) from exc
     return size_from_api(store, inspect, history, listed)
@@ -312,6 +321,49 @@ def image_layers(client: docker.DockerClient, ref: str) -> ImageReport:
     except docker.errors.NotFound as exc:  # also between the calls: removed meanwhile
         raise ImageGone(ref) from exc
     return report_from_api(ref, inspect, history, size_from_api(store, inspect, history, listed))
+
+
+@dataclass(frozen=True)
+class SizeFloor:
+    """An image against its floor: the base image plus what the final stage installs.
+
+    The floor is the smallest image that can run the same program: the base image's layers and
+    the layers the final stage's RUN steps wrote (the `pip install` of what the program imports).
+    Above it is only what the stage copied in: the model, the code, the work folder. Measured in
+    the image's own `docker history`, so every number is the same measure as `ImageSize`'s
+    unpacked layers: an image FROM the same base that only ran the same install holds the same
+    install layer.
+    """
+
+    ref: str
+    size_bytes: int  # the image's unpacked layers
+    base_bytes: int  # its base image's layers
+    installed_bytes: int  # the final stage's RUN layers
+
+    @property
+    def floor_bytes(self) -> int:
+        return self.base_bytes + self.installed_bytes
+
+    @property
+    def above_floor_bytes(self) -> int:
+        return self.size_bytes - self.floor_bytes
+
+
+class NotOnBase(ValueError):
+    """The image's oldest layers are not the base image's."""
+
+
+def size_floor(report: ImageReport, base: ImageReport) -> SizeFloor:
+    """`report`'s image against its floor; `base`: the image its final stage starts FROM."""
+    count = len(base.layers)
+    prefix = report.layers[:count]
+    same = [(x.created_by, x.size_bytes) for x in prefix] == [
+        (x.created_by, x.size_bytes) for x in base.layers
+    ]
+    if count == 0 or not same:
+        raise NotOnBase(f"{report.ref} is not built on {base.ref}: its oldest layers differ")
+    installed = sum(x.size_bytes for x in report.layers[count:] if x.instruction == "RUN")
+    return SizeFloor(report.ref, report.size_bytes, sum(x.size_bytes for x in prefix), installed)
 
 
 def _summary(attrs: dict, size: ImageSize | None = None) -> ImageSummary:

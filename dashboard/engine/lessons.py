@@ -122,7 +122,13 @@ LESSONS: tuple[Lesson, ...] = (
                 "iris-multistage",
                 "iris-multistage",
                 "iris-model:2.0",
-                title="Lesson 3: multi-stage",
+                title="Lesson 3: multi-stage, as taught",
+            ),
+            Lab(
+                "iris-onnx",
+                "iris-onnx",
+                "iris-model:2.0-onnx",
+                title="Lesson 3: multi-stage, ONNX predictor",
             ),
         ),
     ),
@@ -143,6 +149,15 @@ LESSONS: tuple[Lesson, ...] = (
                 title="Lesson 4: Compose",
             ),
         ),
+    ),
+    Lesson(
+        "registry",
+        title="A registry: push and pull",
+        nav="Registry: push and pull",
+        topic="Registries: docker push and docker pull",
+        page="registry.py",
+        icon=":material/cloud_upload:",
+        labs=(),  # it pushes the images of Lesson 1 and Lesson 3
     ),
 )
 BY_ID: dict[str, Lesson] = {lesson.id: lesson for lesson in LESSONS}

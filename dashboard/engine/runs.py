@@ -22,6 +22,7 @@ goes away mid-run gives `DaemonLost`, never a raw connection error or a hang.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import shlex
 import threading
@@ -425,6 +426,10 @@ def docker_run_command(
     parts.append(image)
     parts += _command_parts(command)
     return shlex.join(parts)
+
+
+def docker_logs_command(container: str, follow: bool = False) -> str:
+    return shlex.join(["docker", "logs", *(["-f"] if follow else []), container])
 
 
 def docker_exec_command(container: str, command: Command) -> str:
@@ -857,6 +862,150 @@ def exec_in(client: docker.DockerClient, container_id: str, command: Command) ->
         started_at=began,
         finished_at=datetime.now(UTC),
     )
+
+
+# How following a container's log ended.
+FOLLOW_EXITED = "exited"  # the container stopped: `docker logs -f` ends with it
+FOLLOW_STOPPED = "stopped_following"  # the caller stopped following; the container goes on
+FOLLOW_GONE = "gone"  # the container was removed meanwhile
+FOLLOW_ENDED = "ended"  # the stream ended while the container still runs
+
+
+@dataclass(frozen=True)
+class LogFollow:
+    """What `docker logs -f NAME` showed, and how following ended."""
+
+    container_id: str
+    name: str
+    cli: str
+    lines_total: int
+    ended: str  # FOLLOW_EXITED, FOLLOW_STOPPED, FOLLOW_GONE or FOLLOW_ENDED
+    exit_code: int | None  # once the container has exited
+    status: str  # the container's status at the end: running, exited, ... ("" when gone)
+    seconds: float
+
+    @property
+    def message(self) -> str:
+        if self.ended == FOLLOW_STOPPED:
+            return (
+                f"You stopped following after {_seconds(self.seconds)}; container {self.name} "
+                f"is {self.status or 'gone'}: `docker logs -f` only reads its output."
+            )
+        if self.ended == FOLLOW_GONE:
+            return f"Container {self.name} was removed while its logs were followed."
+        if self.ended == FOLLOW_ENDED:
+            return f"The log stream ended while container {self.name} is still {self.status}."
+        return (
+            f"Container {self.name} stopped (exit code {self.exit_code}) after "
+            f"{_seconds(self.seconds)} of following: `docker logs -f` ends when the container "
+            "does."
+        )
+
+
+def follow_logs(
+    client: docker.DockerClient,
+    container_id: str,
+    *,
+    on_line: Callable[[RunLine], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> LogFollow:
+    """`docker logs -f NAME` of a container of ours: every line it printed so far, then each new
+    one as it comes (`on_line`, in this thread), until the container stops or `cancel` is set
+    (the stream is closed from a watcher thread; the container keeps running).
+
+    Raises NotOurs / ContainerNotFound before reading anything, DaemonLost if the daemon goes.
+    """
+    container = _get_ours(client, container_id)
+    cli = docker_logs_command(container.name, follow=True)
+    started = time.monotonic()
+
+    def asked() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    def ending(ended: str, state: Mapping | None, total: int) -> LogFollow:
+        state = state or {}
+        status = state.get("Status", "")
+        exit_code = state.get("ExitCode") if status in ("exited", "dead") else None
+        return LogFollow(
+            container.id,
+            container.name,
+            cli,
+            total,
+            ended,
+            exit_code,
+            status,
+            time.monotonic() - started,
+        )
+
+    try:
+        stream = container.logs(stream=True, follow=True, stdout=True, stderr=True)
+    except docker.errors.NotFound:
+        return ending(FOLLOW_GONE, None, 0)
+    except CONNECTION_ERRORS as exc:
+        raise _lost(exc, f"while reading the logs of {container.name}", container.id) from exc
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            if asked():
+                with contextlib.suppress(Exception):
+                    stream.close()
+                return
+
+    threading.Thread(target=watch, daemon=True, name=f"logs-{container.short_id}").start()
+    # With a TTY the SDK yields a byte at a time: the splitter makes lines of them.
+    splitter = LineSplitter()
+    seen = itertools.count(1)
+    total = 0
+
+    def lines_of(chunks: Iterable[bytes]) -> Iterable[str]:
+        for chunk in chunks:
+            yield from splitter.feed(chunk)
+        yield from splitter.flush()
+
+    try:
+        for text in lines_of(stream):
+            total = next(seen)
+            if on_line is not None:
+                on_line(RunLine(total, text, time.monotonic() - started))
+    except Exception as exc:  # closing the stream under the reader raises whatever it hits
+        if not asked():
+            if isinstance(exc, CONNECTION_ERRORS):
+                raise _lost(
+                    exc, f"while following the logs of {container.name}", container.id
+                ) from exc
+            raise
+    finally:
+        done.set()
+        with contextlib.suppress(Exception):
+            stream.close()
+    # The stream ends a moment before the daemon reports the container as stopped.
+    give_up = time.monotonic() + 3
+    while True:
+        try:
+            state = client.api.inspect_container(container.id)["State"]
+        except docker.errors.NotFound:
+            return ending(FOLLOW_GONE, None, total)
+        except CONNECTION_ERRORS as exc:
+            raise _lost(exc, f"while following the logs of {container.name}", container.id) from exc
+        if asked():
+            return ending(FOLLOW_STOPPED, state, total)
+        if not state.get("Running"):
+            return ending(FOLLOW_EXITED, state, total)
+        if time.monotonic() > give_up:
+            return ending(FOLLOW_ENDED, state, total)
+        time.sleep(0.1)
+
+
+def owned_container(client: docker.DockerClient, container: str) -> ContainerRecord | None:
+    """The container with this id or name, when it is ours; None when there is none.
+
+    Raises NotOurs when it exists but the dashboard did not make it.
+    """
+    try:
+        return _record(_get_ours(client, container).attrs)
+    except ContainerNotFound:
+        return None
 
 
 def _record(attrs: Mapping, cli: str = "") -> ContainerRecord:

@@ -282,6 +282,24 @@ def analyse(
     return _with_sentence(report, steps)
 
 
+def _reused_steps(steps: Sequence[Any], first: str, last: str) -> tuple[list[str], bool]:
+    """The classic builder: the `last` stage's leading steps that repeat the `first` stage's on
+    the same base (taken from the cache), and whether the first stage ran any of them itself in
+    this build."""
+    a = [s for s in steps if _stage_of(s) == first]
+    b = [s for s in steps if _stage_of(s) == last]
+    bases = [FROM_RE.match(x[0].instruction) if x else None for x in (a, b)]
+    if not all(bases) or bases[0].group(1).lower() != bases[1].group(1).lower():
+        return [], False
+    reused, ran = [], False
+    for x, y in zip(a[1:], b[1:], strict=False):
+        if x.instruction != y.instruction or y.status != "cached":
+            break
+        reused.append(y.instruction)
+        ran = ran or x.status == "executed"
+    return reused, ran
+
+
 def _with_sentence(report: StagesReport, steps: Sequence[Any]) -> StagesReport:
     return replace(report, sentence=_sentence(report, steps))
 
@@ -306,10 +324,17 @@ def _sentence(r: StagesReport, steps: Sequence[Any]) -> str:
         order = ", then ".join(f"the **{n}** ({seconds[n]:.1f} s)" for n in r.stages)
         parts.append(
             f"The classic builder built the stages one after the other: {order}. Nothing ran "
-            f"at the same time and no step was shared, so the {last} never waited for the "
-            f"{first}: its file was there already. BuildKit (`docker buildx`) builds them side "
-            "by side."
+            f"at the same time, so the {last} never waited for the {first}: its file was there "
+            "already."
         )
+        reused, just_built = _reused_steps(steps, first, last)
+        if reused:
+            filled = f" the {first} had just filled" if just_built else ""
+            parts.append(
+                f"The {last}'s steps up to {_code(reused[-1])} are the {first}'s (the same "
+                f"instructions on the same base), so they came from the cache{filled}."
+            )
+        parts.append("BuildKit (`docker buildx`) builds the stages side by side.")
         return " ".join(parts)
     if r.shared:
         parts.append(

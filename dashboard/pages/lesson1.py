@@ -1,4 +1,5 @@
-"""Lesson 1: build iris-model:1.0, look at its layers, run it, and manage its containers."""
+"""Lesson 1: build iris-model:1.0, look at its layers, run it (by name), manage its containers,
+follow a detached container's logs, and run the lab's Makefile."""
 
 import pandas as pd
 import streamlit as st
@@ -6,7 +7,7 @@ import streamlit as st
 from dashboard.engine import labels, labs, runs
 from dashboard.engine.builds import build_command
 from dashboard.engine.terminal import docker_exec_it_command
-from dashboard.ui import charts, common, exports, guide, shell, state, terminal, views
+from dashboard.ui import charts, common, exports, guide, make_panel, shell, state, terminal, views
 from dashboard.ui import text as T
 from dashboard.work import tasks
 from dashboard.work.jobs import JobKey
@@ -16,6 +17,22 @@ BUILD_KEY = JobKey("build", LAB.name)
 RUN_KEY = JobKey("run", LAB.name)
 ACTION_KEY = JobKey("container", LAB.name)
 EXEC_KEY = JobKey("exec", LAB.name)
+LOGS_KEY = JobKey("logs", LAB.name)
+# What the detached container can run instead of its CMD: a shell that waits, or something that
+# prints over time, so that `docker logs -f` has lines to follow.
+DETACHED_COMMANDS = {
+    "a shell that waits (/bin/bash)": "/bin/bash",
+    "a counter: a line a second for 30 s": (
+        "sh -c 'for i in $(seq 1 30); do echo \"step $i of 30\"; sleep 1; done'"
+    ),
+    "python main.py three times, 5 s apart": (
+        "sh -c 'for i in 1 2 3; do python main.py; sleep 5; done'"
+    ),
+}
+
+
+def _use_preset() -> None:
+    st.session_state["detach-cmd"] = DETACHED_COMMANDS[st.session_state["detach-preset"]]
 
 
 def render() -> None:
@@ -91,9 +108,35 @@ def render() -> None:
         "`docker run` creates a **new container** from the image and starts it; `CMD` runs "
         "`python main.py`, which trains, evaluates and predicts, then the container **exits**."
     )
-    common.command(runs.docker_run_command(LAB.image), "This button runs:")
-    if st.button(T.RUN_IRIS, key="run-iris", type="primary", icon=":material/play_arrow:"):
-        state.start(RUN_KEY, tasks.run_image(LAB.image, LAB.name), f"run {LAB.image}")
+    run_name = st.text_input(
+        "Container name (`--name`, optional)",
+        key="run-name",
+        placeholder="test1",
+        help="Empty: Docker makes up a name (like `eager_turing`).",
+        width=320,
+    ).strip()
+    problem = views.input_problem(LAB.image, name=run_name or None)
+    if problem is None:
+        common.command(
+            runs.docker_run_command(LAB.image, name=run_name or None), "This button runs:"
+        )
+    if st.button(
+        T.RUN_IRIS,
+        key="run-iris",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=problem is not None,
+    ):
+        state.start(
+            RUN_KEY,
+            tasks.run_image(LAB.image, LAB.name, name=run_name or None),
+            f"run {LAB.image}",
+        )
+    st.caption(
+        "A name is the container's for as long as it exists: run again with the same name and "
+        "Docker refuses (`Conflict. The container name ... is already in use`) until "
+        "`docker rm` removes the first one."
+    )
     common.live(RUN_KEY, views.run_panel)
 
     # ---------------------------------------------------------------- docker ps -a
@@ -156,9 +199,15 @@ def render() -> None:
     )
     detach_cols = st.columns(2)
     name = detach_cols[0].text_input("Container name", value="iris-shell", key="detach-name")
-    override = detach_cols[1].text_input(
-        "Command (overrides CMD)", value="/bin/bash", key="detach-cmd"
+    st.session_state.setdefault("detach-cmd", DETACHED_COMMANDS["a shell that waits (/bin/bash)"])
+    detach_cols[1].selectbox(
+        "Start it with",
+        list(DETACHED_COMMANDS),
+        key="detach-preset",
+        on_change=_use_preset,
+        help="Fills in the command below; edit it as you like.",
     )
+    override = st.text_input("Command (overrides CMD)", key="detach-cmd")
     # Checked here, before any Docker call: the message sits under the fields.
     problem = views.input_problem(LAB.image, name=name.strip() or None, command=override)
     if problem is None:
@@ -185,9 +234,9 @@ def render() -> None:
             f"docker run -d {name}",
         )
     running = [c for c in state.lab_containers(LAB.name) if c.running]
+    by_name = {c.name: c for c in running}
     if running:
         exec_cols = st.columns(2)
-        by_name = {c.name: c for c in running}
         inside = exec_cols[0].selectbox("Running container", list(by_name), key="exec-container")
         exec_cmd = exec_cols[1].text_input(
             "Command to run inside", "python main.py", key="exec-cmd"
@@ -227,10 +276,31 @@ def render() -> None:
         terminal.panel(into, "iris-terminal")
     else:
         st.caption("Start a container above, then open a shell in it here.")
-    common.command(
-        "docker logs -f iris-shell      # follow a container's output",
-        "In a terminal you would also use:",
+
+    # ---------------------------------------------------------------- docker logs -f
+    st.header("6. Follow a container's logs")
+    st.markdown(
+        "`docker logs NAME` prints what a container has printed so far; `docker logs -f` keeps "
+        "**following** it, line by line as they come, until the container stops, or until you "
+        "stop following (Ctrl-C in a terminal): the container keeps running either way. Start "
+        "the container above with the counter to watch the lines arrive."
     )
+    if running:
+        followed = st.selectbox("Running container", list(by_name), key="logs-container")
+        common.command(runs.docker_logs_command(followed, follow=True), "This button runs:")
+        if st.button(T.FOLLOW_LOGS, key="follow-logs", icon=":material/subject:"):
+            chosen_container = by_name[followed]
+            state.start(
+                LOGS_KEY,
+                tasks.follow_logs(chosen_container.id, chosen_container.name),
+                f"docker logs -f {followed}",
+            )
+    else:
+        st.caption("No running container of this lab: start one above, then follow its logs.")
+    common.live(LOGS_KEY, views.logs_panel)
+
+    # ---------------------------------------------------------------- make
+    make_panel.render(LAB.name, "7. The Makefile")
 
 
 shell.run_page(render, __file__)

@@ -288,23 +288,6 @@ def sizes_chart(images: Sequence, title: str = "Image sizes: unpacked layers") -
     return _layout(fig, title=title, height=440, showlegend=False)
 
 
-def compare_sizes(sizes: Mapping[str, int], title: str) -> go.Figure:
-    """Two or three images side by side (single-stage vs multi-stage)."""
-    names = list(sizes)
-    fig = go.Figure(
-        go.Bar(
-            x=names,
-            y=[sizes[n] / 1e6 for n in names],
-            marker_color=[theme.IMAGE_COLORS[i % 7] for i in range(len(names))],
-            text=[theme.fmt_bytes(sizes[n]) for n in names],
-            textposition="outside",
-            cliponaxis=False,
-        )
-    )
-    fig.update_yaxes(title="MB, unpacked layers (docker history)", rangemode="tozero")
-    return _layout(fig, title=title, height=380, showlegend=False)
-
-
 def disk_chart(usage, title: str = "docker system df") -> go.Figure:
     rows = list(usage.rows)
     kinds = [r.kind for r in rows]

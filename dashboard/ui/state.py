@@ -96,6 +96,18 @@ def image_report(ref: str):
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
+def _registry_state(endpoint_url: str, generation: int):
+    from dashboard.engine import registry as local_registry
+
+    return local_registry.state(client())
+
+
+def registry_state():
+    """Whether the registry lesson's registry runs on 127.0.0.1:5000 (`docker ps`)."""
+    return _registry_state(endpoint(), _generation())
+
+
+@st.cache_data(ttl=READS_TTL, show_spinner=False)
 def _lab_images(endpoint_url: str, generation: int, student: str | None):
     from dashboard.engine import images
 
@@ -158,7 +170,8 @@ def refresh_all() -> None:
 # ---------------------------------------------------------------- classroom mode
 
 STUDENT_PARAM = "student"  # ?student=alice keeps a student's name across reloads
-QUEUED_KINDS = frozenset({"build", "cache-pair", "compose-build"})  # jobs that wait for a slot
+# Jobs that wait for a slot ("make": the Makefile's targets, `make build` and `make all` build).
+QUEUED_KINDS = frozenset({"build", "cache-pair", "compose-build", "make"})
 
 
 def classroom() -> bool:

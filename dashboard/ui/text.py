@@ -13,6 +13,7 @@ TITLE_LESSON1 = lessons.get("lesson1").title
 TITLE_CACHE = lessons.get("cache").title
 TITLE_MULTISTAGE = lessons.get("multistage").title
 TITLE_COMPOSE = lessons.get("compose").title
+TITLE_REGISTRY = lessons.get("registry").title
 TITLE_GPU = "GPUs in containers"
 TITLE_SIZES = "Image sizes and clean-up"
 TITLE_CICD = "CI/CD with Docker"
@@ -23,11 +24,25 @@ TITLE_CLASSROOM = "Classroom: every student"
 # Buttons. Lesson 1.
 BUILD_IRIS = "Build iris-model:1.0"
 RUN_IRIS = "Run iris-model:1.0"
+REGISTRY_UP = "Start the registry"
+REGISTRY_PUSH = "Push iris-model:1.0"
+REGISTRY_PUSH_SECOND = "Push iris-model:2.0"
+REGISTRY_READ = "Read the registry"
+REGISTRY_RMI = "docker rmi"
+REGISTRY_PULL = "docker pull"
+REGISTRY_RUN = "docker run"
+REGISTRY_DOWN = "Stop the registry"
 REFRESH_CONTAINERS = "Refresh the list"
 STOP_CONTAINER = "Stop container"
 REMOVE_CONTAINER = "Remove container"
 START_DETACHED = "Start detached container"
 RUN_EXEC = "Run docker exec"
+FOLLOW_LOGS = "Follow logs"
+STOP_FOLLOWING = "Stop following"
+
+# The Makefile (lessons 1 and 3).
+MAKE_ADD_TARGET = "Add the target"
+MAKE_RESET = "Reset the Makefile"
 
 # Layers and the cache.
 APPEND_COMMENT = "Append a comment to main.py"
@@ -39,6 +54,8 @@ COMPARE_ORDERS = "Edit main.py and rebuild both Dockerfiles"
 # Lesson 3.
 BUILD_MULTISTAGE = "Build iris-model:2.0"
 RUN_MULTISTAGE = "Run iris-model:2.0"
+BUILD_ONNX = "Build iris-model:2.0-onnx"
+RUN_ONNX = "Run iris-model:2.0-onnx"
 
 # Lesson 4.
 COMPOSE_BUILD = "Build the wine images"

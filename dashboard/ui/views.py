@@ -441,3 +441,37 @@ def prune_preview_panel(snap: JobSnapshot | None) -> None:
             "carry none, so whose they are cannot be told.",
             icon=":material/info:",
         )
+
+
+def logs_panel(snap: JobSnapshot | None) -> None:
+    """`docker logs -f`: the lines as they come and a "Stop following" button, then how it
+    ended (the container stopped, with its exit code, or the student stopped following)."""
+    from dashboard.engine import runs
+
+    if snap is None:
+        st.caption("Not following any container's logs.")
+        return
+    lines = snap.lines()
+    if snap.running:
+        st.progress(0.0, text=f"Following: `{snap.detail}`")
+        if st.button(
+            T.STOP_FOLLOWING, key="stop-following-" + snap.key.slug, icon=":material/stop_circle:"
+        ):
+            state.registry().cancel(snap.key)
+            st.toast("Stopped following; the container keeps running.")
+        common.live_log(lines[-LOG_LINES:])
+        return
+    follow = snap.result
+    if follow is None:
+        common.job_failed(snap)
+        return
+    common.command(follow.cli, "The command it stands for:")
+    if follow.ended == runs.FOLLOW_EXITED:
+        st.success(follow.message, icon=":material/check_circle:")
+    elif follow.ended == runs.FOLLOW_STOPPED:
+        st.info(follow.message, icon=":material/stop_circle:")
+    else:
+        st.warning(follow.message, icon=":material/info:")
+    if snap.dropped:
+        st.caption(f"The last {len(lines):,} of {snap.events_total:,} lines.")
+    common.live_log(lines[-LOG_LINES:])

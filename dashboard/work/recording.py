@@ -56,6 +56,8 @@ def record(history: History | None, result: Any) -> list[int | None]:
         return [history.record_exec(result.result, result.parsed)]
     if isinstance(result, tasks.GpuOutcome):
         return [history.record_gpu_run(result.run, result.image)]
+    if isinstance(result, tasks.RegistryPushOutcome) and result.build is not None:
+        return _record_build(history, result.build)
     if isinstance(result, tasks.ComposeOutcome):
         return record_services(history, result.states, result.logs, lab="wine")
     return []

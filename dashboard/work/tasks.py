@@ -258,20 +258,25 @@ class RunOutcome:
 
 
 def run_image(
-    image: str, lab: str, command: str | None = None, timeout: float | None = None
+    image: str,
+    lab: str,
+    command: str | None = None,
+    timeout: float | None = None,
+    name: str | None = None,
 ) -> Target:
-    """`docker run IMAGE`: stream its lines, then parse what the lab printed."""
+    """`docker run [--name NAME] IMAGE`: stream its lines, then parse what the lab printed."""
 
     def target(job: Job):
         from dashboard.engine import lab_output, runs
 
-        job.progress(None, f"docker run {image}")
+        job.progress(None, runs.docker_run_command(image, command=command, name=name))
         with docker_client() as client:
             result = runs.run_container(
                 client,
                 image,
                 lab=lab,
                 command=command,
+                name=name or None,
                 timeout=timeout,
                 on_line=lambda line: job.emit("line", line.text),
                 cancel=job.cancel_event,
@@ -347,6 +352,68 @@ def exec_in(container_id: str, name: str, command: str) -> Target:
         return ExecOutcome(result, lab_output.parse_lab_output(result.lines), name)
 
     return target
+
+
+def follow_logs(container_id: str, name: str) -> Target:
+    """`docker logs -f NAME`: each line into the job (the job keeps a bounded number) until the
+    container stops or the job is cancelled ("Stop following"; the container keeps running)."""
+
+    def target(job: Job):
+        from dashboard.engine import runs
+
+        job.progress(None, runs.docker_logs_command(name, follow=True))
+        with docker_client() as client:
+            return runs.follow_logs(
+                client,
+                container_id,
+                on_line=lambda line: job.emit("line", line.text),
+                cancel=job.cancel_event,
+            )
+
+    return target
+
+
+# ---------------------------------------------------------------- make
+
+
+@dataclass(frozen=True)
+class MakeOutcome:
+    result: Any  # make.MakeResult
+    notes: tuple[Any, ...]  # make.RefusalNote: what Docker refused, and the fix
+    parsed: Any  # lab_output.LabOutput of what the run printed (make run, make all)
+    changed: tuple[str, ...] = ()  # files of the working copy that differ from the lab's
+
+
+def make_target(lab_name: str, target: str | None) -> Target:
+    """`make [TARGET]` in the lab's working copy, with the dashboard's variables (labels, the
+    owner's names): make's and docker's lines into the job, then what Docker refused."""
+
+    def run(job: Job):
+        from dashboard.engine import builds, lab_output, labs, make, offline
+        from dashboard.work import workspace
+
+        lab = labs.get(lab_name)
+        folder = workspace.ensure_copy(lab.folder)
+        changed = workspace.changed_files(lab.folder)
+        with docker_client() as client:
+            makefile = make.read_makefile(folder / make.MAKEFILE)
+            variables = make.variables_for(lab, makefile, network=offline.build_network(client))
+            planned = make.prepare(client, makefile, target, variables)
+            job.update(command=planned.command, folder=str(folder), goal=planned.goal)
+            job.progress(None, planned.command)
+            result = None
+            for event in make.stream_make(
+                planned, env=builds.cli_env(client), cancel=job.cancel_event
+            ):
+                if isinstance(event, make.MakeLine):
+                    job.emit("line", event.text)
+                else:
+                    result = event.result
+            notes = make.explain_refusals(client, result.refusals) if result else ()
+        parsed = lab_output.parse_lab_output(list(result.lines) if result else [])
+        return MakeOutcome(result, notes, parsed, changed)
+
+    return run
 
 
 # ---------------------------------------------------------------- Compose
@@ -660,5 +727,127 @@ def reset_student(student: str) -> Target:
         job.progress(None, f"Removing what {student} made")
         with docker_client() as client:
             return cleanup.reset(client, include_images=True, student=student)
+
+    return target
+
+
+# ---------------------------------------------------------------- the registry lesson
+
+
+def registry_up() -> Target:
+    """Start the local registry on 127.0.0.1:5000 (its image first: pulled, or from Debian)."""
+
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        job.progress(None, "Starting the registry")
+        with docker_client() as client:
+            return registry.up(client, lambda line: job.emit("line", line))
+
+    return target
+
+
+def registry_down(volume: bool) -> Target:
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        with docker_client() as client:
+            return registry.down(client, volume=volume)
+
+    return target
+
+
+@dataclass(frozen=True)
+class RegistryPushOutcome:
+    """A lab image pushed to the local registry (built first when it was missing)."""
+
+    transfer: Any  # registry.Transfer
+    build: Any = None  # builds.BuildResult when the image had to be built
+
+
+def registry_push(lab_name: str) -> Target:
+    """`docker tag` + `docker push` of a lab's image to 127.0.0.1:5000, building it if missing."""
+
+    def target(job: Job):
+        import docker
+
+        from dashboard.engine import builds, labs, registry
+
+        lab = labs.get(lab_name)
+        built = None
+        with docker_client() as client:
+            try:
+                client.api.inspect_image(lab.image)
+            except docker.errors.ImageNotFound:
+                job.emit("line", f"{lab.image} is missing: building it first")
+                built = consume_build(
+                    job, builds.stream_lab_build(client, lab, cancel=job.cancel_event)
+                )
+            if built is not None and not built.ok:
+                raise RuntimeError(f"Building {lab.image} failed: {built.error}")
+            job.progress(None, f"docker push {registry.registry_ref(lab.image)}")
+            transfer = registry.push(client, lab.image, lambda line: job.emit("line", line))
+        if transfer.error:
+            raise RuntimeError(f"docker push failed: {transfer.error}")
+        return RegistryPushOutcome(transfer, built)
+
+    return target
+
+
+def registry_rmi(image: str, also_source: bool = False) -> Target:
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        with docker_client() as client:
+            untagged = registry.remove_local(client, image, also_source=also_source)
+        what = "removed" if untagged.removed else "was not here"
+        return ActionOutcome(
+            f"{untagged.ref} {what}. " + " ".join(untagged.lines), untagged.command
+        )
+
+    return target
+
+
+@dataclass(frozen=True)
+class RegistryPullOutcome:
+    transfer: Any  # registry.Transfer
+    restored: str | None = None  # `docker tag ...` that gave the lab its name back
+
+
+def registry_pull(image: str) -> Target:
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        job.progress(None, registry.pull_command(image))
+        with docker_client() as client:
+            transfer = registry.pull(client, image, lambda line: job.emit("line", line))
+            if transfer.error:
+                raise RuntimeError(f"docker pull failed: {transfer.error}")
+            restored = registry.restore_name(client, image)
+        return RegistryPullOutcome(transfer, restored)
+
+    return target
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    catalog: Any  # registry.Catalog
+    comparison: Any  # registry.Comparison, None when `image` is not in the registry
+    problem: str = ""
+
+
+def registry_view(image: str) -> Target:
+    """The catalog, the tags, and `image`'s manifest next to `docker history` (reads only)."""
+
+    def target(job: Job):
+        from dashboard.engine import registry
+
+        job.progress(None, registry.api_command("/v2/_catalog"))
+        with docker_client() as client:
+            found = registry.catalog(client)
+            try:
+                return RegistryView(found, registry.compare(client, image))
+            except registry.RegistryError as exc:
+                return RegistryView(found, None, str(exc))
 
     return target

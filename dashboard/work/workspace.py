@@ -1,9 +1,12 @@
-"""Working copies of lab folders, for the cache lesson: students edit these, never the repo's labs.
+"""Working copies of lab folders: students edit these, never the repo's labs (the cache lesson
+edits main.py, lessons 1 and 3 run `make` here and add targets of their own to the Makefile).
 
 A copy lives under the dashboard's data folder (`DASHBOARD_DATA_DIR` or ~/.cache), one per lab
 folder, shared by the browser sessions of one dashboard process (in classroom mode, one per
-student, below their own folder). Builds of a copy get their own
-tags (`WORKING_TAGS`), so the lab images other pages use keep their content. No Streamlit here.
+student, below their own folder). The cache lesson's builds of a copy get their own tags
+(`WORKING_TAGS`), so the lab images other pages use keep their content; `make` in a copy builds
+under the Makefile's names, the lecture's (`iris-model:1.0`), as `make build` does in class, and
+the page says when the copy's files differ from the lab's. No Streamlit here.
 """
 
 from __future__ import annotations
@@ -70,6 +73,31 @@ def reset_copy(folder: str) -> Path:
     return ensure_copy(folder)
 
 
+def reset_file(folder: str, name: str) -> Path:
+    """One file of the copy made again from the lab (the others keep their edits)."""
+    from dashboard.engine.paths import labs_dir
+
+    target = ensure_copy(folder) / name
+    shutil.copyfile(labs_dir() / folder / name, target)
+    return target
+
+
+def add_make_target(folder: str, name: str, recipe: str) -> str:
+    """Append a target of the student's own to the copy's Makefile (never to labs/); its name.
+
+    Raises InvalidInput (engine/make.py checks the name and the one-line recipe).
+    """
+    from dashboard.engine import make
+
+    path = ensure_copy(folder) / make.MAKEFILE
+    makefile = make.read_makefile(path)
+    files = [p.name for p in path.parent.iterdir()]
+    block = make.target_block(makefile, name, recipe, files)
+    text = makefile.text if makefile.text.endswith("\n") else makefile.text + "\n"
+    path.write_text(text + block)
+    return name.strip()
+
+
 def read(folder: str, name: str) -> str:
     return (ensure_copy(folder) / name).read_text()
 
@@ -96,6 +124,25 @@ def edits(folder: str, name: str = "main.py") -> int:
     if not path.exists():
         return 0
     return sum(1 for line in path.read_text().splitlines() if line.startswith(EDIT_MARK))
+
+
+def changed_files(folder: str) -> tuple[str, ...]:
+    """The files of the copy (top level) whose bytes differ from the lab's, or that the lab
+    does not have."""
+    from dashboard.engine.paths import labs_dir
+
+    copy = copy_path(folder)
+    if not copy.exists():
+        return ()
+    lab = labs_dir() / folder
+    return tuple(
+        sorted(
+            p.name
+            for p in copy.iterdir()
+            if p.is_file()
+            and (not (lab / p.name).is_file() or p.read_bytes() != (lab / p.name).read_bytes())
+        )
+    )
 
 
 def differs_from_lab(folder: str, name: str = "main.py") -> bool:

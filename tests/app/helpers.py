@@ -50,3 +50,17 @@ def assert_clean(at: AppTest) -> None:
     """No exception and no error message on the page."""
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def succeeded(at: AppTest, text: str) -> bool:
+    """A success message on the page holds `text`."""
+    return any(text in s.value for s in at.success)
+
+
+def start_detached(at: AppTest, name: str, command: str | None = None) -> AppTest:
+    """Lesson 1: start the detached container `name` (running `command`) and wait until it runs."""
+    at.text_input(key="detach-name").input(name).run()
+    if command is not None:
+        at.text_input(key="detach-cmd").input(command).run()
+    at.button(key="start-detached").click().run()
+    return wait_for(at, lambda a: succeeded(a, f"Container {name} is running"), 60, name)

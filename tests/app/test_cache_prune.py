@@ -78,7 +78,7 @@ def test_rmi_then_rebuild_and_a_prune_from_zero_side_by_side(
     result = state.snapshot(JobKey("rmi-rebuild", "iris")).result.build
     assert (cached, total) == (result.steps_cached, result.steps_total)
     if expected_builder == "buildkit":
-        assert cached == total - 1  # all but FROM, which is the base image
+        assert {s.status for s in result.real_steps} <= {"cached", "base"}  # nothing ran
         assert any("Every step came from the cache" in s.value for s in at.success)
     elif any(s.status == "executed" for s in result.real_steps):
         assert any("classic builder" in i.value for i in at.info)

@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from dashboard.engine import cleanup, labels, labs, owner
-from tests.app.helpers import assert_clean, metrics, new_app, wait_for
+from tests.app.helpers import assert_clean, metrics, new_app, succeeded, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -155,3 +155,30 @@ def test_two_students_build_run_and_reset_apart(docker_client, students):
     assert_clean(bob)
     assert built(bob)
     assert len(table(bob, "exit code")) == 1
+
+
+def test_each_student_runs_make_with_their_own_names_in_their_own_copy(students, session_id):
+    ada_name, bob_name = students
+    ada = sign_in(ada_name, "lesson1.py")
+    bob = sign_in(bob_name, "lesson1.py")
+    suffix = session_id.lower()
+    for at, name in ((ada, ada_name), (bob, bob_name)):
+        command = next(
+            c.value for c in at.code if c.value.startswith("cd ") and "\nmake " in c.value
+        )
+        assert f"/students/{name}/workspace/iris\n" in command  # the student's own copy
+        assert f"make IMAGE={name}/iris-model TAG=1.0-{suffix} NAME=iris-run-{name}-{suffix} " in (
+            command
+        )
+        assert f"--label {labels.STUDENT}={name}" in command
+        assert f"--label {labels.SESSION}=student-{name}" in command
+
+    # Ada's own target is hers: Bob's Makefile has none.
+    ada.text_input(key="make-new-name-iris").input("sizes").run()
+    ada.button(key="make-add-iris").click().run()
+    ada.button(key="make-iris-sizes").click().run()
+    wait_for(ada, lambda a: succeeded(a, "`make sizes` finished with exit status 0"), 60, "sizes")
+    assert any(c.value.startswith(f"docker images {ada_name}/iris-model") for c in ada.code)
+    bob.run()
+    assert "make-iris-sizes" not in {b.key for b in bob.button}
+    assert_clean(bob)

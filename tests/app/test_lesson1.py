@@ -18,9 +18,12 @@ from tests.app.helpers import (
     metrics,
     new_app,
     open_page,
+    start_detached,
+    succeeded,
     unpacked_layers,
     wait_for,
 )
+from tests.lab_images import iris_image
 
 pytestmark = pytest.mark.docker
 
@@ -141,3 +144,83 @@ def test_detached_container_exec_then_stop(docker_client, app, new_containers, s
     container = docker_client.containers.get(name)
     assert container.status == "exited"
     assert container.attrs["State"]["ExitCode"] == 137  # bash ignores SIGTERM: killed
+
+
+def test_run_by_name_shows_the_command_and_makes_that_container(
+    docker_client, app, new_containers, session_id
+):
+    iris_image(docker_client)
+    name = f"test1-{session_id}"
+    at = open_page(app, "lesson1.py")
+    assert any(c.value == f"docker run {IRIS.image}" for c in at.code)  # no name: Docker's own
+    at.text_input(key="run-name").input("-bad name").run()
+    assert any("is not a valid container name" in e.value for e in at.error)
+    assert at.button(key="run-iris").disabled
+    at.text_input(key="run-name").input(name).run()
+    assert_clean(at)
+    assert any(c.value == f"docker run --name {name} {IRIS.image}" for c in at.code)
+    at.button(key="run-iris").click().run()
+    wait_for(at, lambda a: "Predicted class" in metrics(a), timeout=180, what="the named run")
+    assert_clean(at)
+    assert [c.name for c in new_containers()] == [name]
+    assert docker_client.containers.get(name).attrs["State"]["ExitCode"] == 0
+    success = " ".join(s.value for s in at.success)
+    assert f"container `{name}`" in success
+
+
+def test_follow_logs_of_a_detached_counter_until_it_stops(
+    docker_client, app, new_containers, session_id
+):
+    iris_image(docker_client)
+    name = f"iris-count-{session_id}"
+    at = open_page(app, "lesson1.py")
+    at.selectbox(key="detach-preset").set_value("a counter: a line a second for 30 s").run()
+    assert at.text_input(key="detach-cmd").value.startswith("sh -c 'for i in $(seq 1 30)")
+    # A shorter count for the test: the student's own edit of the preset.
+    start_detached(at, name, "sh -c 'for i in 1 2 3 4; do echo \"step $i of 4\"; sleep 1; done'")
+    at.selectbox(key="logs-container").set_value(name).run()
+    assert any(c.value == f"docker logs -f {name}" for c in at.code)
+    at.button(key="follow-logs").click().run()
+
+    def shown(a) -> str:
+        return " ".join(c.value for c in a.code)
+
+    # Lines arrive while the container runs (the page's fragment polls; AppTest reruns).
+    wait_for(at, lambda a: "step 1 of 4" in shown(a), timeout=30, what="the first line")
+    assert docker_client.containers.get(name).status == "running"
+    wait_for(
+        at,
+        lambda a: succeeded(a, f"Container {name} stopped (exit code 0)"),
+        timeout=60,
+        what="the follow to end with the container",
+    )
+    assert_clean(at)
+    assert all(f"step {i} of 4" in shown(at) for i in range(1, 5))
+    assert docker_client.containers.get(name).status == "exited"
+
+
+def test_stop_following_leaves_the_container_running(
+    docker_client, app, new_containers, session_id
+):
+    iris_image(docker_client)
+    name = f"iris-tick-{session_id}"
+    at = open_page(app, "lesson1.py")
+    start_detached(at, name, "sh -c 'while true; do echo tick; sleep 0.5; done'")
+    at.selectbox(key="logs-container").set_value(name).run()
+    at.button(key="follow-logs").click().run()
+    wait_for(
+        at,
+        lambda a: any("tick" in c.value for c in a.code) and bool(a.button),
+        timeout=30,
+        what="the first tick",
+    )
+    stop = next(b for b in at.button if b.label == "Stop following")
+    stop.click().run()
+    wait_for(
+        at,
+        lambda a: any("You stopped following" in i.value for i in a.info),
+        timeout=30,
+        what="following to stop",
+    )
+    assert_clean(at)
+    assert docker_client.containers.get(name).status == "running"

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import json
 
 import docker
 import pytest
 
-from dashboard.engine import gpu, labels
-from dashboard.ui import theme
+from dashboard.engine import builds, gpu, images, labels, labs
+from dashboard.ui import state, theme
+from dashboard.work.jobs import JobKey
 from tests.app.helpers import assert_clean, metrics, open_page, unpacked_layers, wait_for
 
 pytestmark = pytest.mark.docker
 
 
-def test_multistage_build_shows_stages_what_crossed_and_sizes(docker_client, app):
+def test_multistage_builds_show_stages_what_crossed_and_three_sizes_with_floors(docker_client, app):
+    assert builds.build_lab(docker_client, labs.get("iris")).ok  # Lesson 1's, to compare
     at = open_page(app, "multistage.py")
     at.button(key="build-multistage").click().run()
-    wait_for(at, lambda a: "Build time" in metrics(a), timeout=600, what="the build")
+    at.button(key="build-onnx").click().run()
+
+    def finished(a) -> bool:
+        snaps = [state.snapshot(JobKey("build", n)) for n in ("iris-multistage", "iris-onnx")]
+        return all(s is not None and s.finished for s in snaps) and "Build time" in metrics(a)
+
+    wait_for(at, finished, timeout=600, what="the two builds")
     assert_clean(at)
     tables = {tuple(d.value.columns): d.value for d in at.dataframe}
     steps = tables[("Stage", "Step", "Instruction", "Result", "Seconds", "Why it ran")]
@@ -26,12 +35,28 @@ def test_multistage_build_shows_stages_what_crossed_and_sizes(docker_client, app
     assert list(stages["stage"]) == ["trainer", "predictor"]
     crossed = " ".join(i.value for i in at.info)
     assert "COPY --from=trainer /app/model_pipeline.joblib" in crossed
-    two = unpacked_layers(docker_client, "iris-model:2.0")
-    one = unpacked_layers(docker_client, "iris-model:1.0")
-    shown = metrics(at)
-    assert shown["iris-model:2.0"] == theme.fmt_bytes(two)
-    assert shown["Saved by multi-stage"] == theme.fmt_bytes(one - two)
-    assert two < one
+
+    # The three images side by side, each against its floor, as Docker measures them.
+    floors = next(d.value for d in at.dataframe if "floor" in d.value.columns)
+    rows = {r["image"]: r for r in floors.to_dict("records")}
+    assert list(rows) == ["iris-model:1.0", "iris-model:2.0", "iris-model:2.0-onnx"]
+    base = images.image_layers(docker_client, "python:3.11-slim")
+    size = {}
+    for tag, row in rows.items():
+        size[tag] = unpacked_layers(docker_client, tag)
+        floor = images.size_floor(images.image_layers(docker_client, tag), base)
+        assert row["size"] == theme.fmt_bytes(size[tag])
+        assert row["floor"] == theme.fmt_bytes(floor.floor_bytes)
+        assert row["above the floor"] == theme.fmt_bytes(floor.above_floor_bytes)
+    one = size["iris-model:1.0"]
+    for tag in ("iris-model:2.0", "iris-model:2.0-onnx"):
+        assert rows[tag]["vs iris-model:1.0"] == f"{(size[tag] - one) / one:+.1%}"
+    why = next(i.value for i in at.info if i.value.startswith("**Why:**"))
+    assert "**iris-model:2.0** is" in why and "about the same size" in why
+    assert "installs the same scikit-learn, SciPy and NumPy" in why
+    saved = (one - size["iris-model:2.0-onnx"]) / one
+    assert f"{saved:.0%} smaller than iris-model:1.0" in why
+    assert "onnxruntime" in why and "stay in the trainer stage" in why
 
 
 def test_gpu_run_uses_the_gpu_or_says_it_fell_back(docker_client, app, new_containers):
@@ -50,10 +75,20 @@ def test_gpu_run_uses_the_gpu_or_says_it_fell_back(docker_client, app, new_conta
 
 
 def test_sizes_lists_lab_images_and_scores_one(docker_client, app):
+    for name in ("iris-multistage", "iris-onnx"):  # from the cache when Lesson 3 ran before
+        assert builds.build_lab(docker_client, labs.get(name)).ok
     at = open_page(app, "sizes.py")
     assert_clean(at)
     table = next(d.value for d in at.dataframe if "lab" in d.value.columns)
     assert any("iris-model:2.0" in name for name in table["image"])
+    # Lesson 3's slim image is in the table and in the sizes chart (the figure's own JSON).
+    assert "iris-model:2.0-onnx" in list(table["image"])
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-sizes"))
+    bars = json.loads(chart.proto.spec)["data"][0]
+    shown = dict(zip(bars["x"], bars["text"], strict=True))
+    assert shown["iris-model:2.0-onnx"] == theme.fmt_bytes(
+        unpacked_layers(docker_client, "iris-model:2.0-onnx")
+    )
     df = next(d.value for d in at.dataframe if "RECLAIMABLE" in d.value.columns)
     assert list(df["TYPE"]) == ["Images", "Containers", "Local Volumes", "Build Cache"]
     at.selectbox(key="analyse-ref").set_value("iris-model:2.0").run()

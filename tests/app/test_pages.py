@@ -15,6 +15,7 @@ PAGES = {
     "cache.py": T.TITLE_CACHE,
     "multistage.py": T.TITLE_MULTISTAGE,
     "compose.py": T.TITLE_COMPOSE,
+    "registry.py": T.TITLE_REGISTRY,
     "gpu.py": T.TITLE_GPU,
     "sizes.py": T.TITLE_SIZES,
     "cicd.py": T.TITLE_CICD,

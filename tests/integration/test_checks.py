@@ -150,12 +150,12 @@ def test_the_rebuild_check_ticks_after_a_recorded_cached_rebuild(
     assert not after["cache-order-compared"].done  # no cache-order builds were recorded
 
 
-def test_the_multistage_check_compares_the_real_sizes(docker_client, history):
-    (check,) = [
-        r for r in checks.evaluate(docker_client, history, "multistage") if r.id.endswith("smaller")
-    ]
+def test_the_lesson3_checks_compare_the_real_sizes(docker_client, history):
+    found = by_id(checks.evaluate(docker_client, history, "multistage"))
+    assert list(found) == ["multistage-built", "multistage-run", "onnx-smaller", "onnx-run"]
+    check = found["onnx-smaller"]
     try:  # the unpacked layers, on every image store (`docker history` adds up to them)
-        new = images.image_size(docker_client, "iris-model:2.0").layers_bytes
+        new = images.image_size(docker_client, "iris-model:2.0-onnx").layers_bytes
         old = images.image_size(docker_client, "iris-model:1.0").layers_bytes
     except images.ImageGone:
         assert not check.true_now

@@ -20,10 +20,12 @@ def _docker(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def built(docker_client):
-    single = builds.build_lab(docker_client, labs.get("iris"))
-    multi = builds.build_lab(docker_client, labs.get("iris-multistage"))
-    assert single.ok and multi.ok, (single.error, multi.error)
-    return single, multi
+    found = [
+        builds.build_lab(docker_client, labs.get(name))
+        for name in ("iris", "iris-multistage", "iris-onnx")
+    ]
+    assert all(r.ok for r in found), [r.error for r in found]
+    return tuple(found)
 
 
 def test_the_store_is_the_one_docker_info_names(docker_client):
@@ -56,14 +58,30 @@ def test_each_size_is_what_docker_reports_for_it(docker_client, built):
 
 
 def test_the_sizes_page_list_and_the_check_compare_like_with_like(docker_client, built):
-    single, multi = built
+    single, multi, slim = built
     listed = {i.tags[0]: i for i in images.list_images(docker_client) if i.tags}
     for result in built:
         shown = listed[result.tags[0]]
         assert shown.size_bytes == result.size_bytes and shown.size == result.size
-    (check,) = [
-        r for r in checks.evaluate(docker_client, None, "multistage") if r.id.endswith("smaller")
-    ]
+    found = {r.id: r for r in checks.evaluate(docker_client, None, "multistage")}
+    check = found["onnx-smaller"]
     assert check.true_now, check.detail
-    saved = single.size_bytes - multi.size_bytes
+    saved = single.size_bytes - slim.size_bytes
     assert f"{saved / 1e6:,.0f} MB" in check.detail and "(unpacked layers)" in check.detail
+    built_check = found["multistage-built"]
+    share = (multi.size_bytes - single.size_bytes) / single.size_bytes
+    assert built_check.true_now and f"that is {share:+.1%} (unpacked layers)" in built_check.detail
+
+
+def test_each_floor_is_read_from_the_same_history(docker_client, built):
+    """The floor and what is above it add up to the unpacked layers on every image store."""
+    base = images.image_layers(docker_client, "python:3.11-slim")
+    for result in built:
+        report = images.image_layers(docker_client, result.tags[0])
+        floor = images.size_floor(report, base)
+        assert floor.size_bytes == result.size_bytes
+        assert floor.base_bytes == base.size_bytes
+        pip = [x for x in report.layers if x.created_by.startswith("RUN pip install")]
+        assert len(pip) == 1 and floor.installed_bytes == pip[0].size_bytes
+        assert floor.floor_bytes + floor.above_floor_bytes == result.size_bytes
+        print(f"\n{result.tags[0]}: {result.size_bytes} B, floor {floor.floor_bytes} B")

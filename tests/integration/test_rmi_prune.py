@@ -105,7 +105,6 @@ def test_the_prune_preview_lists_what_is_not_ours_and_removes_nothing(docker_cli
     name = f"test-notours-{uuid.uuid4().hex[:6]}"
     stopped = docker_client.containers.create(tag, name=name)  # created: not running
     try:
-        before = {i.id for i in docker_client.images.list(all=True)}
         preview = prune.prune_preview(docker_client)
         theirs = {(d.kind, d.name) for d in preview.not_ours}
         assert ("container", name) in theirs
@@ -113,10 +112,9 @@ def test_the_prune_preview_lists_what_is_not_ours_and_removes_nothing(docker_cli
         assert ("image", tag) in theirs
         assert all(d.ours is None for d in preview.of_kind("cache"))
         assert len(preview.builder) == len(preview.of_kind("cache"))
-        assert (
-            docker_client.containers.get(name)
-            and {i.id for i in docker_client.images.list(all=True)} == before
-        )
+        # a preview only: what a prune would take is all still there
+        assert docker_client.containers.get(name).status == "created"
+        assert docker_client.images.get(tag)
     finally:
         stopped.remove(force=True)
         docker_client.images.remove(tag)

@@ -345,3 +345,64 @@ def test_containers_not_ours_are_refused_and_left_alone(
         theirs.attrs["State"]["StartedAt"]
         == docker_client.api.inspect_container(name)["State"]["StartedAt"]
     )
+
+
+def test_follow_logs_streams_while_it_runs_and_ends_with_the_exit(docker_client, made, name):
+    # The lesson's detached container, with a command that prints over time (`-d -it`: a TTY).
+    counter = "for i in 1 2 3 4 5; do echo line $i; sleep 0.5; done"
+    record = runs.start_detached(
+        docker_client, BASE, lab="iris", command=["sh", "-c", counter], name=name
+    )
+    made.append(record.id)
+    seen: list[tuple[runs.RunLine, str]] = []
+
+    def on_line(line: runs.RunLine) -> None:
+        status = docker_client.api.inspect_container(record.id)["State"]["Status"]
+        seen.append((line, status))
+
+    follow = runs.follow_logs(docker_client, name, on_line=on_line)
+
+    assert [line.text for line, _ in seen] == [f"line {i}" for i in range(1, 6)]
+    assert seen[0][1] == "running"  # the first line arrived while the container still ran
+    assert seen[-1][0].elapsed - seen[0][0].elapsed > 1.0  # one by one, as printed
+    assert (follow.ended, follow.exit_code, follow.status) == (runs.FOLLOW_EXITED, 0, "exited")
+    assert follow.lines_total == 5 and follow.cli == f"docker logs -f {name}"
+    assert f"Container {name} stopped (exit code 0)" in follow.message
+
+
+def test_stop_following_leaves_the_container_running(docker_client, made, name):
+    ticker = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
+    record = runs.start_detached(
+        docker_client, BASE, lab="iris", command=["sh", "-c", ticker], name=name
+    )
+    made.append(record.id)
+    cancel = threading.Event()
+    lines: list[str] = []
+    outcome: list[runs.LogFollow] = []
+
+    def on_line(line: runs.RunLine) -> None:
+        lines.append(line.text)
+        if len(lines) == 3:
+            cancel.set()
+
+    follower = threading.Thread(
+        target=lambda: outcome.append(
+            runs.follow_logs(docker_client, record.id, on_line=on_line, cancel=cancel)
+        )
+    )
+    follower.start()
+    follower.join(timeout=20)
+    assert not follower.is_alive() and outcome, "following did not stop"
+    (follow,) = outcome
+    assert lines[:3] == ["tick 0", "tick 1", "tick 2"]
+    assert (follow.ended, follow.status, follow.exit_code) == (runs.FOLLOW_STOPPED, "running", None)
+    assert f"container {name} is running" in follow.message
+    assert docker_client.api.inspect_container(record.id)["State"]["Running"] is True
+    runs.stop_container(docker_client, record.id, grace=1)
+
+
+def test_follow_logs_refuses_a_container_not_ours(docker_client, made, name):
+    theirs = docker_client.containers.create(BASE, ["true"], name=name)
+    made.append(theirs.id)
+    with pytest.raises(runs.NotOurs):
+        runs.follow_logs(docker_client, name)

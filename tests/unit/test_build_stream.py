@@ -53,7 +53,7 @@ def test_every_step_start_has_a_matching_finish():
     _, events = parse("multistage-warm")
     started = [e.step.index for e in events if isinstance(e, StepStarted)]
     finished = [e.step.index for e in events if isinstance(e, StepFinished)]
-    assert started == finished == list(range(1, 15))
+    assert started == finished == list(range(1, 16))  # 13 steps and our two LABEL steps
 
 
 def test_stages_are_numbered_and_named():

@@ -1,8 +1,9 @@
 """BuildKit's rawjson stream, parsed from real recordings (tests/recordings/builds/buildkit/).
 
 Recorded with `docker buildx build --progress=rawjson` (buildx 0.13.1) on Engine 26.1
-(e26-overlay2): the iris lab cold (--no-cache), warm, after a main.py edit, the multi-stage lab
-cold, a failing RUN, a Dockerfile BuildKit cannot parse, and a build canceled with SIGINT.
+(e26-overlay2): the iris lab cold (--no-cache), warm, after a main.py edit, the two multi-stage
+labs cold (tests/recordings/builds/record_lesson3.py), a failing RUN, a Dockerfile BuildKit
+cannot parse, and a build canceled with SIGINT.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dashboard.engine.buildkit_stream import (
 
 RECORDINGS = Path(__file__).parents[1] / "recordings" / "builds" / "buildkit"
 MULTISTAGE = Path(__file__).parents[2] / "labs" / "iris-multistage" / "Dockerfile"
+ONNX = Path(__file__).parents[2] / "labs" / "iris-onnx" / "Dockerfile"
 
 
 def parse(name: str, *, chunk: int = 513, canceled: bool = False, stages=()):
@@ -103,19 +105,39 @@ def test_warm_rebuild_is_all_cached_and_an_edit_reruns_only_the_last_copy():
     assert [s.status for s in edited.steps] == ["base", "cached", "cached", "cached", "executed"]
 
 
-def test_multistage_steps_carry_their_stage_and_the_stages_overlap_in_time():
+def test_multistage_as_taught_solves_the_shared_steps_once_and_the_predictor_waits():
     parser, _ = parse("multistage-cold.rawjson", stages=stage_names(MULTISTAGE.read_text()))
+    # Both stages run the same FROM, WORKDIR, COPY requirements.txt and pip install: BuildKit
+    # solves them once, announced under the trainer's name; the predictor starts at step 5.
     assert table(parser) == [
+        ("trainer 1/6", "base"),
+        ("trainer 2/6", "cached"),
+        ("trainer 3/6", "executed"),
+        ("trainer 4/6", "executed"),
+        ("trainer 5/6", "executed"),
+        ("trainer 6/6", "executed"),
+        ("predictor 5/6", "executed"),
+        ("predictor 6/6", "executed"),
+    ]
+    steps = {(s.stage_name, s.index): s for s in parser.steps}
+    assert {s.stage for s in parser.steps if s.stage_name == "predictor"} == {1}
+    assert steps["predictor", 5].instruction.startswith("COPY --from=trainer")
+    assert steps["predictor", 5].started_at >= steps["trainer", 6].finished_at
+
+
+def test_onnx_steps_carry_their_stage_and_the_stages_overlap_in_time():
+    parser, _ = parse("onnx-cold.rawjson", stages=stage_names(ONNX.read_text()))
+    assert sorted(table(parser)) == [
+        ("predictor 3/6", "executed"),
+        ("predictor 4/6", "executed"),
+        ("predictor 5/6", "executed"),
+        ("predictor 6/6", "executed"),
         ("trainer 1/6", "base"),
         ("trainer 2/6", "cached"),  # shared with the predictor: BuildKit runs it once
         ("trainer 3/6", "executed"),
         ("trainer 4/6", "executed"),
         ("trainer 5/6", "executed"),
         ("trainer 6/6", "executed"),
-        ("predictor 3/6", "executed"),
-        ("predictor 4/6", "executed"),
-        ("predictor 5/6", "executed"),
-        ("predictor 6/6", "executed"),
     ]
     steps = {(s.stage_name, s.index): s for s in parser.steps}
     assert {s.stage for s in parser.steps if s.stage_name == "predictor"} == {1}

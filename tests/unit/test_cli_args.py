@@ -21,6 +21,7 @@ VERBS = {
     "run": ["iris", "--timeout", "5"],
     "layers": ["iris-model:1.0"],
     "reset": ["--session", "s1"],
+    "registry": ["push", "iris"],
 }
 
 
@@ -107,3 +108,16 @@ def test_what_layers_may_look_at(ref):
 def test_what_layers_refuses(ref, words):
     with pytest.raises(validation.InvalidInput, match=words):
         validation.check_image_lookup(ref)
+
+
+def test_registry_push_needs_an_image_lab_and_says_so_before_any_call(no_daemon, capsys):
+    assert cli.main(["registry", "push", "--json"]) == 1
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert record["kind"] == "InvalidInput" and "registry push iris" in record["message"]
+    with pytest.raises(SystemExit):  # a Compose lab is no image to push: argparse's choices
+        cli.build_parser().parse_args(["registry", "push", "wine"])
+    capsys.readouterr()
+    args = cli.build_parser().parse_args(["registry", "down", "--volume"])
+    assert (args.action, args.volume, args.lab) == ("down", True, None)
+    assert cli.main(["registry", "up"]) == 2  # no daemon: the one sentence, exit status 2
+    assert "No Docker daemon socket" in capsys.readouterr().out

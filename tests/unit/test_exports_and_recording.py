@@ -32,15 +32,25 @@ def db(tmp_path):
 # ---------------------------------------------------------------- exports
 
 
+def two_images(*sizes: tuple[str, int]) -> list[SimpleNamespace]:
+    """Image summaries as `charts.sizes_chart` reads them."""
+    return [
+        SimpleNamespace(tags=(tag,), name=tag, size_bytes=size, base=False, id=f"sha256:{i:064x}")
+        for i, (tag, size) in enumerate(sizes)
+    ]
+
+
 def test_csv_has_every_point_of_every_trace():
-    fig = charts.compare_sizes({"iris-model:1.0": 444_000_000, "iris-model:2.0": 98_000_000}, "t")
+    fig = charts.sizes_chart(
+        two_images(("iris-model:1.0", 444_000_000), ("iris-model:2.0-onnx", 329_000_000)), "t"
+    )
     frame = exports.figure_frame(fig)
     assert list(frame.columns) == ["series", "x", "y", "text"]
-    assert list(frame["x"]) == ["iris-model:1.0", "iris-model:2.0"]
-    assert list(frame["y"]) == [444.0, 98.0]
+    assert list(frame["x"]) == ["iris-model:1.0", "iris-model:2.0-onnx"]
+    assert list(frame["y"]) == [444.0, 329.0]
     text = exports.to_csv(frame).decode()
     assert text.splitlines()[0] == "series,x,y,text"
-    assert "trace 1,iris-model:2.0,98.0,98.0 MB" in text.splitlines()
+    assert "trace 1,iris-model:2.0-onnx,329.0,329 MB" in text.splitlines()
 
 
 def test_csv_of_a_timeline_keeps_the_bar_starts():
@@ -65,7 +75,7 @@ def test_file_names_come_from_the_title():
 
 def test_png_and_svg_are_drawn_offline_by_chromium():
     assert exports.exports_available(), "kaleido (requirements.txt) or Chromium is missing"
-    fig = charts.compare_sizes({"a": 1_000_000, "b": 2_000_000}, "Two images")
+    fig = charts.sizes_chart(two_images(("a", 1_000_000), ("b", 2_000_000)), "Two images")
     png = exports.to_image(fig, "png")
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     width = int.from_bytes(png[16:20], "big")
