@@ -604,6 +604,48 @@ def classroom_section(r: dict) -> list[str]:
     ]
 
 
+def terminal_section(r: dict) -> list[str]:
+    def ms(summary: dict) -> str:
+        return f"{summary['median']:.1f} ms ({summary['minimum']:.1f} to {summary['maximum']:.1f})"
+
+    ratio = r["round_ratio"]
+    return [
+        "## 9. Terminal echo (lesson 1's browser terminal)",
+        "",
+        "A key pressed in headless Chromium, timed in the page by the terminal's own probe: from "
+        "the keydown on xterm.js's textarea to the frame after the echo reached the terminal's "
+        'buffer (on screen; "parsed": when xterm.js had parsed it, before that frame). '
+        "Dashboard: the real app, lesson 1's terminal into a running container of "
+        f"{r['container_image']} (WebSocket on loopback -> `docker exec -it` -> bash's echo). "
+        "Floor: the same page, xterm.js and WebSocket server code, with a local pty running "
+        f"bash on this machine as the stream (bench/terminal.py). {r['rounds']} rounds each, "
+        f"alternating, {r['keys_per_round']} keys a round, one key in flight at a time.",
+        "",
+        markdown_table(
+            ["", "Echo on screen, median (min to max)", "90th percentile", "Echo parsed", "Keys"],
+            [
+                (
+                    "Dashboard (docker exec)",
+                    ms(r["dashboard_ms"]),
+                    f"{r['dashboard_p90_ms']:.1f} ms",
+                    ms(r["dashboard_parsed_ms"]) if "dashboard_parsed_ms" in r else "-",
+                    r["dashboard_ms"]["n"],
+                ),
+                (
+                    "Floor (local pty)",
+                    ms(r["floor_ms"]),
+                    f"{r['floor_p90_ms']:.1f} ms",
+                    ms(r["floor_parsed_ms"]) if "floor_parsed_ms" in r else "-",
+                    r["floor_ms"]["n"],
+                ),
+            ],
+        ),
+        "",
+        f"Dashboard / floor: {r['ratio_of_medians']:.3f}x (medians of all keys); per round "
+        f"{ratio['median']:.3f}x ({ratio['minimum']:.3f}x to {ratio['maximum']:.3f}x).",
+    ]
+
+
 SECTION_RENDERERS = {
     "prepare": prepare_section,
     "overhead": overhead_section,
@@ -613,8 +655,19 @@ SECTION_RENDERERS = {
     "responsive": responsive_section,
     "flood": flood_section,
     "classroom": classroom_section,
+    "terminal": terminal_section,
 }
-ORDER = ("overhead", "cache", "sizes", "layers", "prepare", "responsive", "flood", "classroom")
+ORDER = (
+    "overhead",
+    "cache",
+    "sizes",
+    "layers",
+    "prepare",
+    "responsive",
+    "flood",
+    "classroom",
+    "terminal",
+)
 SECTION_NAMES = (
     "prepare",
     "overhead",
@@ -624,6 +677,7 @@ SECTION_NAMES = (
     "responsive",
     "flood",
     "classroom",
+    "terminal",
     "fresh",
 )
 

@@ -5,7 +5,8 @@
 Sections, in the order they run: prepare (also makes sure every lab image exists), overhead,
 cache, sizes, layers, responsive (build events, log lines reaching the page, page reruns; in
 Chromium), flood (the server's memory under a log flood), classroom (several students' cold
-builds at once vs in the build queue), fresh (prepare's fresh-machine parts, timed one by one;
+builds at once vs in the build queue), terminal (lesson 1's browser terminal: key echo vs a
+local pty behind the same page), fresh (prepare's fresh-machine parts, timed one by one;
 not in --quick). `--only` keeps the other sections' figures from the
 previous results file (RESULTS.md says which run measured them).
 A section that fails is recorded with its error and the others still run; the exit status is
@@ -36,6 +37,7 @@ from bench import (
     responsive,
     sizes,
     stats,
+    terminal,
 )
 from bench.workspace import Workspace
 from dashboard.engine.connection import DaemonUnavailable, connect
@@ -62,6 +64,7 @@ class Plan:
     flood_seconds: float = 60.0
     classroom_students: int = 4
     classroom_rounds: int = 2
+    terminal_rounds: int = 5
 
 
 FULL = Plan(7, 3, 11, 1, 5, 3, 2, 5, layers.BigSpec())
@@ -81,6 +84,7 @@ QUICK = Plan(
     15.0,
     classroom_students=3,
     classroom_rounds=1,
+    terminal_rounds=2,
 )
 
 
@@ -241,6 +245,23 @@ def judge(results: dict) -> list[stats.Goal]:
             "",
         ),
         stats.goal(
+            "terminal_echo",
+            "Terminal echo of a typed key, browser on loopback (lesson 1, into a container)",
+            get("terminal", "dashboard_ms", "median"),
+            "<",
+            100.0,
+            "ms",
+            note=_terminal_note(results),
+        ),
+        stats.goal(
+            "terminal_echo_floor",
+            "Same / the floor (a local pty behind the same page and WebSocket server)",
+            get("terminal", "round_ratio", "median"),
+            "<=",
+            1.5,
+            "x",
+        ),
+        stats.goal(
             "classroom_mean",
             "Classroom: mean time until a student's build is done, queued (one slot per CPU) / "
             f"all at once, {get('classroom', 'students') or 'N'} no-cache iris builds",
@@ -260,6 +281,17 @@ def judge(results: dict) -> list[stats.Goal]:
             note=_classroom_note(results, "makespan_s", "last done", build_times=True),
         ),
     ]
+
+
+def _terminal_note(results: dict) -> str:
+    t = _getter(results)("terminal")
+    if not t:
+        return ""
+    return (
+        f"{t['dashboard_ms']['n']} keys; 90th percentile {t['dashboard_p90_ms']:.1f} ms; "
+        f"floor median {t['floor_ms']['median']:.1f} ms, 90th percentile "
+        f"{t['floor_p90_ms']:.1f} ms"
+    )
 
 
 def _classroom_note(results: dict, key: str, what: str, build_times: bool = False) -> str:
@@ -456,6 +488,7 @@ def run_sections(ws: Workspace, plan: Plan, only: set[str], ci_log: Path | None)
         "classroom",
         lambda: classroom.run(ws, students=plan.classroom_students, rounds=plan.classroom_rounds),
     )
+    section("terminal", lambda: terminal.run(ws, rounds=plan.terminal_rounds))
     section("fresh", lambda: fresh.run(ws))
     results["section_seconds"] = timings
     results["errors"] = errors

@@ -27,6 +27,8 @@ OFFLINE = "DASHBOARD_OFFLINE"
 WHEELHOUSE_PORT = "DASHBOARD_WHEELHOUSE_PORT"
 IN_CONTAINER = "DASHBOARD_IN_CONTAINER"
 DEBUG = "DASHBOARD_DEBUG"
+TERMINAL_IDLE = "DASHBOARD_TERMINAL_IDLE"
+TERMINAL_PORT = "DASHBOARD_TERMINAL_PORT"
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -76,6 +78,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(IN_CONTAINER, "off", "1: running in the dashboard's own image (docker/Dockerfile)"),
     Setting(DEBUG, "off", "1: raise errors with their traceback instead of a sentence"),
+    Setting(
+        TERMINAL_IDLE,
+        "600",
+        "seconds without a key pressed after which a browser terminal closes",
+    ),
+    Setting(
+        TERMINAL_PORT,
+        "a free port",
+        "the port of the browser terminals' WebSocket server (on the dashboard's own address)",
+    ),
 )
 
 
@@ -160,3 +172,19 @@ def in_container() -> bool:
 
 def debug() -> bool:
     return bool(_get(DEBUG))
+
+
+def terminal_idle() -> float:
+    """DASHBOARD_TERMINAL_IDLE in seconds (at least 1), 600 when unset or not a number."""
+    try:
+        return max(1.0, float(_get(TERMINAL_IDLE)))
+    except ValueError:
+        return 600.0
+
+
+def terminal_port() -> int:
+    """DASHBOARD_TERMINAL_PORT, or 0 (a free port) when unset or not a number."""
+    try:
+        return int(_get(TERMINAL_PORT) or 0)
+    except ValueError:
+        return 0

@@ -6,7 +6,8 @@ import streamlit as st
 
 from dashboard.engine import labels, labs, runs
 from dashboard.engine.builds import build_command
-from dashboard.ui import charts, common, exports, guide, make_panel, shell, state, views
+from dashboard.engine.terminal import docker_exec_it_command
+from dashboard.ui import charts, common, exports, guide, make_panel, shell, state, terminal, views
 from dashboard.ui import text as T
 from dashboard.work import tasks
 from dashboard.work.jobs import JobKey
@@ -255,10 +256,26 @@ def render() -> None:
     else:
         st.caption("No running container of this lab: start one above, then exec into it.")
     common.live(EXEC_KEY, views.exec_panel)
-    common.command(
-        "docker exec -it iris-shell bash   # an interactive shell inside (in a terminal)",
-        "In a terminal you would also use:",
+
+    # ---------------------------------------------------------------- docker exec -it
+    st.subheader("A shell inside: `docker exec -it`")
+    st.markdown(
+        "`-i` keeps the shell's input open, `-t` gives it a terminal (a pseudo-TTY): keys, "
+        "Ctrl-C, colours and the window size go through Docker to a process **inside the "
+        "container**. Is this SSH? No: no server runs in the container and nothing crosses a "
+        "network; the Docker daemon starts one more process in the container's namespaces, as "
+        "`docker exec` above did, and connects your terminal to it. Try `ls` and "
+        "`python main.py`."
     )
+    default = inside if running else ""
+    into = st.text_input(
+        "Container (name or id)", value=default, key="terminal-container", width=320
+    ).strip()
+    if into:
+        common.command(docker_exec_it_command(into), "The terminal below is the same as:")
+        terminal.panel(into, "iris-terminal")
+    else:
+        st.caption("Start a container above, then open a shell in it here.")
 
     # ---------------------------------------------------------------- docker logs -f
     st.header("6. Follow a container's logs")
