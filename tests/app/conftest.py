@@ -51,3 +51,14 @@ def new_containers(docker_client, session_id):
     for container in made():
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
+
+
+@pytest.fixture
+def working_tag(docker_client, isolated):
+    """The iris working copy's tag of this test run; its image is removed at the end."""
+    from dashboard.work import workspace
+
+    tag = workspace.working_tag("iris", "Dockerfile")
+    yield tag
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(tag)

@@ -5,9 +5,6 @@ The working copy lives in this test's data folder and builds under a tag with th
 
 from __future__ import annotations
 
-import contextlib
-
-import docker
 import pytest
 
 from dashboard.engine.paths import labs_dir
@@ -15,14 +12,6 @@ from dashboard.work import workspace
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def working_tag(docker_client, isolated):
-    tag = workspace.working_tag("iris", "Dockerfile")
-    yield tag
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        docker_client.images.remove(tag)
 
 
 def rebuild(at, number: int):

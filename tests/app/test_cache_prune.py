@@ -3,25 +3,13 @@ a rebuild from zero costs, measured with a real `--no-cache` build next to a cac
 
 from __future__ import annotations
 
-import contextlib
-
-import docker
 import pytest
 
 from dashboard.ui import state
-from dashboard.work import workspace
 from dashboard.work.jobs import JobKey
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
-
-
-@pytest.fixture
-def working_tag(docker_client, isolated):
-    tag = workspace.working_tag("iris", "Dockerfile")
-    yield tag
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        docker_client.images.remove(tag)
 
 
 def test_prune_is_shown_not_run_and_a_rebuild_from_zero_is_measured(

@@ -26,6 +26,16 @@ def project(docker_client, isolated, session_id):
     assert left == []
 
 
+def compose_down(at) -> None:
+    at.button(key="compose-down").click().run()
+    wait_for(
+        at,
+        lambda a: any("Removed the containers" in s.value for s in a.success),
+        timeout=180,
+        what="docker compose down",
+    )
+
+
 def test_the_pair_trains_waits_predicts_and_goes_away(docker_client, app, project):
     at = open_page(app, "compose.py")
     assert_clean(at)
@@ -58,13 +68,7 @@ def test_the_pair_trains_waits_predicts_and_goes_away(docker_client, app, projec
     assert "Model saved to /shared/model_pipeline.joblib" in logs
     assert "Wine #0: predicted class_0" in logs
 
-    at.button(key="compose-down").click().run()
-    wait_for(
-        at,
-        lambda a: any("Removed the containers" in s.value for s in a.success),
-        timeout=180,
-        what="docker compose down",
-    )
+    compose_down(at)
     left = docker_client.containers.list(
         all=True, filters={"label": f"{compose.PROJECT_LABEL}={project}"}
     )
@@ -96,12 +100,6 @@ def test_the_lectures_host_folder_gets_the_model_file_on_this_machine(docker_cli
     assert list(folder["owner uid"]) == [model.stat().st_uid]
     assert any(c.value == f"ls -ln {copy}/shared" for c in at.code)
 
-    at.button(key="compose-down").click().run()
-    wait_for(
-        at,
-        lambda a: any("Removed the containers" in s.value for s in a.success),
-        timeout=180,
-        what="docker compose down",
-    )
+    compose_down(at)
     assert model.exists()  # `down -v` removes volumes, never a host folder
     assert not (labs.get("wine").path / "shared").exists()  # the lab itself is untouched

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 
-import docker
 import pytest
 
 from dashboard.engine import offline
@@ -14,14 +12,6 @@ from tests.app.helpers import assert_clean, open_page
 from tests.app.test_safety_ui import rebuild_copy, texts
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def working_tag(docker_client, isolated):
-    tag = workspace.working_tag("iris", "Dockerfile")
-    yield tag
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        docker_client.images.remove(tag)
 
 
 def test_a_package_the_wheelhouse_lacks_is_named_with_its_index_and_fix(

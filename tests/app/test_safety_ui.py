@@ -53,14 +53,6 @@ def made(docker_client):
             docker_client.volumes.get(name).remove(force=True)
 
 
-@pytest.fixture
-def working_tag(docker_client, isolated):
-    tag = workspace.working_tag("iris", "Dockerfile")
-    yield tag
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        docker_client.images.remove(tag)
-
-
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
