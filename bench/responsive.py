@@ -10,9 +10,12 @@
    clock.
 3. Every page of the navigation, rerun with nothing changed (the "r" shortcut): from the
    browser's rerun request (script state "rerunRequested") to "notRunning", recorded by the
-   observer: the script's run plus the websocket round trip, an upper bound of the script time
-   ("running" itself is often never drawn: React batches it away when the script is quick), and
-   the Docker API calls made meanwhile, counted by a unix-socket proxy used as DOCKER_HOST.
+   observer: the script's run plus the websocket round trip and the front end's work ("running"
+   itself is often never drawn: React batches it away when the script is quick); the script's
+   own run time, written by the app (DASHBOARD_SCRIPT_TIMES); the Docker API calls made
+   meanwhile, counted by a unix-socket proxy used as DOCKER_HOST. Each page is a ratio to the
+   floor: a hidden page of the same server that is one st.write (DASHBOARD_BENCH_FLOOR),
+   rerun the same way before and after the pages.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from bench.workspace import Workspace
 from dashboard.engine import builds, labels, runs
 from dashboard.engine.build_stream import StepStarted
 from dashboard.engine.offline import BASE_IMAGE
+from dashboard.ui import shell
 
 LESSON1_RUN_BUTTON = "run-iris"
 TRICKLE_LINES = 40
@@ -65,6 +69,8 @@ def build_first_event(ws: Workspace, repeats: int) -> dict:
 
 def app_env(tmp: Path, session: str, proxy: app_probe.DockerProxy) -> dict[str, str]:
     return {
+        "DASHBOARD_BENCH_FLOOR": "1",  # the floor page at /bench-floor
+        "DASHBOARD_SCRIPT_TIMES": str(tmp / f"script-times-{session}.tsv"),
         "DASHBOARD_DATA_DIR": str(tmp / "data"),
         "DASHBOARD_COMPOSE_PROJECT": f"wine-{session}".lower(),
         "DASHBOARD_TAG_SUFFIX": session.lower(),
@@ -148,8 +154,74 @@ def wait_rerun_done(page, timeout_s: float = 60) -> list:
     raise RuntimeError(f"no finished rerun after {timeout_s:.0f} s: {states}")
 
 
-def rerun_pages(page, url: str, proxy: app_probe.DockerProxy, repeats: int) -> list[dict]:
-    """Every page of the navigation: `repeats` reruns with nothing changed, timed and counted."""
+FLOOR_TITLE = "Floor: one st.write"
+
+
+def _script_times(times: Path, start: int) -> list[float]:
+    """Script run times (ms) the app appended to DASHBOARD_SCRIPT_TIMES since line `start`."""
+    if not times.exists():
+        return []
+    return [float(line.split("\t")[1]) for line in times.read_text().splitlines()[start:]]
+
+
+def _lines(times: Path) -> int:
+    return len(times.read_text().splitlines()) if times.exists() else 0
+
+
+def _rerun_one(page, title: str, href: str, proxy, repeats: int, times: Path) -> dict:
+    open_page(page, href)
+    page.wait_for_timeout(300)  # let a fragment's first run settle before counting
+    wait_idle(page)
+    drawn, waits, calls, scripts = [], [], [], []
+    paths: dict[str, int] = {}
+    for _ in range(repeats):
+        page.evaluate("window.__states = []")
+        mark, line = proxy.count(), _lines(times)
+        # Streamlit's "r" shortcut reruns the page unless a widget has the focus.
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("r")
+        recorded = wait_rerun_done(page)
+        drawn.extend(app_probe.script_runs(recorded)[:1])  # when "running" was drawn
+        waits.append(app_probe.script_runs(recorded, start="rerunRequested")[0])
+        # The rerun's own script run (a live fragment's runs do not write a line).
+        scripts.extend(_script_times(times, line)[:1])
+        made = proxy.since(mark)
+        calls.append(sum(made.values()))
+        for key, n in made.items():
+            paths[key] = paths.get(key, 0) + n
+        page.wait_for_timeout(200)  # a rerun a human would trigger, not back to back
+    return {
+        "page": title,
+        "path": href.split("://", 1)[-1].partition("/")[2] or "/",
+        "waits": waits,
+        "drawn": drawn,
+        "scripts": scripts,
+        "docker_calls": calls,
+        "docker_call_paths": paths,
+    }
+
+
+def _summarized(raw: dict, floor_ms: float | None) -> dict:
+    waits, drawn, scripts = raw.pop("waits"), raw.pop("drawn"), raw.pop("scripts")
+    rerun = stats.summarize(waits)
+    return {
+        **raw,
+        "rerun_ms": asdict(rerun),
+        "running_drawn": len(drawn),
+        "running_to_done_ms": asdict(stats.summarize(drawn)) if drawn else None,
+        "script_ms": asdict(stats.summarize(scripts)) if scripts else None,
+        "floor_ratio": rerun.median / floor_ms if floor_ms else None,
+    }
+
+
+def rerun_pages(page, url: str, proxy: app_probe.DockerProxy, repeats: int, times: Path) -> dict:
+    """The floor, then every page of the navigation, then the floor again: `repeats` reruns
+    with nothing changed each, timed and counted; every page as a ratio to the floor.
+
+    The floor is a hidden page of the same server (DASHBOARD_BENCH_FLOOR=1, see
+    dashboard/ui/shell.py): one st.write after st.navigation, nothing else of the frame.
+    Measured before and after the pages, so a drift of the machine's load shows in its range.
+    """
     open_page(page, url)
     links = page.locator("[data-testid='stSidebarNav'] a[data-testid='stSidebarNavLink']")
     links.first.wait_for(timeout=60_000)
@@ -158,39 +230,19 @@ def rerun_pages(page, url: str, proxy: app_probe.DockerProxy, repeats: int) -> l
         (link.inner_text().strip().split("\n")[-1], link.get_attribute("href") or url)
         for link in links.all()
     ]
-    out = []
-    for title, href in targets:
-        open_page(page, href)
-        page.wait_for_timeout(300)  # let a fragment's first run settle before counting
-        wait_idle(page)
-        times, waits, calls = [], [], []
-        paths: dict[str, int] = {}
-        for _ in range(repeats):
-            page.evaluate("window.__states = []")
-            mark = proxy.count()
-            # Streamlit's "r" shortcut reruns the page unless a widget has the focus.
-            page.evaluate("document.activeElement && document.activeElement.blur()")
-            page.keyboard.press("r")
-            recorded = wait_rerun_done(page)
-            times.extend(app_probe.script_runs(recorded)[:1])  # when "running" was drawn
-            waits.append(app_probe.script_runs(recorded, start="rerunRequested")[0])
-            made = proxy.since(mark)
-            calls.append(sum(made.values()))
-            for key, n in made.items():
-                paths[key] = paths.get(key, 0) + n
-            page.wait_for_timeout(200)  # a rerun a human would trigger, not back to back
-        out.append(
-            {
-                "page": title,
-                "path": href.split("://", 1)[-1].partition("/")[2] or "/",
-                "rerun_ms": asdict(stats.summarize(waits)),
-                "running_drawn": len(times),
-                "running_to_done_ms": asdict(stats.summarize(times)) if times else None,
-                "docker_calls": calls,
-                "docker_call_paths": paths,
-            }
-        )
-    return out
+    floor_url = f"{url}/{shell.FLOOR_PATH}"
+    floor = _rerun_one(page, FLOOR_TITLE, floor_url, proxy, repeats, times)
+    pages = [_rerun_one(page, t, href, proxy, repeats, times) for t, href in targets]
+    again = _rerun_one(page, FLOOR_TITLE, floor_url, proxy, repeats, times)
+    for key in ("waits", "drawn", "scripts", "docker_calls"):
+        floor[key] += again[key]
+    for key, n in again["docker_call_paths"].items():
+        floor["docker_call_paths"][key] = floor["docker_call_paths"].get(key, 0) + n
+    floor_ms = stats.summarize(floor["waits"]).median
+    return {
+        "floor": _summarized(floor, None),
+        "pages": [_summarized(p, floor_ms) for p in pages],
+    }
 
 
 def run(ws: Workspace, *, build_repeats: int, log_runs: int, rerun_repeats: int) -> dict:
@@ -213,7 +265,9 @@ def run(ws: Workspace, *, build_repeats: int, log_runs: int, rerun_repeats: int)
             for _ in range(log_runs):
                 lesson.append(run_and_watch(page, client, LESSON1_RUN_BUTTON, session, "iris"))
             results["log_lesson1"] = _latency_summary(lesson, "lesson 1: Run iris-model:1.0")
-            results["reruns"] = rerun_pages(page, url, proxy, rerun_repeats)
+            results["reruns"] = rerun_pages(
+                page, url, proxy, rerun_repeats, tmp / f"script-times-{session}.tsv"
+            )
             context.close()
         results["log_trickle"] = trickle(ws, tmp, log_runs)
     finally:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard.engine.builds import build_command
 from dashboard.engine.labs import get
-from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
+from dashboard.ui import charts, common, exports, figures, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks, workspace
 from dashboard.work.jobs import JobKey
@@ -172,7 +172,9 @@ def render() -> None:
             return
         st.success(f"Appended `{outcome.edit}` to main.py, then rebuilt both images.")
         exports.chart(
-            charts.rebuild_comparison(outcome.rebuild, "Rebuild after the same one-line edit"),
+            figures.cached(
+                charts.rebuild_comparison, outcome.rebuild, "Rebuild after the same one-line edit"
+            ),
             theme=None,
             key="pair-chart",
         )

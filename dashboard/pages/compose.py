@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import settings
 from dashboard.engine import labs
-from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
+from dashboard.ui import charts, common, exports, figures, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks, workspace
 from dashboard.work.jobs import JobKey
@@ -177,7 +177,9 @@ def render() -> None:
         )
         views.steps_table(rows, stages=True)
         exports.chart(
-            charts.steps_timeline(rows, "docker compose build: both services' steps"),
+            figures.cached(
+                charts.steps_timeline, rows, "docker compose build: both services' steps"
+            ),
             theme=None,
             key="compose-build-timeline",
         )

@@ -7,7 +7,18 @@ import streamlit as st
 from dashboard.engine import labels, labs, runs
 from dashboard.engine.builds import build_command
 from dashboard.engine.terminal import docker_exec_it_command
-from dashboard.ui import charts, common, exports, guide, make_panel, shell, state, terminal, views
+from dashboard.ui import (
+    charts,
+    common,
+    exports,
+    figures,
+    guide,
+    make_panel,
+    shell,
+    state,
+    terminal,
+    views,
+)
 from dashboard.ui import text as T
 from dashboard.work import tasks
 from dashboard.work.jobs import JobKey
@@ -95,7 +106,9 @@ def render() -> None:
         views.size_metric(cols[0], "Image size", report.size_bytes, report.size)
         cols[1].metric("History entries", len(report.layers))
         cols[2].metric("Empty (metadata) entries", sum(1 for layer in report.layers if layer.empty))
-        exports.chart(charts.layers_chart(report, base_count), theme=None, key="iris-layers")
+        exports.chart(
+            figures.cached(charts.layers_chart, report, base_count), theme=None, key="iris-layers"
+        )
         st.caption(
             "Each instruction adds an entry to the image's history. Only RUN, COPY and ADD add "
             "bytes; the base image is the grey bar at the top; `pip install` is the big one."

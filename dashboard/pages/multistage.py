@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.engine import images, labs, runs, stages
 from dashboard.engine.builds import build_command, target_tag
-from dashboard.ui import charts, common, exports, guide, shell, state, theme, views
+from dashboard.ui import charts, common, exports, figures, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks
 from dashboard.work.jobs import JobKey
@@ -65,7 +65,11 @@ def _stages_answer(snap, lab) -> None:
             key=f"overlaps-{snap.key.slug}",
         )
     if report.timed and report.spans and len(report.stages) > 1:
-        exports.chart(charts.stages_timeline(report), theme=None, key=f"stages-{snap.key.slug}")
+        exports.chart(
+            figures.cached(charts.stages_timeline, report),
+            theme=None,
+            key=f"stages-{snap.key.slug}",
+        )
     if report.target:
         st.dataframe(
             pd.DataFrame.from_records(
@@ -194,7 +198,9 @@ def _sizes_section() -> None:
         if trainer is not None:
             bars[f"{lab.image} trainer stage (left behind)"] = (trainer, base_count)
     exports.chart(
-        charts.stacked_sizes_chart(bars, "Three images side by side: what each is made of"),
+        figures.cached(
+            charts.stacked_sizes_chart, bars, "Three images side by side: what each is made of"
+        ),
         theme=None,
         key="multistage-sizes",
     )
@@ -325,7 +331,9 @@ def render() -> None:
             ]
             base = state.image_report(state.facts().base_image)
             exports.chart(
-                charts.layers_chart(report, len(base.layers) if base else 0, full_ids),
+                figures.cached(
+                    charts.layers_chart, report, len(base.layers) if base else 0, full_ids
+                ),
                 theme=None,
                 key="multistage-layers",
             )

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard.engine import images as image_facts
 from dashboard.engine import labels, owner
-from dashboard.ui import charts, common, exports, shell, state, theme
+from dashboard.ui import charts, common, exports, figures, shell, state, theme
 from dashboard.ui import text as T
 from dashboard.work import tasks
 from dashboard.work.jobs import JobKey
@@ -40,7 +40,7 @@ def render() -> None:
     if not images:
         st.info("No lab image yet: build one on the lesson pages.")
     else:
-        exports.chart(charts.sizes_chart(images), theme=None, key="sizes")
+        exports.chart(figures.cached(charts.sizes_chart, images), theme=None, key="sizes")
         base = state.image_report(facts.base_image)
         base_count = len(base.layers) if base else 0
         reports = {}
@@ -50,7 +50,9 @@ def render() -> None:
             if report is not None:
                 reports[ref] = (report, len(report.layers) if image.base else base_count)
         if reports:
-            exports.chart(charts.stacked_sizes_chart(reports), theme=None, key="stacked")
+            exports.chart(
+                figures.cached(charts.stacked_sizes_chart, reports), theme=None, key="stacked"
+            )
             st.caption(
                 "Shared layers are stored once: every lab image here starts with the same "
                 f"{theme.fmt_bytes(base.size_bytes if base else 0)} base image, so the disk holds "
@@ -165,7 +167,7 @@ def render() -> None:
     cols[1].metric("Reclaimable", theme.fmt_bytes(sum(r.reclaimable_bytes for r in usage.rows)))
     cols[2].metric("The dashboard's share", theme.fmt_bytes(usage.ours_bytes))
     cols[3].metric("Build cache", theme.fmt_bytes(usage.build_cache.size_bytes))
-    exports.chart(charts.disk_chart(usage), theme=None, key="disk")
+    exports.chart(figures.cached(charts.disk_chart, usage), theme=None, key="disk")
     st.dataframe(
         pd.DataFrame.from_records(
             [

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard.ui import charts, common, diagrams, exports, shell, state
+from dashboard.ui import charts, common, diagrams, exports, figures, shell, state
 from dashboard.ui import text as T
 
 
@@ -17,7 +17,7 @@ def render() -> None:
     st.header("Virtual machines vs containers")
     left, right = st.columns([3, 2])
     with left:
-        exports.chart(charts.vm_vs_containers(), theme=None, key="vm-vs-containers")
+        exports.chart(figures.cached(charts.vm_vs_containers), theme=None, key="vm-vs-containers")
     with right:
         st.markdown(
             "- **Before containers**, a hypervisor ran one virtual machine per application: "

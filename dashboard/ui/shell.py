@@ -13,6 +13,8 @@ the same widget ids, as in every later run.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,13 @@ CLASSROOM = PageSpec("classroom.py", "Classroom", ":material/groups:", "Instruct
 DOWN = PageSpec("docker_unreachable.py", T.TITLE_DOWN, ":material/error:", "Docker")
 # Readable while the daemon is down: theory, and what the history database kept.
 OFFLINE_READING = ("why_docker.py", "cicd.py", "history.py")
+# For the benchmarks (bench/responsive.py) only: DASHBOARD_BENCH_FLOOR=1 adds a hidden page at
+# /bench-floor that is one st.write and nothing of the frame after st.navigation (Streamlit's own
+# cost in this server: the floor every page is compared with); DASHBOARD_SCRIPT_TIMES=FILE
+# appends each script run's page and duration to FILE (script time vs what the browser waits).
+FLOOR_PATH = "bench-floor"
+BENCH_FLOOR = os.environ.get("DASHBOARD_BENCH_FLOOR") == "1"
+SCRIPT_TIMES = os.environ.get("DASHBOARD_SCRIPT_TIMES")
 
 
 def _page(spec: PageSpec, default: bool = False, hidden: bool = False):
@@ -91,7 +100,13 @@ def frame():
         sections["Read meanwhile"] = [
             _page(spec, hidden=spec.file not in OFFLINE_READING) for spec in PAGES
         ]
+    if BENCH_FLOOR:
+        sections.setdefault("Bench", []).append(
+            st.Page(_floor, title="Floor", url_path=FLOOR_PATH, visibility="hidden")
+        )
     page = st.navigation(sections)
+    if page.url_path == FLOOR_PATH:
+        return page
     theme.apply_css(state.presenting())
     with errors.boundary():
         sidebar.render(facts)
@@ -101,6 +116,10 @@ def frame():
         with errors.boundary():
             leftovers.banner()
     return page
+
+
+def _floor() -> None:
+    st.write("# Floor")  # a heading: the bench waits for the page's h1
 
 
 def run(page) -> None:
@@ -118,7 +137,17 @@ def run(page) -> None:
 
 def main() -> None:
     """app.py: the frame, then the page."""
-    run(frame())
+    if not SCRIPT_TIMES:
+        run(frame())
+        return
+    started, page = time.perf_counter(), None
+    try:
+        page = frame()
+        run(page)
+    finally:  # also when Streamlit stops the script (a rerun, st.stop)
+        with open(SCRIPT_TIMES, "a") as out:
+            name = page.url_path if page is not None else "?"
+            out.write(f"{name}\t{(time.perf_counter() - started) * 1000:.1f}\n")
 
 
 def _legacy_direct_run() -> bool:

@@ -1,9 +1,11 @@
 """Process-wide and cached things the pages share: the job registry, a Docker client for quick
 reads, the sidebar's facts and short-lived caches of what the daemon lists.
 
-Reads are cached for a few seconds, keyed by the daemon endpoint (pointing DOCKER_HOST
-elsewhere never serves another daemon's answer) and by how many jobs have finished (a finished
-build or run is seen at once). Anything slow goes through a job instead (dashboard/work/jobs.py).
+Reads are cached, keyed by the daemon endpoint (pointing DOCKER_HOST elsewhere never serves
+another daemon's answer), by how many jobs have finished (a finished build or run is seen at
+once) and by the daemon's event stream (engine/daemon_events.py: anything that changes, the
+student's own `docker` commands too, is seen at the next rerun). So a rerun that changed nothing
+makes no Docker call. Anything slow goes through a job instead (dashboard/work/jobs.py).
 """
 
 from __future__ import annotations
@@ -16,8 +18,14 @@ from dashboard.work.facts import DaemonFacts, read_facts
 from dashboard.work.jobs import DEFAULT_MAX_JOBS, AnyKey, JobKey, JobRegistry, JobSnapshot
 from dashboard.work.slots import SlotQueue, default_slots
 
-FACTS_TTL = 20  # seconds: the sidebar's daemon status, versions and GPU
-READS_TTL = 5  # seconds: container lists, image layers, disk use
+# Upper bounds only: the event stream renews the caches when something changes (and every few
+# seconds while it is down). Something the daemon reports no event for (the build cache growing)
+# is read again after this long at the latest.
+FACTS_TTL = 300  # seconds: the sidebar's daemon status, versions and GPU
+READS_TTL = 300  # seconds: container lists, image layers, disk use
+# While events keep coming (other students' builds), read again at most this often.
+FACTS_INTERVAL = 5.0  # the sidebar's counts
+READS_INTERVAL = 1.0  # what a page lists
 
 
 @st.cache_resource(show_spinner=False)
@@ -36,13 +44,41 @@ def endpoint() -> str:
     return resolve_endpoint().base_url
 
 
+def _stop_watch(watch) -> None:
+    watch.stop(timeout=1)
+
+
+@st.cache_resource(show_spinner=False, on_release=_stop_watch)  # cleared: the thread ends
+def _watch(endpoint_url: str):
+    """One `docker events` stream per daemon and server process (engine/daemon_events.py)."""
+    from dashboard.engine.connection import connect
+    from dashboard.engine.daemon_events import DaemonWatch
+
+    watch = DaemonWatch(lambda: connect(timeout=10)).start()
+    watch.settle(timeout=2)  # a daemon that is down answers at once; one that hangs, not
+    return watch
+
+
+def watch():
+    return _watch(endpoint())
+
+
 @st.cache_data(ttl=FACTS_TTL, show_spinner=False)
-def _facts(endpoint_url: str) -> DaemonFacts:
-    return read_facts()
+def _cli_check(endpoint_url: str, connection: tuple[int, int]):
+    from dashboard.engine import api_versions
+
+    return api_versions.check_docker_cli(endpoint_url)
+
+
+@st.cache_data(ttl=FACTS_TTL, show_spinner=False)
+def _facts(endpoint_url: str, changes: tuple[int, int]) -> DaemonFacts:
+    connection = watch().facts_key()
+    return read_facts(cli_check=lambda url: _cli_check(url, connection))
 
 
 def facts() -> DaemonFacts:
-    return _facts(endpoint())
+    """The sidebar's facts: read again when the daemon reports a change (its counts move)."""
+    return _facts(endpoint(), watch().key(FACTS_INTERVAL))
 
 
 @st.cache_resource(show_spinner=False)
@@ -62,12 +98,12 @@ def client():
 # clean-up), the next read asks the daemon again instead of showing the list from before it.
 
 
-def _generation() -> int:
-    return registry().generation
+def _generation() -> tuple[int, int, int]:
+    return (registry().generation, *watch().key(READS_INTERVAL))
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
-def _lab_containers(endpoint_url: str, generation: int, lab: str | None, session: str | None):
+def _lab_containers(endpoint_url: str, generation: tuple, lab: str | None, session: str | None):
     from dashboard.engine import runs
 
     return runs.list_lab_containers(client(), lab=lab, session=session)
@@ -81,7 +117,7 @@ def lab_containers(lab: str | None, session: str | None = None):
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
-def _image_report(endpoint_url: str, generation: int, ref: str):
+def _image_report(endpoint_url: str, generation: tuple, ref: str):
     from dashboard.engine import images
 
     try:
@@ -96,7 +132,7 @@ def image_report(ref: str):
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
-def _registry_state(endpoint_url: str, generation: int):
+def _registry_state(endpoint_url: str, generation: tuple):
     from dashboard.engine import registry as local_registry
 
     return local_registry.state(client())
@@ -108,7 +144,7 @@ def registry_state():
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
-def _lab_images(endpoint_url: str, generation: int, student: str | None):
+def _lab_images(endpoint_url: str, generation: tuple, student: str | None):
     from dashboard.engine import images
 
     return images.list_images(client(), student=student)
@@ -120,7 +156,7 @@ def lab_images():
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
-def _disk_usage(endpoint_url: str, generation: int):
+def _disk_usage(endpoint_url: str, generation: tuple):
     from dashboard.engine import diskuse
 
     return diskuse.disk_usage(client())
@@ -131,7 +167,7 @@ def disk_usage():
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
-def _inventory(endpoint_url: str, generation: int, session: str | None, student: str | None):
+def _inventory(endpoint_url: str, generation: tuple, session: str | None, student: str | None):
     from dashboard.engine import cleanup
 
     return cleanup.list_ours(client(), session=session, student=student)
@@ -143,7 +179,7 @@ def inventory(session: str | None = None):
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
-def _roster(endpoint_url: str, generation: int):
+def _roster(endpoint_url: str, generation: tuple):
     from dashboard.engine import classroom
     from dashboard.engine.paths import data_dir
 
@@ -164,6 +200,7 @@ def refresh_reads() -> None:
 def refresh_all() -> None:
     refresh_reads()
     _facts.clear()
+    _cli_check.clear()
     _client.clear()
 
 

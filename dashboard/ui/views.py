@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import images, labs
-from dashboard.ui import charts, common, exports, state, theme
+from dashboard.ui import charts, common, exports, figures, state, theme
 from dashboard.ui import text as T
 from dashboard.work import tasks
 from dashboard.work.jobs import JobKey, JobSnapshot
@@ -263,7 +263,7 @@ def build_panel(
     cache_misses(result)
     steps_table(rows, stages)
     exports.chart(
-        charts.steps_timeline(rows, total_seconds=result.seconds),
+        figures.cached(charts.steps_timeline, rows, total_seconds=result.seconds),
         theme=None,
         key=f"timeline-{chart_key or snap.key.slug}",
     )

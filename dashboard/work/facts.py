@@ -8,6 +8,7 @@ No Streamlit here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -56,11 +57,12 @@ def _unreachable(exc, source: str) -> DaemonFacts:
     )
 
 
-def read_facts() -> DaemonFacts:
+def read_facts(cli_check: Callable[[str], object] | None = None) -> DaemonFacts:
     """Connect, then read version, info, the base image, Compose and GPU support.
 
     Also asks the `docker` CLI on PATH, where the lessons' commands are typed: a daemon that
-    refuses its API version is a warning with the fix.
+    refuses its API version is a warning with the fix. `cli_check(endpoint)` stands in for
+    `api_versions.check_docker_cli` (the app asks it once per connection, not on every read).
     """
     from dashboard.engine import gpu, offline
     from dashboard.engine.connection import (
@@ -96,7 +98,7 @@ def read_facts() -> DaemonFacts:
         compose_error = str(exc)
     from dashboard.engine import api_versions
 
-    cli = api_versions.check_docker_cli(endpoint.base_url)
+    cli = (cli_check or api_versions.check_docker_cli)(endpoint.base_url)
     if cli.status == "refused":
         warnings.append(f"{cli.message} {cli.hint}")
     if not base.present:

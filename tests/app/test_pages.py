@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
+from dashboard.engine import labels
 from dashboard.ui import state
 from dashboard.ui import text as T
 from dashboard.work import facts as facts_module
@@ -49,9 +53,9 @@ def test_the_first_page_is_why_docker_and_lists_the_lessons(docker_client, app):
 def test_a_plain_rerun_asks_the_daemon_nothing_for_the_sidebar(docker_client, app, monkeypatch):
     calls = []
 
-    def counting():
+    def counting(**kwargs):
         calls.append(1)
-        return facts_module.read_facts()
+        return facts_module.read_facts(**kwargs)
 
     monkeypatch.setattr(state, "read_facts", counting)
     app.run()
@@ -72,3 +76,34 @@ def test_presentation_mode_keeps_the_page_and_drops_the_extras(docker_client, ap
     assert at.button(key="build-iris").label == T.BUILD_IRIS
     # The bigger type is CSS injected into the page.
     assert any("font-size: 20px" in h.value for h in at.get("html"))
+
+
+@pytest.mark.docker
+def test_a_container_made_outside_the_dashboard_shows_at_the_next_rerun(
+    docker_client, app, session_id
+):
+    """The sidebar's counts come from a cache renewed by the daemon's event stream: a
+    `docker create` typed in a terminal is seen at once, not after a time limit."""
+
+    def containers_in_sidebar(at) -> int:
+        text = "\n".join(m.value for m in at.sidebar.markdown)
+        return int(re.search(r"(\d+) containers \(", text)[1])
+
+    at = app.run()
+    before = containers_in_sidebar(at)
+    watch = state._watch(state.endpoint())
+    assert watch.connected, "the dashboard does not watch the daemon's events"
+    seen = watch.events
+    at.run()
+    assert containers_in_sidebar(at) == before  # nothing changed: the same cached answer
+    container = docker_client.containers.create(
+        "python:3.11-slim", "true", labels={labels.SESSION: session_id}
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while watch.events == seen and time.monotonic() < deadline:
+            time.sleep(0.05)  # the event reaches the watcher thread
+        at.run()
+        assert containers_in_sidebar(at) == before + 1
+    finally:
+        container.remove(force=True)

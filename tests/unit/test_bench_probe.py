@@ -162,26 +162,54 @@ RESPONSIVE = {
         "latency_ms": {"n": 20, "median": 400.0, "minimum": 100.0, "maximum": 800.0},
         "p90_ms": 700.0,
     },
-    "reruns": [
-        {
-            "page": "GPUs",
-            "path": "gpu",
-            "rerun_ms": {"n": 2, "median": 80.0, "minimum": 70.0, "maximum": 90.0},
+    "reruns": {
+        "floor": {
+            "page": "Floor: one st.write",
+            "path": "bench-floor",
+            "rerun_ms": {"n": 4, "median": 60.0, "minimum": 50.0, "maximum": 70.0},
             "running_drawn": 0,
             "running_to_done_ms": None,
-            "docker_calls": [0, 0],
+            "script_ms": {"n": 4, "median": 2.0, "minimum": 1.0, "maximum": 3.0},
+            "floor_ratio": None,
+            "docker_calls": [0, 0, 0, 0],
             "docker_call_paths": {},
         },
-        {
-            "page": "Sizes",
-            "path": "sizes",
-            "rerun_ms": {"n": 2, "median": 150.0, "minimum": 120.0, "maximum": 180.0},
-            "running_drawn": 2,
-            "running_to_done_ms": {"n": 2, "median": 100.0, "minimum": 90.0, "maximum": 110.0},
-            "docker_calls": [3, 0],
-            "docker_call_paths": {"GET /images/json": 3},
-        },
-    ],
+        "pages": [
+            {
+                "page": "GPUs",
+                "path": "gpu",
+                "rerun_ms": {"n": 2, "median": 80.0, "minimum": 70.0, "maximum": 90.0},
+                "running_drawn": 0,
+                "running_to_done_ms": None,
+                "script_ms": {"n": 2, "median": 10.0, "minimum": 9.0, "maximum": 11.0},
+                "floor_ratio": 80.0 / 60.0,
+                "docker_calls": [0, 0],
+                "docker_call_paths": {},
+            },
+            {
+                "page": "Lesson 1",
+                "path": "lesson1",
+                "rerun_ms": {"n": 2, "median": 84.0, "minimum": 80.0, "maximum": 88.0},
+                "running_drawn": 0,
+                "running_to_done_ms": None,
+                "script_ms": {"n": 2, "median": 20.0, "minimum": 19.0, "maximum": 21.0},
+                "floor_ratio": 84.0 / 60.0,
+                "docker_calls": [0, 0],
+                "docker_call_paths": {},
+            },
+            {
+                "page": "Sizes",
+                "path": "sizes",
+                "rerun_ms": {"n": 2, "median": 150.0, "minimum": 120.0, "maximum": 180.0},
+                "running_drawn": 2,
+                "running_to_done_ms": {"n": 2, "median": 100.0, "minimum": 90.0, "maximum": 110.0},
+                "script_ms": {"n": 2, "median": 40.0, "minimum": 30.0, "maximum": 50.0},
+                "floor_ratio": 150.0 / 60.0,
+                "docker_calls": [3, 0],
+                "docker_call_paths": {"GET /images/json": 3},
+            },
+        ],
+    },
 }
 FLOOD = {
     "seconds": 60.0,
@@ -206,9 +234,13 @@ def test_goals_of_the_new_sections():
     assert goals["build_first_event"].met
     assert goals["log_to_page_lesson1"].value == 0.4 and not goals["log_to_page_lesson1"].met
     assert goals["log_to_page_stream"].value is None
-    assert goals["rerun_slowest_page"].value == 0.15 and not goals["rerun_slowest_page"].met
-    assert "Sizes 150 ms" in goals["rerun_slowest_page"].note
-    assert "3 Docker API calls in 4 reruns" in goals["rerun_slowest_page"].note
+    lessons = goals["rerun_lesson_pages_floor"]
+    assert lessons.value == 1.4 and lessons.met  # only the lesson pages: Lesson 1
+    assert "slowest Lesson 1 84 ms (its script 20 ms)" in lessons.note
+    every = goals["rerun_any_page_floor"]
+    assert every.value == 2.5 and not every.met  # Sizes
+    assert "floor 60 ms" in every.note
+    assert "3 Docker API calls in 6 reruns" in every.note
     assert goals["flood_memory"].value == 131 and goals["flood_memory"].met
     assert goals["flood_answers"].met is False  # one click went unanswered
 
@@ -226,7 +258,9 @@ def test_a_latency_with_lines_seen_before_they_were_logged_is_not_judged():
 def test_report_renders_the_new_sections():
     lines = report.responsive_section(RESPONSIVE) + report.flood_section(FLOOD)
     text = "\n".join(lines)
-    assert "| GPUs | 2 | 80 ms (70 ms to 90 ms) | not drawn | 0, 0 |" in text
+    assert "| GPUs | 2 | 80 ms (70 ms to 90 ms) | 1.333x | 10 ms | 70 ms | 0, 0 |" in text
+    floor = "| Floor: one st.write | 4 | 60 ms (50 ms to 70 ms) | 1 (the floor) | 2 ms | 58 ms |"
+    assert floor in text
     assert "`GET /images/json` x3" in text
     assert "Peak RSS (VmHWM) | 137.4 MB" in text
     assert "failed: 1" in text
