@@ -16,6 +16,7 @@ from dashboard.work.jobs import AnyKey, JobKey, JobSnapshot
 # Live panels rerun this often while their job runs (and not at all otherwise): a container's
 # line reaches the page within about half of it plus one render (bench: responsiveness).
 POLL_SECONDS = 0.25
+LIVE_FINISHED = "live-finished-"  # session state: the job number a panel drew as finished
 
 
 def header(title: str, intro: str) -> None:
@@ -64,11 +65,15 @@ def live(
         with errors.boundary():
             snap = state.snapshot(key)
             if polling and snap is not None and snap.finished:
-                # Rerun the page before drawing the result: what this run drew would be replaced
-                # at once, download buttons included, whose files the browser then asks for in
-                # vain (a 404 on the console, and a dead button for a quick click).
-                state.refresh_reads()
-                st.rerun()
+                # First draw the finished job here, its last output lines included (a run
+                # often prints them just before it exits: waiting for the whole page would
+                # show them a page's rerun later); at the next tick, rerun the page so that
+                # everything outside the panel shows the new state too.
+                drawn = f"{LIVE_FINISHED}{snap.key.slug}"
+                if st.session_state.get(drawn) == snap.number:
+                    state.refresh_reads()
+                    st.rerun()
+                st.session_state[drawn] = snap.number
             render(snap)
 
     panel()
