@@ -29,6 +29,8 @@ IN_CONTAINER = "DASHBOARD_IN_CONTAINER"
 DEBUG = "DASHBOARD_DEBUG"
 TERMINAL_IDLE = "DASHBOARD_TERMINAL_IDLE"
 TERMINAL_PORT = "DASHBOARD_TERMINAL_PORT"
+BENCH_FLOOR = "DASHBOARD_BENCH_FLOOR"
+SCRIPT_TIMES = "DASHBOARD_SCRIPT_TIMES"
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -88,6 +90,12 @@ SETTINGS: tuple[Setting, ...] = (
         "a free port",
         "the port of the browser terminals' WebSocket server (on the dashboard's own address)",
     ),
+    Setting(
+        BENCH_FLOOR,
+        "off",
+        "1: a hidden page at /bench-floor, one st.write (the benchmarks' floor for reruns)",
+    ),
+    Setting(SCRIPT_TIMES, "none", "a file: each script run's page and time are appended (bench)"),
 )
 
 
@@ -129,6 +137,14 @@ def cache_home() -> Path:
 
 def session() -> str | None:
     return _get(SESSION) or None
+
+
+def bench_floor() -> bool:
+    return _flag(BENCH_FLOOR)
+
+
+def script_times() -> Path | None:
+    return _path(SCRIPT_TIMES)
 
 
 def tag_suffix() -> str:

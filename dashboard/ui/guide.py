@@ -3,8 +3,9 @@
 - `progress(lesson)`: "Your progress", the lesson's checks (engine/checks.py) ticked from what
   the daemon and the history really show, or with the hint of what to do. It is a parallel
   fragment: it runs beside the page's own script, so a slow daemon answer never holds the page
-  up, and its "Check again" button reruns only the panel. Results are cached for a few seconds
-  and keyed by how many jobs have finished, so a build or run that just ended is seen at once.
+  up, and its "Check again" button reruns only the panel. Results are cached, keyed by how many
+  jobs have finished and by the daemon's events (ui/state.py), so a build or run that just ended,
+  or a `docker rm` typed in a terminal, is seen at once, and a plain rerun asks the daemon nothing.
 - `dockerfile_hints(path)` / `hints_for_text(text)`: what engine/dockerfile_lint.py (hadolint and
   the dashboard's own rules) says about a Dockerfile, each hint with a link to the lesson page
   that explains it and, for hadolint's, to its page on the rule; a note when hadolint is off.
@@ -25,7 +26,7 @@ from dashboard.ui import errors, state
 # Lesson id -> the page that teaches it (st.page_link's path), from the catalog.
 LESSON_PAGES = {lesson.id: f"pages/{lesson.page}" for lesson in lessons.LESSONS}
 HISTORY_PAGE = "pages/history.py"
-CHECK_TTL = 5  # seconds an evaluation is reused by reruns (each asks the daemon a few things)
+CHECK_TTL = state.READS_TTL  # an upper bound: the events renew an evaluation when things change
 # Material icons, not emoji: the browsers of a classroom machine often lack an emoji font.
 DONE = ":green[:material/check_circle:]"
 TODO = ":gray[:material/radio_button_unchecked:]"
@@ -40,7 +41,9 @@ LEVEL_ICONS = {
 
 
 @st.cache_data(ttl=CHECK_TTL, show_spinner=False)
-def _evaluate(endpoint: str, generation: int, history_path: str, lesson: str | None, session: str):
+def _evaluate(
+    endpoint: str, generation: tuple, history_path: str, lesson: str | None, session: str
+):
     from dashboard.engine import checks
 
     client = state.client() if state.facts().ok else None
@@ -54,7 +57,7 @@ def evaluate(lesson: str | None = None):
     history = state.history()
     return _evaluate(
         state.endpoint(),
-        state.registry().generation,
+        state.generation(),
         str(history.path),
         lesson,
         labels.current_session(),

@@ -13,7 +13,6 @@ the same widget ids, as in every later run.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import settings
 from dashboard.engine import lessons, owner
 from dashboard.ui import errors, leftovers, sidebar, state, theme
 from dashboard.ui import text as T
@@ -59,8 +59,6 @@ OFFLINE_READING = ("why_docker.py", "cicd.py", "history.py")
 # cost in this server: the floor every page is compared with); DASHBOARD_SCRIPT_TIMES=FILE
 # appends each script run's page and duration to FILE (script time vs what the browser waits).
 FLOOR_PATH = "bench-floor"
-BENCH_FLOOR = os.environ.get("DASHBOARD_BENCH_FLOOR") == "1"
-SCRIPT_TIMES = os.environ.get("DASHBOARD_SCRIPT_TIMES")
 
 
 def _page(spec: PageSpec, default: bool = False, hidden: bool = False):
@@ -100,7 +98,7 @@ def frame():
         sections["Read meanwhile"] = [
             _page(spec, hidden=spec.file not in OFFLINE_READING) for spec in PAGES
         ]
-    if BENCH_FLOOR:
+    if settings.bench_floor():
         sections.setdefault("Bench", []).append(
             st.Page(_floor, title="Floor", url_path=FLOOR_PATH, visibility="hidden")
         )
@@ -137,7 +135,8 @@ def run(page) -> None:
 
 def main() -> None:
     """app.py: the frame, then the page."""
-    if not SCRIPT_TIMES:
+    times = settings.script_times()
+    if times is None:
         run(frame())
         return
     started, page = time.perf_counter(), None
@@ -145,7 +144,7 @@ def main() -> None:
         page = frame()
         run(page)
     finally:  # also when Streamlit stops the script (a rerun, st.stop)
-        with open(SCRIPT_TIMES, "a") as out:
+        with times.open("a") as out:
             name = page.url_path if page is not None else "?"
             out.write(f"{name}\t{(time.perf_counter() - started) * 1000:.1f}\n")
 

@@ -98,7 +98,8 @@ def client():
 # clean-up), the next read asks the daemon again instead of showing the list from before it.
 
 
-def _generation() -> tuple[int, int, int]:
+def generation() -> tuple[int, int, int]:
+    """What a cached read is keyed by: finished jobs, then the daemon's events."""
     return (registry().generation, *watch().key(READS_INTERVAL))
 
 
@@ -113,7 +114,7 @@ def lab_containers(lab: str | None, session: str | None = None):
     """`docker ps -a` of our containers of `lab` (the current owner's by default)."""
     from dashboard.engine import labels
 
-    return _lab_containers(endpoint(), _generation(), lab, session or labels.current_session())
+    return _lab_containers(endpoint(), generation(), lab, session or labels.current_session())
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
@@ -128,7 +129,7 @@ def _image_report(endpoint_url: str, generation: tuple, ref: str):
 
 def image_report(ref: str):
     """The image's layers (`docker history`), or None when it has not been built."""
-    return _image_report(endpoint(), _generation(), ref)
+    return _image_report(endpoint(), generation(), ref)
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
@@ -140,7 +141,7 @@ def _registry_state(endpoint_url: str, generation: tuple):
 
 def registry_state():
     """Whether the registry lesson's registry runs on 127.0.0.1:5000 (`docker ps`)."""
-    return _registry_state(endpoint(), _generation())
+    return _registry_state(endpoint(), generation())
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
@@ -152,7 +153,7 @@ def _lab_images(endpoint_url: str, generation: tuple, student: str | None):
 
 def lab_images():
     """Our lab images and the base (a classroom student's own only)."""
-    return _lab_images(endpoint(), _generation(), owner.current().student)
+    return _lab_images(endpoint(), generation(), owner.current().student)
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
@@ -163,7 +164,7 @@ def _disk_usage(endpoint_url: str, generation: tuple):
 
 
 def disk_usage():
-    return _disk_usage(endpoint(), _generation())
+    return _disk_usage(endpoint(), generation())
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
@@ -175,7 +176,7 @@ def _inventory(endpoint_url: str, generation: tuple, session: str | None, studen
 
 def inventory(session: str | None = None):
     """What we made (one session's when given); a classroom student's own only."""
-    return _inventory(endpoint(), _generation(), session, owner.current().student)
+    return _inventory(endpoint(), generation(), session, owner.current().student)
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
@@ -188,7 +189,7 @@ def _roster(endpoint_url: str, generation: tuple):
 
 def roster():
     """Every classroom student with their progress and resources (the instructor's page)."""
-    return _roster(endpoint(), _generation())
+    return _roster(endpoint(), generation())
 
 
 def refresh_reads() -> None:
