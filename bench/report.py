@@ -665,6 +665,242 @@ def terminal_section(r: dict) -> list[str]:
     ]
 
 
+def _p(summary: dict | None, key: str = "p50", scale: float = 1.0) -> str:
+    if not summary or summary.get(key) is None:
+        return "-"
+    return seconds(summary[key] * scale)
+
+
+def _cpu_row(phase: dict | None) -> str:
+    if not phase:
+        return "-"
+    cpu = phase["cpu_mean"]
+    return " / ".join(
+        f"{cpu[k]:.0f}"
+        for k in ("server", "browser", "driver", "daemon", "containers", "other", "machine")
+    )
+
+
+def load_section(r: dict) -> list[str]:
+    one, many = r["one"], r["many"]
+    n = r["students"]
+
+    def row(title: str, a: str, b: str, ratio: float | None = None) -> tuple:
+        return (title, a, b, _ratio(ratio) if ratio is not None else "")
+
+    def both(key: str, sub: str) -> float | None:
+        a = (one.get(key) or {}).get(sub)
+        b = (many.get(key) or {}).get(sub)
+        return b / a if a and b is not None else None
+
+    def phase(part: dict, name: str) -> dict | None:
+        return (part.get("phases") or {}).get(name)
+
+    def rss(part: dict, name: str) -> str:
+        got = (phase(part, name) or {}).get("rss_bytes")
+        return _range(got, human_bytes) if got else "-"
+
+    def live(part: dict) -> str:
+        d = part.get("live_delay_ms")
+        if not d:
+            return "-"
+        return f"{seconds(d['p50'] / 1000)} / {seconds(d['p95'] / 1000)} ({d['n']} lines)"
+
+    def sends(part: dict) -> str:
+        got = part.get("sends_per_s")
+        if not got:
+            return "-"
+        return _range(got, lambda v: f"{v:.1f}") + f"; all pages {part['sends_per_s_total']:.0f}/s"
+
+    def action(part: dict, step: str) -> str:
+        return _range((part.get("actions_s") or {}).get(step))
+
+    rows = [
+        row(
+            "Students who reached the idle phase",
+            f"{one['ready']} of 1",
+            f"{many['ready']} of {n}",
+        ),
+        row(
+            "Setup: all students together, until the last one follows its log",
+            seconds(one["setup_s"]),
+            seconds(many["setup_s"]),
+        ),
+        row(
+            "Page responses timed",
+            str(one["response_s"]["n"]) if one["response_s"] else "0",
+            str(many["response_s"]["n"]) if many["response_s"] else "0",
+        ),
+        row("Page response p50", _p(one["response_s"]), _p(many["response_s"]), r["ratio_p50"]),
+        row(
+            "Page response p95",
+            _p(one["response_s"], "p95"),
+            _p(many["response_s"], "p95"),
+            r["ratio_p95"],
+        ),
+        row(
+            "Page response max",
+            _p(one["response_s"], "maximum"),
+            _p(many["response_s"], "maximum"),
+        ),
+    ]
+    for name, title in (("setup", "setup (all at once)"), ("idle", "idle (one moves at a time)")):
+        a, b = one["by_phase"].get(name), many["by_phase"].get(name)
+        rows.append(
+            row(
+                f"Page response p50 / p95, {title}",
+                f"{_p(a)} / {_p(a, 'p95')}",
+                f"{_p(b)} / {_p(b, 'p95')}",
+            )
+        )
+    rows += [
+        row("Lesson 1's Run, click to exit code 0", action(one, "run"), action(many, "run")),
+        row(
+            "`docker run -d` (section 5), click to the follow button",
+            action(one, "docker run -d"),
+            action(many, "docker run -d"),
+        ),
+        row(
+            "`docker logs -f`, click to the first line",
+            action(one, "docker logs -f"),
+            action(many, "docker logs -f"),
+        ),
+        row(
+            "Live log while idle: printed to shown, p50 / p95",
+            live(one),
+            live(many),
+            r.get("ratio_live_p95"),
+        ),
+        row(
+            "Messages a page sent the server per second while idle, median (min to max); "
+            f"a live panel asks {one.get('sends_expected_per_s', 4):g}/s",
+            sends(one),
+            sends(many),
+        ),
+        row("Errors", str(one["errors"]), str(many["errors"])),
+        row(
+            "1-minute load average as the side began (other work on the machine shows here)",
+            f"{one['load_before']:.1f}",
+            f"{many['load_before']:.1f}",
+        ),
+        row(
+            "Network-change aborts (not counted)",
+            str(one["network_flakes"]),
+            str(many["network_flakes"]),
+        ),
+        row(
+            "Server RSS before the students",
+            human_bytes(one["rss_before_bytes"]),
+            human_bytes(many["rss_before_bytes"]),
+        ),
+        row("Server RSS while idle (median, min to max)", rss(one, "idle"), rss(many, "idle")),
+        row(
+            "Server peak RSS (VmHWM)",
+            human_bytes(one["peak_rss_bytes"]),
+            human_bytes(many["peak_rss_bytes"]),
+            many["peak_rss_bytes"] / one["peak_rss_bytes"] if one["peak_rss_bytes"] else None,
+        ),
+        row(
+            "Chromium's memory, all its processes (PSS), peak while idle",
+            human_bytes((phase(one, "idle") or {}).get("browser_pss_peak_bytes", 0)),
+            human_bytes((phase(many, "idle") or {}).get("browser_pss_peak_bytes", 0)),
+        ),
+        row(
+            "CPU % of one core, setup: server / browser / driver / daemon / containers / "
+            "other / machine",
+            _cpu_row(phase(one, "setup")),
+            _cpu_row(phase(many, "setup")),
+        ),
+        row("Same, idle", _cpu_row(phase(one, "idle")), _cpu_row(phase(many, "idle"))),
+    ]
+    steps = sorted(set(one["by_step"]) | set(many["by_step"]))
+    step_rows = []
+    for step in steps:
+        a, b = one["by_step"].get(step), many["by_step"].get(step)
+        step_rows.append(
+            (
+                step,
+                f"{_p(a)} / {_p(a, 'p95')}" + (f" (n={a['n']})" if a else ""),
+                f"{_p(b)} / {_p(b, 'p95')}" + (f" (n={b['n']})" if b else ""),
+            )
+        )
+    lines = [
+        f"## 10. Load: {n} classroom students at once on one server",
+        "",
+        "One classroom server (`DASHBOARD_CLASSROOM=1`), one headless Chromium with a browser "
+        "context per student (bench/load.py). Setup, every student at once: open /lesson1, "
+        "type a name and press Start, press lesson 1's Run and wait for exit code 0, open "
+        f"{', '.join(r['pages'][1:-1])} and come back, start a detached counter container "
+        "(a line a second) and follow its logs: a live panel. Idle for "
+        f"{r['idle_s']:.0f} s: every student stays on lesson 1 with the live log open while a "
+        f"driver moves one student at a time to {r['pages'][-1]} and back. A page response is "
+        "from the click (or the address typed) to the new page's heading shown with the script "
+        "notRunning; the live log's delay is from `docker logs --timestamps` to the line first "
+        "shown in that student's page (lines printed while the student was away not counted). "
+        "Errors: failed or timed-out steps, exception boxes or error messages in a page, JS and "
+        "console errors, a websocket leaving CONNECTED, tracebacks on the server's console. "
+        f"CPU: mean percent of one core ({r['cpus']} cores = {r['cpus'] * 100} %), sampled "
+        "every second from /proc: the server process, Chromium, the driver (Playwright's node "
+        "and the bench), the Docker daemon (shared with any other work on the machine), the "
+        "students' containers, the rest (other work, its containers included) and the machine "
+        "as a whole. Each side has a fresh server of its own. Chromium runs "
+        "at a lower priority (nice) than the server: on a real class's server the students' "
+        "browsers are elsewhere; the messages a page sent per second show whether the "
+        "browser, short of CPU, offered the server less load than real students would. "
+        f"Chromium's network: {many.get('browser_network', '?')} (a network namespace with "
+        "only a loopback, relayed to the server's port: in the host's, every container's veth "
+        "makes Chromium abort the loads in flight, net::ERR_NETWORK_CHANGED, which a class's "
+        "browsers on other computers never see). Streamlit's full garbage collection after "
+        "every script run (`runner.postScriptGC`, each live panel's rerun included): "
+        + {True: "on", False: "off (.streamlit/config.toml)"}.get(r.get("post_script_gc"), "?")
+        + ".",
+        "",
+        markdown_table(["", "1 student", f"{n} students", f"{n} / 1"], rows),
+    ]
+    for name in ("setup", "idle"):
+        sat = (many.get("saturation") or {}).get(name)
+        top = (phase(many, name) or {}).get("other_top") or {}
+        if top:
+            lines += [
+                "",
+                f"Other work on the machine with {n} students, {name} (mean % of one core): "
+                + ", ".join(f"{comm} {used:.0f}" for comm, used in top.items())
+                + ".",
+            ]
+        if sat:
+            b_over_s = sat["browser_over_server"]
+            lines += [
+                "",
+                f"With {n} students, {name}: saturated: {sat['verdict']}; the browser used "
+                + (f"{b_over_s:.1f}x" if b_over_s != float("inf") else "all")
+                + " the server's CPU"
+                + (
+                    " (the simulated students, not the server, are what this machine ran out of)"
+                    if sat["machine_full"] and sat["top"] == "browser"
+                    else ""
+                )
+                + ".",
+            ]
+    lines += [
+        "",
+        "Page responses by step, p50 / p95:",
+        "",
+        markdown_table(["Step", "1 student", f"{n} students"], step_rows),
+    ]
+    listed = [
+        f"{e['student']}, {e['phase']} {e['step']}: {e['kind']}: {e['detail']}"
+        for e in one["error_list"] + many["error_list"]
+    ] + [
+        f"server console ({who}): {end}"
+        for who, part in (("1 student", one), (f"{n} students", many))
+        for end in part.get("server_traceback_ends", [])
+    ]
+    if listed:
+        lines += ["", "Errors (the first ones):", ""]
+        lines += ["- " + " ".join(text.split()) for text in listed[:12]]
+    return lines
+
+
 SECTION_RENDERERS = {
     "prepare": prepare_section,
     "overhead": overhead_section,
@@ -675,6 +911,7 @@ SECTION_RENDERERS = {
     "flood": flood_section,
     "classroom": classroom_section,
     "terminal": terminal_section,
+    "load": load_section,
 }
 ORDER = (
     "overhead",
@@ -686,6 +923,7 @@ ORDER = (
     "flood",
     "classroom",
     "terminal",
+    "load",
 )
 SECTION_NAMES = (
     "prepare",
@@ -697,6 +935,7 @@ SECTION_NAMES = (
     "flood",
     "classroom",
     "terminal",
+    "load",
     "fresh",
 )
 

@@ -6,7 +6,9 @@ Sections, in the order they run: prepare (also makes sure every lab image exists
 cache, sizes, layers, responsive (build events, log lines reaching the page, page reruns; in
 Chromium), flood (the server's memory under a log flood), classroom (several students' cold
 builds at once vs in the build queue), terminal (lesson 1's browser terminal: key echo vs a
-local pty behind the same page), fresh (prepare's fresh-machine parts, timed one by one;
+local pty behind the same page), load (a class of students in Chromium on one classroom server,
+against one student: page responses, errors, the server's memory and CPU; `--load-students`
+and `--load-idle` change its size), fresh (prepare's fresh-machine parts, timed one by one;
 not in --quick). `--only` keeps the other sections' figures from the
 previous results file (RESULTS.md says which run measured them).
 A section that fails is recorded with its error and the others still run; the exit status is
@@ -21,7 +23,7 @@ import json
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench import (
@@ -30,6 +32,7 @@ from bench import (
     flood,
     fresh,
     layers,
+    load,
     machine,
     overhead,
     prepare,
@@ -66,6 +69,8 @@ class Plan:
     classroom_students: int = 4
     classroom_rounds: int = 2
     terminal_rounds: int = 5
+    load_students: int = 30
+    load_idle_seconds: float = 300.0
 
 
 FULL = Plan(7, 3, 11, 1, 5, 3, 2, 5, layers.BigSpec())
@@ -86,6 +91,8 @@ QUICK = Plan(
     classroom_students=3,
     classroom_rounds=1,
     terminal_rounds=2,
+    load_students=3,
+    load_idle_seconds=30.0,
 )
 
 
@@ -98,6 +105,7 @@ def judge(results: dict) -> list[stats.Goal]:
     get = _getter(results)
     mib = 1024 * 1024
     big_s = get("layers", "big", "fast", "analysis_s", "median")
+    load_n = get("load", "students") or FULL.load_students
     return [
         stats.goal(
             "overhead_cold",
@@ -291,7 +299,81 @@ def judge(results: dict) -> list[stats.Goal]:
             "x",
             note=_classroom_note(results, "makespan_s", "last done", build_times=True),
         ),
+        stats.goal(
+            "load_errors",
+            f"Load: errors with {load_n} students at once on one classroom server, and with 1 "
+            "(failed steps, page errors, lost websockets, server tracebacks)",
+            get("load", "errors"),
+            "<=",
+            0,
+            "",
+            note=_load_errors_note(results),
+        ),
+        stats.goal(
+            "load_memory",
+            f"Load: peak memory of the classroom server with {load_n} students",
+            _scaled(get("load", "many", "peak_rss_bytes"), mib),
+            "<",
+            1024.0,
+            "MiB",
+            note=_load_memory_note(results),
+        ),
+        stats.goal(
+            "load_p95_ratio",
+            f"Load: p95 page response, {load_n} students / 1 (reported; the bound is "
+            f"linear, {load_n}x)",
+            get("load", "ratio_p95"),
+            "<=",
+            float(load_n),
+            "x",
+            note=_load_response_note(results),
+        ),
     ]
+
+
+def _load_errors_note(results: dict) -> str:
+    load = _getter(results)("load")
+    if not load:
+        return ""
+    one, many = load["one"], load["many"]
+    kinds: dict[str, int] = {}
+    for part in (one, many):
+        for kind, n in part["error_kinds"].items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    listed = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+    return (
+        f"{many['errors']} with {many['students']}, {one['errors']} with 1"
+        + (f" ({listed}; first listed in the section)" if listed else "")
+        + f"; {many['ready']} of {many['students']} students reached the idle phase; "
+        f"network-change aborts (not counted) {one['network_flakes'] + many['network_flakes']}"
+    )
+
+
+def _load_memory_note(results: dict) -> str:
+    load = _getter(results)("load")
+    if not load:
+        return ""
+    one, many = load["one"], load["many"]
+    idle = (many.get("phases") or {}).get("idle") or {}
+    median = (idle.get("rss_bytes") or {}).get("median")
+    return (
+        f"{many['rss_before_bytes'] / 2**20:.0f} MiB before the students; "
+        + (f"median {median / 2**20:.0f} MiB while idle; " if median else "")
+        + f"1 student: peak {one['peak_rss_bytes'] / 2**20:.0f} MiB"
+    )
+
+
+def _load_response_note(results: dict) -> str:
+    load = _getter(results)("load")
+    if not load or load.get("ratio_p50") is None:
+        return ""
+    one, many = load["one"], load["many"]
+    sat = (many.get("saturation") or {}).get("idle") or {}
+    return (
+        f"p50 {many['p50_s']:.2f} s vs {one['p50_s']:.2f} s ({load['ratio_p50']:.1f}x), "
+        f"p95 {many['p95_s']:.2f} s vs {one['p95_s']:.2f} s; "
+        + (f"saturated while idle: {sat['verdict']}" if sat else "")
+    )
 
 
 def _terminal_note(results: dict) -> str:
@@ -511,6 +593,10 @@ def run_sections(ws: Workspace, plan: Plan, only: set[str], ci_log: Path | None)
         lambda: classroom.run(ws, students=plan.classroom_students, rounds=plan.classroom_rounds),
     )
     section("terminal", lambda: terminal.run(ws, rounds=plan.terminal_rounds))
+    section(
+        "load",
+        lambda: load.run(ws, students=plan.load_students, idle_s=plan.load_idle_seconds),
+    )
     section("fresh", lambda: fresh.run(ws))
     results["section_seconds"] = timings
     results["errors"] = errors
@@ -551,6 +637,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep", action="store_true", help="keep bench-big:1 for the next run")
     parser.add_argument("--ci-log", type=Path, help="a .ci/run log, for the fresh-machine figure")
     parser.add_argument(
+        "--load-students", type=int, help="students of the load section (default: 30, quick: 3)"
+    )
+    parser.add_argument(
+        "--load-idle", type=float, help="seconds the load section's students idle (300, quick: 30)"
+    )
+    parser.add_argument(
         "--out", type=Path, help="where to write the results (default bench/, bench/out/ if quick)"
     )
     return parser
@@ -565,6 +657,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown sections: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     plan = QUICK if args.quick else FULL
+    if args.load_students is not None:
+        plan = replace(plan, load_students=args.load_students)
+    if args.load_idle is not None:
+        plan = replace(plan, load_idle_seconds=args.load_idle)
     out = args.out or (BENCH_DIR / "out" if args.quick else BENCH_DIR)
     try:
         client = connect()
