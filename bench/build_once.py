@@ -1,45 +1,26 @@
-"""One engine build as a command of its own, for the whole-process comparison with the CLI.
+"""The CLI's `build` verb as a command of its own, for the whole-process comparison with the CLI.
 
-`python -m bench.build_once FOLDER TAG LAB [--no-cache]` builds FOLDER through the engine
-(builds.build) and prints one JSON object: ok, the count of steps that could hit the cache and
-the count that did. Exit status 1 when the build failed.
+`python -m bench.build_once FOLDER TAG LAB [--no-cache]` is `python -m dashboard --json build LAB
+[--no-cache]`, all of it (dashboard.cli.main: its imports, connecting, the build, one JSON line
+per step and the result, the history row), for a lab named LAB whose folder is FOLDER and whose
+tag is TAG, so the labs' own folders and tags are never touched. Its output and exit status are
+the verb's. Point DASHBOARD_HISTORY_DB elsewhere to keep the row out of the user's history.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from dashboard.engine import builds
-from dashboard.engine.connection import connect
+from dashboard import cli
+from dashboard.engine import labs
 
 
 def main(argv: list[str]) -> int:
     folder, tag, lab = argv[:3]
-    result = builds.build(
-        connect(), Path(folder), tag=tag, lab_name=lab, nocache="--no-cache" in argv[3:]
-    )
-    steps = [s for s in result.steps if s.status != "base"]
-    print(
-        json.dumps(
-            {
-                "ok": result.ok,
-                "error": result.error,
-                "cacheable": len(steps),
-                "cached": sum(1 for s in steps if s.status == "cached"),
-                # BuildKit reports a WORKDIR it has seen as cached even under --no-cache
-                "cached_workdirs": sum(
-                    1
-                    for s in steps
-                    if result.builder == "buildkit"
-                    and s.status == "cached"
-                    and s.keyword == "WORKDIR"
-                ),
-            }
-        )
-    )
-    return 0 if result.ok else 1
+    # Lab.path is labs_dir() / folder, and an absolute folder stands for itself.
+    labs.LABS[lab] = labs.Lab(lab, str(Path(folder).resolve()), tag)
+    return cli.main(["--json", "build", lab, *argv[3:]])
 
 
 if __name__ == "__main__":

@@ -7,13 +7,19 @@ DOCKER_BUILDKIT=0 and --force-rm); the same network mode and labels, so they do 
 Runs alternate in pairs (engine first, then CLI first, ...), cold (`--no-cache`) and warm (all
 cached). The engine is timed around `builds.build(...)` in this process (as the dashboard calls
 it), the CLI around the whole `docker build` process; then again with the engine as a whole
-process too (`python -m bench.build_once`: Python start-up and imports included). Each run is
-checked to have been really cold or really warm.
+process too: the dashboard's own CLI verb, `python -m dashboard --json build` (through
+`python -m bench.build_once`, which points it at the copy and tag: Python start-up, imports and
+the history row included). Each run is checked to have been really cold or really warm.
+
+`startup` times what a command pays before its first Docker call: `python -c pass`, the docker
+SDK's import alone, and each CLI verb against no daemon (`python -X importtime` for the imports),
+with the warm build's own imports next to them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -23,8 +29,21 @@ from pathlib import Path
 
 from bench import stats
 from bench.workspace import Workspace, run_cli
+from dashboard import settings
 from dashboard.engine import builds
 from dashboard.engine.paths import REPO_ROOT
+
+# The verbs of `python -m dashboard`, as the start-up table runs them (against no daemon).
+VERBS = (
+    ("--help",),
+    ("doctor",),
+    ("prepare", "--no-build"),
+    ("build", "iris"),
+    ("run", "iris"),
+    ("layers", "iris-model:1.0"),
+    ("reset",),
+    ("registry", "push", "iris"),
+)
 
 
 class BenchFailure(RuntimeError):
@@ -57,19 +76,47 @@ def cli_build(ws: Workspace, folder: Path, tag: str, *, dockerfile="Dockerfile",
     return elapsed, done.stdout
 
 
+def command_args(ws: Workspace, folder: Path, tag: str, *, nocache=False) -> list[str]:
+    """`python -m dashboard --json build` for the copy `folder` as `tag` (bench/build_once.py)."""
+    return [
+        sys.executable,
+        "-m",
+        "bench.build_once",
+        str(folder),
+        tag,
+        ws.lab,
+        *(["--no-cache"] if nocache else []),
+    ]
+
+
+def command_env(ws: Workspace, **more: str) -> dict[str, str]:
+    """The commands' environment: the history rows they write go to this run's folder."""
+    return {**os.environ, settings.HISTORY_DB: str(ws.tmp / "history.sqlite3"), **more}
+
+
 def engine_command_build(ws: Workspace, folder: Path, tag: str, *, nocache=False):
-    """One engine build as a whole process (bench.build_once); returns (seconds, counts)."""
-    args = [sys.executable, "-m", "bench.build_once", str(folder), tag, ws.lab]
-    if nocache:
-        args.append("--no-cache")
+    """One build by the CLI verb as a whole process (bench.build_once); returns (seconds, counts:
+    the steps that could hit the cache, those that did, and the cached WORKDIRs among them)."""
+    args = command_args(ws, folder, tag, nocache=nocache)
     started = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, cwd=REPO_ROOT, timeout=900)
+    done = subprocess.run(
+        args, capture_output=True, text=True, cwd=REPO_ROOT, env=command_env(ws), timeout=900
+    )
     elapsed = time.perf_counter() - started
     ws.built(folder, "Dockerfile")
-    if done.returncode != 0:
+    records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    result = next((r for r in reversed(records) if r["type"] == "result"), {})
+    if done.returncode != 0 or not result.get("ok"):
         raise BenchFailure(f"`{' '.join(args)}` failed: {(done.stdout + done.stderr)[-500:]}")
-    counts = json.loads(done.stdout.strip().splitlines()[-1])
-    return elapsed, (counts["cacheable"], counts["cached"], counts.get("cached_workdirs", 0))
+    steps = [r for r in records if r["type"] == "step" and r["status"] != "base"]
+    cached = [r for r in steps if r["status"] == "cached"]
+    # BuildKit reports a WORKDIR it has seen as cached even under --no-cache
+    workdirs = sum(
+        1
+        for r in cached
+        if result["builder"] == "buildkit" and r["instruction"].split()[0].upper() == "WORKDIR"
+    )
+    return elapsed, (len(steps), len(cached), workdirs)
 
 
 def _check(
@@ -139,8 +186,87 @@ def _cpu(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _command_run(args: list[str], env: dict[str, str]):
+    """One command: (wall seconds, its CPU seconds, the finished process)."""
+    before = _cpu(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=300)
+    return time.perf_counter() - started, _cpu(resource.RUSAGE_CHILDREN) - before, done
+
+
+def startup_row(name: str, args: list[str], env: dict[str, str], repeats: int) -> dict:
+    """`args` (a Python command) `repeats` times as it is, and as many under `-X importtime`."""
+    wall, cpu, imports, sdk = [], [], [], []
+    for _ in range(repeats):
+        seconds, used, done = _command_run(args, env)
+        wall.append(seconds)
+        cpu.append(used)
+        _, _, timed = _command_run([args[0], "-X", "importtime", *args[1:]], env)
+        total, docker = stats.import_times(timed.stderr)
+        imports.append(total)
+        sdk.append(docker)
+    return {
+        "command": name,
+        "exit_status": done.returncode,
+        "output": done.stdout + done.stderr,
+        "wall_s": asdict(stats.summarize(wall)),
+        "cpu_s": asdict(stats.summarize(cpu)),
+        "imports_s": asdict(stats.summarize(imports)),
+        "docker_sdk_s": asdict(stats.summarize(sdk)),
+    }
+
+
+def startup(ws: Workspace, folder: Path, *, repeats: int) -> dict:
+    """What a command pays before its first Docker call: Python's start-up, the docker SDK's
+    import, each verb of `python -m dashboard` against no daemon (DOCKER_HOST a socket that is
+    not there: a verb ends at its first Docker call, doctor after its other checks), and the
+    warm build of `folder` on the daemon through the CLI verb (all that the verb imports)."""
+    python = sys.executable
+    no_daemon = command_env(ws, DOCKER_HOST=f"unix://{ws.tmp}/no-docker.sock")
+    rows = [
+        startup_row("python -c pass", [python, "-c", "pass"], no_daemon, repeats),
+        startup_row(
+            "python -c 'import docker'", [python, "-c", "import docker"], no_daemon, repeats
+        ),
+    ]
+    problems = []
+    for verb in VERBS:
+        row = startup_row(
+            f"python -m dashboard {' '.join(verb)}",
+            [python, "-m", "dashboard", *verb],
+            no_daemon,
+            repeats,
+        )
+        row["verb"] = verb[0]
+        rows.append(row)
+        said = row.pop("output")
+        if verb != ("--help",) and "No Docker daemon socket" not in said:
+            # it stopped before its first Docker call, or needs no daemon: another measure
+            problems.append(f"{row['command']} did not stop at the daemon: {said[-120:]}")
+    warm = startup_row(
+        "python -m dashboard --json build (warm, on the daemon)",
+        command_args(ws, folder, ws.tag("iris", "engine")),
+        command_env(ws),
+        repeats,
+    )
+    ws.built(folder, "Dockerfile")
+    warm["verb"] = "build"
+    warm["on_daemon"] = True
+    said = warm.pop("output")
+    if warm["exit_status"] != 0:
+        problems.append(f"the warm build failed: {said[-200:]}")
+    rows.append(warm)
+    return {"repeats": repeats, "rows": rows, "problems": problems}
+
+
 def run(
-    ws: Workspace, *, cold_pairs: int, warm_pairs: int, warmup: int, command_cold_pairs: int
+    ws: Workspace,
+    *,
+    cold_pairs: int,
+    warm_pairs: int,
+    warmup: int,
+    command_cold_pairs: int,
+    startup_repeats: int,
 ) -> dict:
     folder = ws.copy_lab("iris", "iris-overhead")
     cli_example = " ".join(ws.cli_build_args(folder, ws.tag("iris", "cli"), nocache=True))
@@ -158,7 +284,8 @@ def run(
         "lab": "iris",
         "engine_call": "builds.build(client, copy_of_labs/iris, tag=..., lab_name=..., "
         "nocache=...) in this process",
-        "engine_command": "python -m bench.build_once FOLDER TAG LAB [--no-cache]",
+        "engine_command": "python -m bench.build_once FOLDER TAG LAB [--no-cache], which is "
+        "python -m dashboard --json build LAB [--no-cache] on a lab entry for FOLDER and TAG",
         "builder": ws.builder.kind,
         "builder_reason": ws.builder.reason,
         "cli_command": ("" if ws.builder.kind == "buildkit" else "DOCKER_BUILDKIT=0 ")
@@ -167,4 +294,5 @@ def run(
         "warm": warm,
         "whole_cold": whole_cold,
         "whole_warm": whole_warm,
+        "startup": startup(ws, folder, repeats=startup_repeats),
     }

@@ -68,8 +68,8 @@ def overhead_section(r: dict) -> list[str]:
     for key, title in (
         ("cold", "cold (--no-cache), engine in-process"),
         ("warm", "warm (all cached), engine in-process"),
-        ("whole_cold", "cold (--no-cache), engine as a command"),
-        ("whole_warm", "warm (all cached), engine as a command"),
+        ("whole_cold", "cold (--no-cache), engine as a command (the CLI verb)"),
+        ("whole_warm", "warm (all cached), engine as a command (the CLI verb)"),
     ):
         run = r.get(key)
         if not run:
@@ -127,7 +127,39 @@ def overhead_section(r: dict) -> list[str]:
             "every step and every warm run hit the cache on every step, on both sides."
         ),
     ]
+    if r.get("startup"):
+        lines += ["", *startup_lines(r["startup"])]
     return lines
+
+
+def startup_lines(r: dict) -> list[str]:
+    rows = [
+        (
+            f"`{row['command']}`",
+            _range(row["wall_s"]),
+            seconds(row["cpu_s"]["median"]),
+            _range(row["imports_s"]),
+            seconds(row["docker_sdk_s"]["median"]) if row["docker_sdk_s"]["median"] else "-",
+        )
+        for row in r["rows"]
+    ]
+    problems = r.get("problems") or []
+    return [
+        "Start-up: what a command pays before its first Docker call. The verbs run against no "
+        "daemon (DOCKER_HOST a socket that is not there), so each stops at its first Docker call "
+        "(doctor after its other checks); the last row is the warm build above, on the daemon: "
+        "everything the verb imports. Wall and CPU time of the command, and in as many other "
+        "runs the time `python -X importtime` reports for all imports together (it adds some "
+        "time of its own) and the docker SDK's part of it (requests, urllib3, ...); medians of "
+        f"{r['repeats']} runs.",
+        "",
+        markdown_table(
+            ["Command", "Wall", "CPU", "Imports", "Of which the docker SDK"],
+            rows,
+        ),
+        "",
+        "Checks: " + ("; ".join(problems) if problems else "every verb stopped at the daemon."),
+    ]
 
 
 def cache_section(r: dict) -> list[str]:

@@ -180,6 +180,20 @@ def cli_cached_workdirs(output: str) -> int:
     return len(ids & {m.group(1) for m in _BK_CACHED.finditer(output)})
 
 
+_IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$", re.MULTILINE)
+
+
+def import_times(report: str, package: str = "docker") -> tuple[float, float]:
+    """From `python -X importtime`'s report (its stderr): (seconds spent importing, all modules
+    together; the part of it that `package` and what it imported first took)."""
+    total = part = 0
+    for m in _IMPORT_LINE.finditer(report):
+        total += int(m.group(1))
+        if m.group(4) == package:
+            part = int(m.group(2))
+    return total / 1e6, part / 1e6
+
+
 def human_bytes(n: float) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if abs(n) >= scale:

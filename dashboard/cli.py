@@ -6,6 +6,11 @@ README.md); without it, short human lines. Builds and runs are kept in the histo
 shows (through dashboard/work). Exit status is non-zero on any failure; what it is given is
 checked as the pages check it, before any Docker call; and a daemon that cannot be reached (or
 refuses our API version) is one clear sentence, never a traceback.
+
+Start-up is part of every verb's time, so each verb imports the engine modules it uses inside
+its own function, and the docker SDK (with requests and urllib3, most of a verb's imports) comes
+in once the arguments have parsed: `--help` or a mistyped verb does not wait for it, and `build`
+loads no Compose, run or Streamlit code. bench/overhead.py measures what each verb imports.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from dataclasses import asdict, is_dataclass
 
 from dashboard import settings
 from dashboard.engine import labs, validation
-from dashboard.engine.connection import DaemonUnavailable, connect
 
 
 class Output:
@@ -39,6 +43,13 @@ def human_size(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n} B"
+
+
+def connect():
+    """A client that answered a ping (engine/connection.py, which imports the docker SDK)."""
+    from dashboard.engine import connection
+
+    return connection.connect()
 
 
 def _plain(obj):
@@ -483,6 +494,8 @@ HANDLERS: dict[str, Callable] = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(args.json)
+    from dashboard.engine.connection import DaemonUnavailable  # the SDK: after parsing, see above
+
     try:
         from dashboard.engine import paths
 

@@ -19,14 +19,12 @@ is described in `last_error`; a file found damaged later disables the history.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
 import math
 import shlex
 import sqlite3
-import statistics
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -38,7 +36,6 @@ from dashboard import settings
 from dashboard.engine import labels, owner
 from dashboard.engine import labs as lab_catalog
 from dashboard.engine.build_stream import StepKeyword
-from dashboard.engine.lab_output import LabOutput, parse_lab_output
 from dashboard.engine.paths import data_dir
 
 if TYPE_CHECKING:
@@ -46,6 +43,7 @@ if TYPE_CHECKING:
     from dashboard.engine.builds import BuildResult
     from dashboard.engine.compose import ServiceState
     from dashboard.engine.gpu import DeviceRun
+    from dashboard.engine.lab_output import LabOutput
     from dashboard.engine.runs import ExecResult, RunResult
 
 log = logging.getLogger(__name__)
@@ -352,6 +350,8 @@ def unified_diff(
     old: str | None, new: str | None, old_label: str = "before", new_label: str = "after"
 ) -> str:
     """A unified diff of two texts ("" when they are the same)."""
+    import difflib
+
     lines = difflib.unified_diff(
         (old or "").splitlines(keepends=True),
         (new or "").splitlines(keepends=True),
@@ -386,6 +386,14 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value
+
+
+def _parsed(lines: Iterable[str]) -> LabOutput:
+    """What a run printed, read as the labs print it (engine/lab_output.py: only runs need it,
+    so recording a build does not import it)."""
+    from dashboard.engine.lab_output import parse_lab_output
+
+    return parse_lab_output(lines)
 
 
 def _lab_tag(lab: str, tags: list[str]) -> str | None:
@@ -652,7 +660,7 @@ class History:
         """Keep one finished run (parsing its output when `parsed` is not given)."""
         if not self.enabled:
             return None
-        parsed = parsed if parsed is not None else parse_lab_output(result.lines)
+        parsed = parsed if parsed is not None else _parsed(result.lines)
         return self._insert_run(
             lab=result.lab,
             image=result.image,
@@ -688,7 +696,7 @@ class History:
             finished_at=result.finished_at,
             duration_s=result.duration_s,
             lines_total=len(lines),
-            parsed=parsed if parsed is not None else parse_lab_output(lines),
+            parsed=parsed if parsed is not None else _parsed(lines),
             kind=EXEC,
             command=shlex.join(result.command) if result.command else result.cli,
         )
@@ -723,7 +731,7 @@ class History:
             finished_at=state.finished_at,
             duration_s=duration,
             lines_total=len(text),
-            parsed=parse_lab_output(text),
+            parsed=_parsed(text),
             kind=SERVICE,
         )
 
@@ -746,7 +754,7 @@ class History:
             finished_at=None,
             duration_s=run.seconds,
             lines_total=len(lines),
-            parsed=parse_lab_output(lines),
+            parsed=_parsed(lines),
             kind=GPU,
         )
 
@@ -854,6 +862,8 @@ class History:
 
     def cold_vs_warm(self, lab: str | None = None, *, limit: int = 500) -> list[ColdWarm]:
         """Per lab: the median time of cold builds and of builds that used the cache."""
+        import statistics
+
         by_lab: dict[str, list[BuildRecord]] = {}
         for b in self.builds(lab, ok_only=True, limit=limit):
             by_lab.setdefault(b.lab, []).append(b)

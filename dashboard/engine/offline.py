@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
-from packaging.utils import canonicalize_name
 
 from dashboard import settings
 from dashboard.engine import labels, wheelhouse
@@ -365,7 +364,7 @@ SERVED_MARK = wheelhouse.SERVED_MARK  # in the wheelhouse: which folder a runnin
 
 
 def _source_backends(pins) -> set[str]:
-    return {b for r in pins for b in SOURCE_ONLY.get(canonicalize_name(r.name), ())}
+    return {b for r in pins for b in SOURCE_ONLY.get(wheelhouse.canonical_name(r.name), ())}
 
 
 def check_index(answer: wheelhouse.IndexAnswer) -> wheelhouse.WheelhouseCheck:
@@ -388,9 +387,9 @@ def wheelhouse_holds(name: str) -> bool:
     """Whether the offline wheelhouse is meant to hold package `name`: a pin of the labs or the
     dashboard's image, a build backend of one, or what this dashboard's folder holds for them."""
     pins = wheelhouse.pins_of(wheelhouse_requirements())
-    names = {canonicalize_name(r.name) for r in pins} | _source_backends(pins)
+    names = {wheelhouse.canonical_name(r.name) for r in pins} | _source_backends(pins)
     names |= set(wheelhouse.distributions(_archives(wheelhouse_dir()), wheelhouse.supported_tags()))
-    return canonicalize_name(name) in names
+    return wheelhouse.canonical_name(name) in names
 
 
 def check_wheelhouse(url: str | None = None) -> wheelhouse.WheelhouseCheck:

@@ -21,8 +21,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from dashboard import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +48,14 @@ def _made(path: Path) -> Path:
 
 
 def default_data_dir() -> Path:
+    import platformdirs  # here: with DASHBOARD_DATA_DIR set (the dashboard's image) it is not used
+
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def default_cache_dir() -> Path:
+    import platformdirs
+
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 

@@ -9,7 +9,10 @@ requirement of the labs and the dashboard's image against them as pip on the sta
 source archive. What the pins pull in is checked by name, as this dashboard's own wheelhouse
 folder (filled by `pip download`, which resolves them) holds them.
 
-Nothing here calls Docker; engine/offline.py decides what to do about the answer.
+Nothing here calls Docker; engine/offline.py decides what to do about the answer. `packaging`
+(about 10 ms to import) is imported where a pin or a file name is parsed: what only imports
+offline.py (for the base image's name: the CLI's `layers`, `reset`, `registry`) never loads it,
+nor does a build on the real base image.
 """
 
 from __future__ import annotations
@@ -23,17 +26,12 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from packaging import tags
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+    from packaging.tags import Tag
+    from packaging.version import Version
 
 SERVED_MARK = ".wheelhouse-folder"  # in the wheelhouse: which folder a running server serves
 PYTHON = (3, 11)
@@ -122,8 +120,10 @@ def _arch() -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
 
 
-def supported_tags(arch: str | None = None) -> frozenset[tags.Tag]:
+def supported_tags(arch: str | None = None) -> frozenset[Tag]:
     """The wheel tags pip on the stand-in accepts (CPython 3.11, manylinux up to glibc 2.36)."""
+    from packaging import tags
+
     arch = arch or _arch()
     platforms = [f"manylinux_2_{m}_{arch}" for m in range(GLIBC_MINOR, 4, -1)]
     platforms += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
@@ -133,9 +133,17 @@ def supported_tags(arch: str | None = None) -> frozenset[tags.Tag]:
     return frozenset(found)
 
 
-def distributions(files: Iterable[str], accepted: frozenset[tags.Tag]) -> dict[str, set[Version]]:
+def distributions(files: Iterable[str], accepted: frozenset[Tag]) -> dict[str, set[Version]]:
     """The versions of each package (canonical name) that pip on the stand-in could install
     from `files`: wheels with a tag it accepts, and source archives."""
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+    from packaging.version import InvalidVersion
+
     found: dict[str, set[Version]] = {}
     for name in files:
         try:
@@ -151,6 +159,13 @@ def distributions(files: Iterable[str], accepted: frozenset[tags.Tag]) -> dict[s
     return found
 
 
+def canonical_name(name: str) -> str:
+    """A package's name as pip compares names (`Scikit_Learn` is `scikit-learn`)."""
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
+
+
 def requirement_lines(text: str) -> list[str]:
     """The requirement specifiers of a requirements file (no comments, options, blank lines)."""
     lines = []
@@ -163,6 +178,8 @@ def requirement_lines(text: str) -> list[str]:
 
 def pins_of(files: Iterable[Path]) -> list[Requirement]:
     """Every requirement of `files`, once each (pip would refuse two that disagree)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     seen: dict[str, Requirement] = {}
     for path in files:
         for line in requirement_lines(path.read_text()):
@@ -178,7 +195,7 @@ def missing_pins(pins: Iterable[Requirement], offered: dict[str, set[Version]]) 
     """The pins no listed file satisfies, as written (`streamlit==1.67.0`)."""
     missing = []
     for req in pins:
-        versions = offered.get(canonicalize_name(req.name), set())
+        versions = offered.get(canonical_name(req.name), set())
         if not any(req.specifier.contains(v) for v in versions):  # no pre-releases, as pip
             missing.append(str(req))
     return missing
@@ -348,8 +365,8 @@ def check(
         holder = DASHBOARD
     accepted = supported_tags(arch)
     offered = distributions(answer.files, accepted)
-    pinned_names = {canonicalize_name(r.name) for r in pins}
-    extra = set(distributions(local_files, accepted)) | {canonicalize_name(n) for n in needed_names}
+    pinned_names = {canonical_name(r.name) for r in pins}
+    extra = set(distributions(local_files, accepted)) | {canonical_name(n) for n in needed_names}
     extra -= pinned_names
     return WheelhouseCheck(
         holder=holder,

@@ -36,10 +36,11 @@ def record(history: History | None, result: Any) -> list[int | None]:
     if history is None or not history.enabled or result is None:
         return []
     from dashboard.engine.builds import BuildResult
+
+    if isinstance(result, BuildResult):  # before importing tasks: the CLI's `build` needs none
+        return _record_build(history, result)
     from dashboard.work import tasks  # tasks imports nothing from here: no cycle at run time
 
-    if isinstance(result, BuildResult):
-        return _record_build(history, result)
     if isinstance(result, tasks.RunOutcome):
         return [history.record_run(result.run, result.parsed)]
     if isinstance(result, tasks.PairOutcome):

@@ -264,3 +264,43 @@ def test_report_renders_the_new_sections():
     assert "`GET /images/json` x3" in text
     assert "Peak RSS (VmHWM) | 137.4 MB" in text
     assert "failed: 1" in text
+
+
+def _one(value: float) -> dict:
+    return {"n": 1, "median": value, "minimum": value, "maximum": value}
+
+
+def _startup_row(command, imports, sdk, **more):
+    return {
+        "command": command,
+        "exit_status": 2,
+        "wall_s": _one(imports + 0.02),
+        "cpu_s": _one(imports + 0.01),
+        "imports_s": _one(imports),
+        "docker_sdk_s": _one(sdk),
+        **more,
+    }
+
+
+STARTUP = {
+    "repeats": 1,
+    "rows": [
+        _startup_row("python -c pass", 0.002, 0.0),
+        _startup_row("python -c 'import docker'", 0.1, 0.098),
+        _startup_row("python -m dashboard --help", 0.03, 0.0, verb="--help"),
+        _startup_row("python -m dashboard build iris", 0.12, 0.098, verb="build"),
+        _startup_row("python -m dashboard --json build (warm)", 0.16, 0.098, on_daemon=True),
+    ],
+    "problems": [],
+}
+
+
+def test_the_start_up_table_and_its_goal():
+    goals = {g.key: g for g in run.judge({"overhead": {"startup": STARTUP}})}
+    assert goals["cli_build_imports"].value == pytest.approx(1.6)
+    assert not goals["cli_build_imports"].met
+    assert "of which the docker SDK 98 ms" in goals["cli_build_imports"].note
+    text = "\n".join(report.startup_lines(STARTUP))
+    assert "| `python -m dashboard --help` | 50 ms | 40 ms | 30 ms | - |" in text
+    assert "| `python -m dashboard build iris` | 140 ms | 130 ms | 120 ms | 98 ms |" in text
+    assert "every verb stopped at the daemon" in text

@@ -289,3 +289,21 @@ def test_cli_cache_counts_reads_buildkits_plain_progress():
     assert stats.cli_cache_counts(output) == (4, 3)
     # BuildKit calls a WORKDIR it has seen CACHED even under --no-cache: a cold run tolerates it
     assert stats.cli_cached_workdirs(output) == 1
+
+
+IMPORTTIME = """\
+import time: self [us] | cumulative | imported package
+import time:       150 |        150 | _io
+import time:       800 |       2500 | site
+import time:       300 |       1300 |     urllib3
+import time:       200 |       1500 |   requests
+import time:       100 |       1600 | docker
+import time:       400 |       2000 | dashboard.cli
+"""
+
+
+def test_import_times_sum_every_module_and_give_the_sdks_part():
+    total, docker = stats.import_times(IMPORTTIME)
+    assert total == pytest.approx(0.00195) and docker == pytest.approx(0.0016)
+    assert stats.import_times(IMPORTTIME, "requests")[1] == pytest.approx(0.0015)
+    assert stats.import_times("no report") == (0.0, 0.0)
