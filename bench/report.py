@@ -452,6 +452,44 @@ def responsive_section(r: dict) -> list[str]:
             rows,
         )
     )
+    default_gc = r.get("reruns_default_gc")
+    if isinstance(default_gc, dict) and isinstance(reruns, dict):
+        lines += [
+            "",
+            "The same reruns on a second server left at Streamlit's default "
+            "`runner.postScriptGC = true`: a full `gc.collect()` after every script run, which "
+            "holds the GIL while the script's last messages wait to be sent (the dashboard "
+            "turns it off in .streamlit/config.toml; bench/load.py found it filling the "
+            "server's core with three students' live panels).",
+            "",
+        ]
+        ours = {p["page"]: p for p in [reruns["floor"], *reruns["pages"]]}
+        rows = []
+        for page in [default_gc["floor"], *default_gc["pages"]]:
+            mine = ours.get(page["page"])
+            rows.append(
+                (
+                    page["page"],
+                    seconds(page["rerun_ms"]["median"] / 1000),
+                    _ratio(page["floor_ratio"]) if page.get("floor_ratio") else "1 (the floor)",
+                    seconds(mine["rerun_ms"]["median"] / 1000) if mine else "",
+                    _ratio(page["rerun_ms"]["median"] / mine["rerun_ms"]["median"])
+                    if mine and mine["rerun_ms"]["median"]
+                    else "",
+                )
+            )
+        lines.append(
+            markdown_table(
+                [
+                    "Page",
+                    "Request to done, GC on (Streamlit's default)",
+                    "/ its floor",
+                    "GC off (the dashboard)",
+                    "GC on / off",
+                ],
+                rows,
+            )
+        )
     return lines
 
 

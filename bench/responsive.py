@@ -15,7 +15,8 @@
    own run time, written by the app (DASHBOARD_SCRIPT_TIMES); the Docker API calls made
    meanwhile, counted by a unix-socket proxy used as DOCKER_HOST. Each page is a ratio to the
    floor: a hidden page of the same server that is one st.write (DASHBOARD_BENCH_FLOOR),
-   rerun the same way before and after the pages.
+   rerun the same way before and after the pages. Then all of it again on a server with
+   Streamlit's default post-script garbage collection, which the dashboard turns off.
 """
 
 from __future__ import annotations
@@ -270,6 +271,7 @@ def run(ws: Workspace, *, build_repeats: int, log_runs: int, rerun_repeats: int)
             )
             context.close()
         results["log_trickle"] = trickle(ws, tmp, log_runs)
+        results["reruns_default_gc"] = reruns_with_default_gc(ws, tmp, rerun_repeats)
     finally:
         proxy.close()
         wanted = {"label": [f"{labels.SESSION}={session}"]}
@@ -277,6 +279,29 @@ def run(ws: Workspace, *, build_repeats: int, log_runs: int, rerun_repeats: int)
             with contextlib.suppress(docker.errors.NotFound):
                 client.api.remove_container(c["Id"], force=True)
     return results
+
+
+# Streamlit's default: a full gc.collect() after every script run. The dashboard turns it off
+# (.streamlit/config.toml, runner.postScriptGC); this server runs with it on, for the comparison.
+DEFAULT_GC_ENV = {"STREAMLIT_RUNNER_POST_SCRIPT_GC": "true"}
+
+
+def reruns_with_default_gc(ws: Workspace, tmp: Path, repeats: int) -> dict:
+    """The same reruns, floor included, on a server with Streamlit's post-script GC left on."""
+    session = f"{ws.lab}-gc"
+    proxy = app_probe.DockerProxy(tmp / "docker-gc.sock")
+    env = {**app_env(tmp, session, proxy), **DEFAULT_GC_ENV}
+    try:
+        with (
+            app_probe.serve("dashboard/app.py", tmp / "app-gc.log", env) as (url, _),
+            app_probe.launch() as browser,
+        ):
+            context, page = new_page(browser)
+            done = rerun_pages(page, url, proxy, repeats, tmp / f"script-times-{session}.tsv")
+            context.close()
+    finally:
+        proxy.close()
+    return done
 
 
 def trickle(ws: Workspace, tmp: Path, runs: int) -> dict:

@@ -86,6 +86,20 @@ def to_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
+CSV_ATTRIBUTE = "_dashboard_csv"  # kept on the figure: a cached figure (ui/figures.py) is reused
+
+
+def _figure_csv(fig: go.Figure) -> tuple[pd.DataFrame, bytes]:
+    """The figure's table and its CSV, made once per figure object (plotly lets a figure carry
+    attributes whose names start with an underscore)."""
+    made = getattr(fig, CSV_ATTRIBUTE, None)
+    if made is None:
+        frame = figure_frame(fig)
+        made = (frame, to_csv(frame))
+        setattr(fig, CSV_ATTRIBUTE, made)
+    return made
+
+
 @functools.cache
 def exports_available() -> bool:
     """Kaleido is installed and a Chrome it can drive is on this machine."""
@@ -138,13 +152,13 @@ def chart(
     st.plotly_chart(fig, theme=theme, key=key, config=plotly_config(stem), **kwargs)
     if state.presenting():
         return  # fewer controls in front of a class; the camera icon still saves a PNG
-    frame = data if data is not None else figure_frame(fig)
+    frame, csv = (data, to_csv(data)) if data is not None else _figure_csv(fig)
     images = exports_available()
     no_image = "Needs Kaleido and Chromium on the server: use the camera icon above the chart."
     row = st.container(horizontal=True, gap="small")
     row.download_button(
         "CSV",
-        data=to_csv(frame),
+        data=csv,
         file_name=f"{stem}.csv",
         mime="text/csv",
         key=f"{key}-csv",

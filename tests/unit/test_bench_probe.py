@@ -304,3 +304,14 @@ def test_the_start_up_table_and_its_goal():
     assert "| `python -m dashboard --help` | 50 ms | 40 ms | 30 ms | - |" in text
     assert "| `python -m dashboard build iris` | 140 ms | 130 ms | 120 ms | 98 ms |" in text
     assert "every verb stopped at the daemon" in text
+
+
+def test_report_compares_the_reruns_with_streamlits_default_gc():
+    import copy
+
+    slower = copy.deepcopy(RESPONSIVE["reruns"])
+    for page in [slower["floor"], *slower["pages"]]:
+        page["rerun_ms"]["median"] *= 2
+    text = "\n".join(report.responsive_section({**RESPONSIVE, "reruns_default_gc": slower}))
+    assert "| Floor: one st.write | 120 ms | 1 (the floor) | 60 ms | 2.000x |" in text
+    assert "| Sizes | 300 ms | 2.500x | 150 ms | 2.000x |" in text
