@@ -34,7 +34,6 @@ from bench.workspace import Workspace
 from dashboard.engine import builds, labels, runs
 from dashboard.engine.build_stream import StepStarted
 from dashboard.engine.offline import BASE_IMAGE
-from dashboard.ui import shell
 
 LESSON1_RUN_BUTTON = "run-iris"
 TRICKLE_LINES = 40
@@ -231,6 +230,8 @@ def rerun_pages(page, url: str, proxy: app_probe.DockerProxy, repeats: int, time
         (link.inner_text().strip().split("\n")[-1], link.get_attribute("href") or url)
         for link in links.all()
     ]
+    from dashboard.ui import shell  # here: importing Streamlit pages warns outside a server
+
     floor_url = f"{url}/{shell.FLOOR_PATH}"
     floor = _rerun_one(page, FLOOR_TITLE, floor_url, proxy, repeats, times)
     pages = [_rerun_one(page, t, href, proxy, repeats, times) for t, href in targets]
