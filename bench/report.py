@@ -792,7 +792,7 @@ def load_section(r: dict) -> list[str]:
             f"{many['ready']} of {n}",
         ),
         row(
-            "Setup: all students together, until the last one follows its log",
+            "Setup: students arriving 4 s apart, until the last one follows its log",
             seconds(one["setup_s"]),
             seconds(many["setup_s"]),
         ),
@@ -898,7 +898,8 @@ def load_section(r: dict) -> list[str]:
         f"## 10. Load: {n} classroom students at once on one server",
         "",
         "One classroom server (`DASHBOARD_CLASSROOM=1`), one headless Chromium with a browser "
-        "context per student (bench/load.py). Setup, every student at once: open /lesson1, "
+        "context per student (bench/load.py). Setup, the students arriving 4 s apart "
+        "(bench/load.py ARRIVAL_GAP): open /lesson1, "
         "type a name and press Start, press lesson 1's Run and wait for exit code 0, open "
         f"{', '.join(r['pages'][1:-1])} and come back, start a detached counter container "
         "(a line a second) and follow its logs: a live panel. Idle for "
