@@ -469,11 +469,26 @@ def _rerun_note(results: dict, lessons_only: bool) -> str:
     calls = sum(sum(p["docker_calls"]) for p in pages)
     reruns = sum(len(p["docker_calls"]) for p in pages)
     script = slowest.get("script_ms") or {}
-    return (
+    note = (
         f"floor {floor['rerun_ms']['median']:.0f} ms; slowest {slowest['page']} "
         f"{slowest['rerun_ms']['median']:.0f} ms (its script {script.get('median', 0):.0f} ms); "
         f"{calls} Docker API calls in {reruns} reruns"
     )
+    default_gc = _getter(results)("responsive", "reruns_default_gc")
+    if isinstance(default_gc, dict):
+        paths = {p["path"] for p in pages}
+        theirs = [p for p in default_gc["pages"] if p["path"] in paths and p.get("floor_ratio")]
+        if theirs:
+            worst = max(theirs, key=lambda p: p["floor_ratio"])
+            note += (
+                f". Why not met: the floor is an empty page, 1/5 of what it was once Streamlit's "
+                f"post-script GC went (.streamlit/config.toml); with that GC on, in the same run: "
+                f"floor {default_gc['floor']['rerun_ms']['median']:.0f} ms, slowest "
+                f"{worst['page']} {worst['rerun_ms']['median']:.0f} ms, "
+                f"{worst['floor_ratio']:.2f}x. What is left is the page's own Streamlit messages "
+                "(about 1 ms each, 80 to 120 a lesson page) and their drawing"
+            )
+    return note
 
 
 def _flood_note(results: dict) -> str:

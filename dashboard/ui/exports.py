@@ -158,7 +158,10 @@ def chart(
     row = st.container(horizontal=True, gap="small")
     row.download_button(
         "CSV",
-        data=csv,
+        # A callable, served when clicked: bytes would be a media file the browser checks as
+        # soon as it draws the button, and a slow browser (a saturated classroom server's)
+        # asked for files that a later rerun had already replaced: a 404 in its console.
+        data=lambda: csv,
         file_name=f"{stem}.csv",
         mime="text/csv",
         key=f"{key}-csv",

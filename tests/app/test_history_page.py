@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import streamlit as st
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import app_test
 
@@ -38,17 +40,25 @@ def db_path(isolated, tmp_path) -> Path:
 
 @pytest.fixture
 def media(monkeypatch):
-    """The media stores of the AppTest runs: download buttons' data lives there."""
+    """What a download button of the AppTest runs serves: its bytes (a media file), or what its
+    callable makes when clicked (a deferred file, as the charts' CSV, PNG and SVG are)."""
     stores: list[MemoryMediaFileStorage] = []
+    managers: list[MediaFileManager] = []
 
     class Recording(MemoryMediaFileStorage):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             stores.append(self)
 
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
+    class Managers(MediaFileManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            managers.append(self)
 
-    def read(url: str) -> bytes:
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
+    monkeypatch.setattr(app_test, "MediaFileManager", Managers)
+
+    def read_url(url: str) -> bytes:
         name = url.rsplit("/", 1)[-1]
         for store in reversed(stores):
             try:
@@ -56,6 +66,16 @@ def media(monkeypatch):
             except Exception:  # another run's store
                 continue
         raise AssertionError(f"no media file {url}")
+
+    def read(button) -> bytes:
+        if not button.proto.deferred_file_id:
+            return read_url(button.proto.url)
+        for manager in reversed(managers):
+            try:
+                return read_url(manager.execute_deferred(button.proto.deferred_file_id))
+            except MediaFileStorageError:  # another run's manager
+                continue
+        raise AssertionError(f"no deferred file {button.proto.deferred_file_id}")
 
     return read
 
@@ -105,7 +125,9 @@ def test_history_page_compares_builds_and_exports_their_data(db_path, media):
 
     # The build-time chart's CSV is the builds, as recorded.
     times = download(at, "history-times-csv")
-    frame = pd.read_csv(pd.io.common.BytesIO(media(times.proto.url)))
+    # Made when clicked, like the PNG: no media file the browser checks before a click.
+    assert times.proto.deferred_file_id and not times.proto.url
+    frame = pd.read_csv(pd.io.common.BytesIO(media(times)))
     assert list(frame["build"]) == [cold, warm, edited]
     assert list(frame["kind"]) == ["cold", "cached", "partial"]
     assert list(frame["seconds"]) == [13.0, 0.3, 0.9]
