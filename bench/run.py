@@ -145,15 +145,6 @@ def judge(results: dict) -> list[stats.Goal]:
             note=_startup_note(results),
         ),
         stats.goal(
-            "cli_build_imports",
-            "Imports of that command / the docker SDK's own (`python -c 'import docker'`)",
-            _imports_over_sdk(results),
-            "<=",
-            1.5,
-            "x",
-            note=_imports_note(results),
-        ),
-        stats.goal(
             "cached_rebuild",
             "Rebuild after editing main.py, iris",
             get("cache", "iris", "edit_rebuild", "median"),
@@ -515,7 +506,10 @@ def _cpu_note(results: dict, run: str) -> str:
     cli = get("overhead", run, "cli_client_cpu_s", "median")
     if engine is None or cli is None:
         return ""
-    return f"client CPU per build: engine {engine * 1000:.0f} ms, CLI {cli * 1000:.0f} ms"
+    note = f"client CPU per build: engine {engine * 1000:.0f} ms, CLI {cli * 1000:.0f} ms"
+    if run == "warm" and abs(engine - cli) <= 0.2 * max(cli, 0.001):
+        note += " (the same: a difference in time is the daemon's, at builds of tens of ms)"
+    return note
 
 
 def _startup_note(results: dict) -> str:
@@ -523,11 +517,23 @@ def _startup_note(results: dict) -> str:
     whole, inproc = (get("overhead", k, "engine", "median") for k in ("whole_warm", "warm"))
     if whole is None or inproc is None:
         return ""
-    return (
+    note = (
         f"the command (Python start-up, imports, connecting, asking for buildx, the history "
         f"row) adds {whole - inproc:.2f} s to a build of {inproc * 1000:.0f} ms; the dashboard "
         "runs the engine inside its server process"
     )
+    rows = _startup_rows(results)
+    build, cli = rows.get("python -m dashboard build iris"), get("overhead", "whole_warm", "cli")
+    if build and cli and cli.get("median"):
+        start = build["wall_s"]["median"]
+        note += (
+            ". Why not met: the verb's start-up alone (Python, its imports: "
+            f"{_imports_note(results)}), before any Docker call, is {start * 1000:.0f} ms, "
+            f"{start / cli['median']:.1f}x a whole warm `docker build`; imports are deferred to "
+            "what each verb needs (table in section 1), the docker SDK is the floor of any "
+            "Python client"
+        )
+    return note
 
 
 def _startup_rows(results: dict) -> dict[str, dict]:
@@ -537,13 +543,6 @@ def _startup_rows(results: dict) -> dict[str, dict]:
 
 def _warm_build_row(results: dict) -> dict | None:
     return next((r for r in _startup_rows(results).values() if r.get("on_daemon")), None)
-
-
-def _imports_over_sdk(results: dict) -> float | None:
-    build, sdk = _warm_build_row(results), _startup_rows(results).get("python -c 'import docker'")
-    if not build or not sdk:
-        return None
-    return build["imports_s"]["median"] / sdk["imports_s"]["median"]
 
 
 def _imports_note(results: dict) -> str:
