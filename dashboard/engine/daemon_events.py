@@ -6,9 +6,11 @@ fresh the moment something changes, whether the dashboard changed it or the stud
 `docker` in a terminal did, and is never asked again otherwise.
 
 One background thread holds one `GET /events` stream per daemon; each event moves
-`generation`. So does losing or regaining the stream: events may have been missed meanwhile, or
-the daemon went away. While the stream is down, `key()` also changes every few seconds, so the
-caches fall back to asking again after that long (and the sidebar notices a daemon that is back).
+`generation`, and so does regaining the stream (events may have been missed meanwhile). Losing
+it does not: from then on `key()` moves every `unwatched_seconds`, counted from the loss, so the
+caches ask again after that long, as they would with a plain time limit. (Renewing them at once
+would swap a lesson for the "Docker is not reachable" page the moment the daemon dies, before
+the job it killed could say which step it stopped at; the job's own failure says it first.)
 
 A busy daemon (a classroom's builds, a compose project starting) sends events in bursts: `key()`
 moves at once for the first event after a quiet spell, then at most once per `interval` while
@@ -53,6 +55,7 @@ class DaemonWatch:
         self.epoch = 0  # moves only when the stream is lost or regained
         self.connected = False
         self.events = 0  # events seen, for the tests and the bench
+        self._lost_at = clock()  # when the stream was last lost (or the watch made)
         self._shown: dict[float, tuple[int, float]] = {}  # interval -> (generation, when)
 
     def start(self) -> DaemonWatch:
@@ -82,17 +85,19 @@ class DaemonWatch:
                     self._shown[interval] = (generation, now)
                     shown = generation
                 generation = shown
-        if connected:
-            return generation, 0
-        return generation, int(now // unwatched_seconds) + 1
+        return generation, self._unwatched_bucket(connected, now, unwatched_seconds)
 
     def facts_key(self, unwatched_seconds: float = UNWATCHED_SECONDS) -> tuple[int, int]:
         """The same, moving only with the connection (for what events do not change)."""
         with self._lock:
             epoch, connected = self.epoch, self.connected
+        return epoch, self._unwatched_bucket(connected, self._clock(), unwatched_seconds)
+
+    def _unwatched_bucket(self, connected: bool, now: float, seconds: float) -> int:
+        """0 while watching and for `seconds` after the stream was lost, then 1, 2, ..."""
         if connected:
-            return epoch, 0
-        return epoch, int(self._clock() // unwatched_seconds) + 1
+            return 0
+        return int(max(now - self._lost_at, 0.0) // seconds)
 
     def settle(self, timeout: float) -> bool:
         """Wait (at most `timeout` s) for the first attempt to open the stream; True if open.
@@ -126,7 +131,10 @@ class DaemonWatch:
             if self.connected != connected:
                 self.connected = connected
                 self.epoch += 1
-                self.generation += 1
+                if connected:
+                    self.generation += 1
+                else:
+                    self._lost_at = self._clock()
 
     def _event(self) -> None:
         with self._lock:

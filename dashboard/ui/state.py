@@ -26,6 +26,9 @@ READS_TTL = 300  # seconds: container lists, image layers, disk use
 # While events keep coming (other students' builds), read again at most this often.
 FACTS_INTERVAL = 5.0  # the sidebar's counts
 READS_INTERVAL = 1.0  # what a page lists
+# While the event stream is down (the daemon stopped, or never answered): plain time limits.
+FACTS_UNWATCHED = 20.0
+READS_UNWATCHED = 5.0
 
 
 @st.cache_resource(show_spinner=False)
@@ -78,7 +81,7 @@ def _facts(endpoint_url: str, changes: tuple[int, int]) -> DaemonFacts:
 
 def facts() -> DaemonFacts:
     """The sidebar's facts: read again when the daemon reports a change (its counts move)."""
-    return _facts(endpoint(), watch().key(FACTS_INTERVAL))
+    return _facts(endpoint(), watch().key(FACTS_INTERVAL, FACTS_UNWATCHED))
 
 
 @st.cache_resource(show_spinner=False)
@@ -100,7 +103,7 @@ def client():
 
 def generation() -> tuple[int, int, int]:
     """What a cached read is keyed by: finished jobs, then the daemon's events."""
-    return (registry().generation, *watch().key(READS_INTERVAL))
+    return (registry().generation, *watch().key(READS_INTERVAL, READS_UNWATCHED))
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)

@@ -98,13 +98,20 @@ def test_a_dropped_stream_is_unwatched_until_it_is_back():
     try:
         assert watch.settle(2)
         epoch = watch.facts_key()[0]
+        watched = watch.key()
         streams[0].feed(OSError("connection reset"))
         assert until(lambda: not watch.connected)
-        down = watch.key()
-        assert down[1] != 0  # while unwatched, the key also moves with the clock
+        # Losing the stream renews nothing at once (the job the daemon's death failed says so
+        # first); from then on the key moves with the clock, as a time limit would.
+        assert watch.key() == watched
+        now[0] += 4.9
+        assert watch.key() == watched
+        now[0] += 0.2
+        assert watch.key() == (watched[0], 1)
         now[0] += 5.0
-        assert watch.key() != down
+        assert watch.key() == (watched[0], 2)
         assert until(lambda: watch.connected)  # reopened after retry_seconds
+        assert watch.key() == (watched[0] + 1, 0)  # regained: events may have been missed
         assert watch.facts_key()[0] == epoch + 2  # lost, then regained
         assert len(made) == 2
     finally:
@@ -115,12 +122,15 @@ def test_a_daemon_that_is_down_settles_at_once_unwatched():
     def refuse():
         raise ConnectionRefusedError("no daemon")
 
-    watch = DaemonWatch(refuse, retry_seconds=10).start()
+    now = [50.0]
+    watch = DaemonWatch(refuse, retry_seconds=10, clock=lambda: now[0]).start()
     try:
         started = time.monotonic()
         assert watch.settle(2) is False
         assert time.monotonic() - started < 1.5
-        assert watch.key()[1] != 0
+        first = watch.key(unwatched_seconds=20)
+        now[0] += 20.0
+        assert watch.key(unwatched_seconds=20) != first  # unwatched: a 20 s time limit
     finally:
         watch.stop()
 
