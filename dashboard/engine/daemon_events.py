@@ -54,7 +54,7 @@ class DaemonWatch:
         self.generation = 0  # moves on every event and on every change of `connected`
         self.epoch = 0  # moves only when the stream is lost or regained
         self.connected = False
-        self.events = 0  # events seen, for the tests and the bench
+        self.events = 0  # events seen (the tests wait on it)
         self._lost_at = clock()  # when the stream was last lost (or the watch made)
         self._shown: dict[float, tuple[int, float]] = {}  # interval -> (generation, when)
 
@@ -106,15 +106,6 @@ class DaemonWatch:
         (else the stream opening a moment later would renew every cache at once).
         """
         self._tried.wait(timeout)
-        return self.connected
-
-    def wait_connected(self, timeout: float) -> bool:
-        """For tests and the bench: whether the stream is open within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.connected:
-                return True
-            time.sleep(0.05)  # polling a flag set by the watcher thread
         return self.connected
 
     def stop(self, timeout: float = 5.0) -> None:
