@@ -54,7 +54,7 @@ from dashboard.engine.build_stream import (
 from dashboard.engine.buildkit_stream import BuildKitStreamParser, stage_names
 from dashboard.engine.connection import short_reason
 from dashboard.engine.images import ImageGone, ImageSize, image_size
-from dashboard.engine.labs import Lab
+from dashboard.engine.labs import LABS, Lab
 from dashboard.engine.paths import REPO_ROOT
 
 
@@ -283,6 +283,11 @@ def forget_builders() -> None:
         _builders.clear()
 
 
+NO_BUILDX = (
+    "the buildx plugin, which runs BuildKit (what `docker build` uses today), is not installed here"
+)
+
+
 def _detect(cli: str | None, env: dict[str, str]) -> Builder:
     if cli is None:
         return Builder("classic", "classic builder: no docker CLI on PATH to run BuildKit with")
@@ -304,7 +309,8 @@ def _detect(cli: str | None, env: dict[str, str]) -> Builder:
         return Builder("buildkit", f"BuildKit (docker buildx {version})", cli)
     if "unknown command" in said or "is not a docker command" in said:
         return Builder(
-            "classic", f"classic builder: no buildx plugin (docker buildx version: {said})"
+            "classic",
+            f"classic builder: {NO_BUILDX}",
         )
     return Builder(
         "classic", f"classic builder: the buildx plugin is broken (docker buildx version: {said})"
@@ -358,6 +364,19 @@ def substitute(text: str, values: dict[str, str]) -> str:
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", value, text)
 
 
+def _lab_previous(
+    lab_name: str, folder: Path, dockerfile: str
+) -> build_context.ContextSnapshot | None:
+    """A working copy's first build compares with the last build of the lab it was copied from:
+    to a student they are one lab (a lesson's builds of labs/iris, then the cache page's copy)."""
+    lab = LABS.get(lab_name)
+    if lab is None or lab.dockerfile != dockerfile:
+        return None
+    if lab.path.resolve() == Path(folder).resolve():
+        return None
+    return build_context.load_previous(build_context.context_key(lab.path, lab.dockerfile))
+
+
 def _changed_base(previous, current) -> str | None:
     if previous is None or current is None:
         return None
@@ -380,13 +399,20 @@ def _changed_args(previous, current) -> list[str]:
     ]
 
 
+NOCACHE_REASON = "--no-cache: the build was told not to use the cache, so every step runs again"
+
+
 def explain_misses(
     steps: list[BuildStep],
     previous: build_context.ContextSnapshot | None,
     changes,
     current: build_context.ContextSnapshot | None = None,
+    *,
+    nocache: bool = False,
 ) -> list[CacheMiss]:
     """Name the first invalidated step of each stage and say why; mark the steps after it.
+
+    `nocache`: the build ran with `--no-cache`, which is the reason for every step that ran.
 
     Neither builder says why it missed, so this works it out against the snapshot of the
     previous successful build of the same Dockerfile: the base image's id, the files a COPY or
@@ -394,6 +420,13 @@ def explain_misses(
     later step of its stage.
     """
     misses: list[CacheMiss] = []
+    if nocache:
+        ran = [s for s in sorted(steps, key=lambda s: s.key) if s.status == "executed"]
+        for step in ran:
+            if not step.synthetic:
+                step.miss_reason = NOCACHE_REASON
+        first = next((s for s in ran if not s.synthetic), None)
+        return [CacheMiss(first.index, first.instruction, NOCACHE_REASON)] if first else []
     first_miss: BuildStep | None = None
     stage = -1
     for step in sorted(steps, key=lambda s: s.key):
@@ -533,7 +566,7 @@ def stream_build(
     builder = choose_builder(client)
     command = build_command(folder, network=network, **words)
     key = build_context.context_key(folder, dockerfile)
-    previous = build_context.load_previous(key)
+    previous = build_context.load_previous(key) or _lab_previous(lab_name, folder, dockerfile)
     text = (folder / dockerfile).read_text() if (folder / dockerfile).is_file() else ""
     current = (
         build_context.snapshot(folder, dockerfile, buildargs, _base_image_ids(client, text))
@@ -581,7 +614,7 @@ def stream_build(
     result.steps = outcome.steps
     result.log_tail = list(outcome.tail)
     result.canceled = outcome.canceled
-    result.cache_misses = explain_misses(outcome.steps, previous, changes, current)
+    result.cache_misses = explain_misses(outcome.steps, previous, changes, current, nocache=nocache)
     if outcome.image_id and not outcome.canceled:
         try:
             if tag and not outcome.tagged:

@@ -22,7 +22,8 @@ from datetime import datetime
 import docker
 import requests
 
-from dashboard.engine import images, labs, lessons, registry, runs
+from dashboard.engine import images, labels, labs, lessons, owner, registry, runs
+from dashboard.engine.docker_text import parse_docker_time
 from dashboard.engine.history import RUN, SERVICE, BuildRecord, History, StepRecord
 from dashboard.engine.lab_output import parse_lab_output
 
@@ -68,6 +69,7 @@ class CheckResult:
 class Evidence:
     true_now: bool
     detail: str
+    at: datetime | None = None  # when what was seen happened (an image built, a run ended)
 
 
 def _lab(name: str) -> labs.Lab:
@@ -249,11 +251,30 @@ def _when(value: datetime | None) -> str:
 # ---------------------------------------------------------------- the checks
 
 
+def _day(value: datetime | None) -> str:
+    return f" on {value.astimezone():%d %b at %H:%M}" if value else ""
+
+
+def _built_here(attrs: dict) -> bool:
+    """An image this dashboard built for the current owner (its labels; a classroom student's
+    own): an image of the same name built by hand, or by someone else, ticks nothing."""
+    found = labels.of_inspect(attrs)
+    student = owner.current().student
+    return labels.is_ours(found) and (not student or found.get(labels.STUDENT) == student)
+
+
 def _image_exists(facts: _Facts, ref: str) -> Evidence:
     attrs = facts.image(ref)
     if attrs is None:
         return Evidence(False, f"There is no image {ref} on this machine.")
-    return Evidence(True, f"{ref} exists ({_mb(facts.size(ref))}, id {attrs['Id'][7:19]}).")
+    created = parse_docker_time(attrs.get("Created"))
+    what = f"{ref} exists ({_mb(facts.size(ref))}, id {attrs['Id'][7:19]}, built{_day(created)}"
+    if not _built_here(attrs):
+        return Evidence(
+            False,
+            f"{what}, not by this dashboard): build it here to tick this step.",
+        )
+    return Evidence(True, f"{what} by this dashboard).", at=created)
 
 
 def _container_exited_ok(facts: _Facts, lab: str, image: str) -> Evidence:
@@ -261,7 +282,9 @@ def _container_exited_ok(facts: _Facts, lab: str, image: str) -> Evidence:
     if found:
         c = found[0]
         more = f" ({len(found)} such containers)" if len(found) > 1 else ""
-        return Evidence(True, f"Container {c.name} of {c.image} exited with code 0{more}.")
+        return Evidence(
+            True, f"Container {c.name} of {c.image} exited with code 0{more}.", at=c.created
+        )
     # a `docker exec` that exited 0 is not a run of the image
     recorded = facts.history.runs(lab, ok_only=True, kind=RUN) if facts.history else []
     if recorded:
@@ -270,6 +293,7 @@ def _container_exited_ok(facts: _Facts, lab: str, image: str) -> Evidence:
             True,
             f"The history has a run of {r.image or image} that exited 0"
             f"{_when(r.finished_at or r.recorded_at)} (its container is gone).",
+            at=r.finished_at or r.recorded_at,
         )
     others = facts.containers(lab)
     if others:
@@ -293,7 +317,9 @@ def _iris_rebuild(facts: _Facts) -> Evidence:
     install = _install_step(b)
     before = [s for s in b.steps if install and s.index <= install.index]
     if install is not None and all(s.status in ("cached", "base") for s in before):
-        return Evidence(True, text + ", every step up to the pip install among them.")
+        return Evidence(
+            True, text + ", every step up to the pip install among them.", at=b.finished_at
+        )
     return Evidence(False, text + "; the pip install and the steps before it must all be.")
 
 
@@ -336,7 +362,8 @@ def _cache_order(facts: _Facts) -> Evidence:
     else:
         parts.append("no deps-first rebuild that reused pip install and copied main.py again")
     text = "; ".join(parts)
-    return Evidence(bool(code and deps), text[0].upper() + text[1:] + ".")
+    at = max(code.finished_at, deps.finished_at) if code and deps else None
+    return Evidence(bool(code and deps), text[0].upper() + text[1:] + ".", at=at)
 
 
 def _multistage_built(facts: _Facts) -> Evidence:
@@ -350,15 +377,16 @@ def _multistage_built(facts: _Facts) -> Evidence:
         True,
         f"{found.detail} Next to {iris} ({_mb(old_size)}) that is {share:+.1%} (unpacked "
         "layers): its predictor stage installs the same libraries as the trainer.",
+        at=found.at,
     )
 
 
 def _onnx_smaller(facts: _Facts) -> Evidence:
     slim, iris = _image(ONNX.name), _image(IRIS.name)
-    new = facts.image(slim)
+    built = _image_exists(facts, slim)
+    if not built.true_now:
+        return built
     old = facts.image(iris)
-    if new is None:
-        return Evidence(False, f"There is no image {slim} on this machine.")
     if old is None:
         return Evidence(
             False,
@@ -373,6 +401,7 @@ def _onnx_smaller(facts: _Facts) -> Evidence:
             True,
             f"{slim} is {_mb(new_size)}, {iris} is {_mb(old_size)}: "
             f"{_mb(saved)} ({share:.0%}) smaller (unpacked layers).",
+            at=built.at,
         )
     return Evidence(
         False,
@@ -397,6 +426,7 @@ def _wine_predicted(facts: _Facts) -> Evidence:
                 True,
                 f"{c.name} exited 0 and printed {len(parsed.predictions)} predictions "
                 f"(the first: {first.label}).",
+                at=c.created,
             )
     recorded = facts.history.runs(WINE.name, ok_only=True, kind=SERVICE) if facts.history else []
     with_predictions = [r for r in recorded if r.predictions]
@@ -406,6 +436,7 @@ def _wine_predicted(facts: _Facts) -> Evidence:
             True,
             f"The history has a wine run ({r.container_name or r.service}) that printed "
             f"{len(r.predictions)} predictions{_when(r.finished_at or r.recorded_at)}.",
+            at=r.finished_at or r.recorded_at,
         )
     if predictors:
         return Evidence(False, f"{predictors[0].name} exited 0 but printed no prediction.")
@@ -428,8 +459,19 @@ def _registry_pushed(facts: _Facts) -> Evidence:
     for ref in (target, image):
         attrs = facts.image(ref)
         digests = [d for d in (attrs or {}).get("RepoDigests") or () if d.startswith(repo + "@")]
+        if digests and not _built_here(attrs):
+            return Evidence(
+                False,
+                f"{ref} has a repo digest from {registry.ADDRESS}, but the image was not built "
+                "by this dashboard: build it on Lesson 1 and push it here to tick this step.",
+            )
         if digests:
-            return Evidence(True, f"{ref} has the registry's repo digest {digests[0]}.")
+            created = parse_docker_time(attrs.get("Created"))
+            return Evidence(
+                True,
+                f"{ref}, built by this dashboard{_day(created)}, has the registry's repo digest "
+                f"{digests[0]}: it was pushed.",
+            )
     return Evidence(False, f"{image} has no repo digest from {registry.ADDRESS} yet: push it.")
 
 
@@ -496,7 +538,8 @@ def evaluate(
         done_detail = before.detail if before else ""
         if evidence.true_now and history is not None:
             if before is None or before.detail != evidence.detail:  # no write when unchanged
-                marked = history.mark_check(check.id, check.lesson, evidence.detail, at=now)
+                at = evidence.at if before is None and evidence.at else now
+                marked = history.mark_check(check.id, check.lesson, evidence.detail, at=at)
                 done_at = marked or done_at
             done_detail = evidence.detail
         results.append(

@@ -407,8 +407,23 @@ def find_make() -> str | None:
     return shutil.which("make")
 
 
+IN_CONTAINER_MISSING = (
+    "The dashboard runs in its own container here (`docker compose up`), which has neither "
+    "`make` nor the docker CLI, and nothing can be installed in it: this section needs the "
+    "dashboard run on the machine itself (`./dev start`)."
+)
+IN_CONTAINER_FIX = (
+    "Until then, read the Makefile below and type its commands in a terminal on your machine "
+    "(`make build`, `make run`, `make clean` in labs/iris)."
+)
+
+
 def tools_problem() -> ToolMissing | None:
-    """What keeps the Makefile from running here: make missing, or the docker CLI; else None."""
+    """What keeps the Makefile from running here: make missing, or the docker CLI; else None.
+    In the dashboard's own container no install is possible, so the fix is another place."""
+    missing = find_make() is None or shutil.which("docker") is None
+    if missing and settings.in_container():
+        return ToolMissing(IN_CONTAINER_MISSING, IN_CONTAINER_FIX)
     if find_make() is None:
         return ToolMissing(MAKE_MISSING, MAKE_MISSING_FIX)
     if shutil.which("docker") is None:

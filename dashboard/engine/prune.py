@@ -26,12 +26,16 @@ PREDEFINED_NETWORKS = frozenset({"bridge", "host", "none"})
 
 
 class RemoveRefused(Exception):
-    """`docker rmi` was not run (not ours) or Docker refused it; `str()` is a sentence."""
+    """`docker rmi` was not run (not ours) or Docker refused it; `str()` is a sentence.
+    `users`: the containers (names) that still use the image, when that was the reason."""
 
-    def __init__(self, message: str, fix: str = ""):
+    refusal = True  # expected: the job log says it in a line, no traceback (work/jobs.py)
+
+    def __init__(self, message: str, fix: str = "", users: tuple[str, ...] = ()):
         super().__init__(f"{message} {fix}".strip())
         self.message = message
         self.fix = fix
+        self.users = users
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,16 @@ def remove_tag(client: docker.DockerClient, ref: str) -> RmiResult:
         answer = client.api.remove_image(name, force=False, noprune=False)
     except docker.errors.APIError as exc:
         if exc.status_code == 409:
-            names = ", ".join((c.get("Names") or ["?"])[0].lstrip("/") for c in users) or "one"
+            found = tuple((c.get("Names") or ["?"])[0].lstrip("/") for c in users)
+            names = _listed(found) or "one"
+            one = len(found) <= 1
+            which, uses = ("container", "uses") if one else ("containers", "use")
             raise RemoveRefused(
-                f"Docker refused `{cli}`: container {names} still uses the image "
-                f"({exc.explanation or exc}).",
-                "Remove the container first (`docker rm NAME`, or the Remove button on Lesson 1), "
-                "then remove the image.",
+                f"Docker refused `{cli}`: {which} {names} still {uses}"
+                f" the image ({exc.explanation or exc}).",
+                f"Remove {'it' if one else 'them'} first (`docker rm "
+                f"{' '.join(found) or 'NAME'}`, or the button below), then remove the image.",
+                users=found,
             ) from exc
         raise RemoveRefused(f"Docker refused `{cli}`: {exc.explanation or exc}.") from exc
     except CONNECTION_ERRORS as exc:
@@ -77,6 +85,13 @@ def remove_tag(client: docker.DockerClient, ref: str) -> RmiResult:
     untagged = tuple(a["Untagged"] for a in answer or () if a.get("Untagged"))
     deleted = tuple(a["Deleted"] for a in answer or () if a.get("Deleted"))
     return RmiResult(name, cli, untagged, deleted)
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    """a; a and b; a, b and c."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # ---------------------------------------------------------------- what a prune would take

@@ -108,8 +108,23 @@ class RunFailed(RunError):
         self.result = result
 
 
+class NameTaken(RunFailed):
+    """`--name NAME` is taken by a container of ours: an expected refusal, with the fix that
+    works for its state (a running container needs `docker rm -f`, or a stop first)."""
+
+    refusal = True  # the job log says it in a line, no traceback (work/jobs.py)
+
+    def __init__(self, message: str, *, name: str, container_id: str, running: bool):
+        super().__init__(message)
+        self.name = name
+        self.container_id = container_id
+        self.running = running
+
+
 class NotOurs(RunError):
     """The container exists but was not made by the dashboard: it is left alone."""
+
+    refusal = True
 
     def __init__(self, container_id: str, name: str):
         super().__init__(
@@ -526,9 +541,19 @@ def _refuse_taken_name(client: docker.DockerClient, name: str, exc: Exception) -
         return RunFailed(f"Could not create container {name}: {_explain(exc)}")
     if not _container_is_ours(client, other):
         return NotOurs(other.id, other.name)
-    return RunFailed(
-        f"The name {name} is already used by container {other.short_id} "
-        f"({other.status}); remove it first (`{docker_rm_command(name)}`) or pick another name."
+    running = other.status in ("running", "restarting", "paused")
+    fix = (
+        f"it is still running, so stop and remove it first (`{docker_rm_command(name, force=True)}`"
+        ", or the button below)"
+        if running
+        else f"remove it first (`{docker_rm_command(name)}`, or the button below)"
+    )
+    return NameTaken(
+        f"The name {name} is already used by container {other.short_id} ({other.status}): "
+        f"{fix}, or pick another name.",
+        name=name,
+        container_id=other.id,
+        running=running,
     )
 
 

@@ -17,12 +17,14 @@ REBUILD_KEY = JobKey("build", "iris-working-copy")
 FROM_ZERO_KEY = JobKey("build", f"{IRIS} from-zero")
 PAIR_KEY = JobKey("cache-pair", ORDER)
 RMI_KEY = JobKey("rmi-rebuild", IRIS)
+RMI_FIX_KEY = JobKey("container", "iris rmi-fix")
 PREVIEW_KEY = JobKey("prune-preview")
+# variant -> (Dockerfile, tag, the lab its builds are recorded under: what the checks read)
 VARIANTS = {
-    name: (dockerfile, workspace.working_tag(ORDER, dockerfile))
-    for name, dockerfile in (
-        ("code first", "Dockerfile.code-first"),
-        ("deps first", "Dockerfile.deps-first"),
+    name: (dockerfile, workspace.working_tag(ORDER, dockerfile), lab_name)
+    for name, dockerfile, lab_name in (
+        ("code first", "Dockerfile.code-first", "cache-code-first"),
+        ("deps first", "Dockerfile.deps-first", "cache-deps-first"),
     )
 }
 EDITOR = "iris-editor"
@@ -74,7 +76,7 @@ def render() -> None:
         if workspace.differs_from_lab(IRIS):
             st.markdown(
                 f"{theme.chip('executed')} main.py **differs from the lab** "
-                f"({workspace.edits(IRIS)} dashboard comments)",
+                f"({T.plural(workspace.edits(IRIS), 'dashboard comment')})",
                 unsafe_allow_html=True,
             )
         else:
@@ -132,7 +134,7 @@ def render() -> None:
     order_copy = workspace.ensure_copy(ORDER)
     order_lab = get("cache-code-first")
     sides = st.columns(2)
-    for side, (variant, (dockerfile, tag)) in zip(sides, VARIANTS.items(), strict=True):
+    for side, (variant, (dockerfile, tag, _lab)) in zip(sides, VARIANTS.items(), strict=True):
         with side:
             st.subheader(variant)
             st.code(
@@ -231,6 +233,10 @@ def render() -> None:
         if snap is None:
             st.caption(f"Not tried yet (needs {lab.image}: build it on Lesson 1 first).")
             return
+        blocking = snap.state.get("blocking") if snap.finished else None
+        if blocking:
+            _refused_panel(blocking)
+            return
         rows = snap.state.get("steps", ())
         removed = snap.state.get("rmi")
         if removed is not None:
@@ -266,6 +272,7 @@ def render() -> None:
         views.steps_table(rows, compact=True)
 
     common.live(RMI_KEY, rmi_panel)
+    common.live(RMI_FIX_KEY, views.action_panel)
 
     # ---------------------------------------------------------------- prune
     st.header("4. Emptying the cache: `docker builder prune`, `docker system prune -a`")
@@ -368,6 +375,32 @@ def render() -> None:
             )
 
     common.live(FROM_ZERO_KEY, from_zero_panel)
+
+
+def _refused_panel(blocking) -> None:
+    """Docker refused `docker rmi`: the containers that still used the image, as they are now
+    (a refusal naming containers removed since is said as such), with a button that removes
+    the ones still there."""
+    ours = {c.name: c for c in state.lab_containers(IRIS, session=None)}
+    left = [name for name in blocking if name in ours]
+    if not left:
+        st.info(
+            f"Docker refused `docker rmi` because {_names(blocking)} still used the image; "
+            "none of them is left now, so the button above will work this time.",
+            icon=":material/info:",
+        )
+        return
+    snap = state.snapshot(RMI_KEY)
+    st.error(snap.error if snap else "Docker refused `docker rmi`.", icon=":material/block:")
+    cli = "docker rm -f " + " ".join(left)
+    common.command(cli, "The fix:")
+    if st.button(f"Remove {_names(left)}", key="rmi-fix", icon=":material/delete:"):
+        state.start(RMI_FIX_KEY, tasks.remove_containers([ours[n].id for n in left]), cli)
+
+
+def _names(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 shell.run_page(render, __file__)

@@ -58,20 +58,33 @@ def render() -> None:
         st.graphviz_chart(diagrams.ci_flow(steps))
     st.markdown(
         "The dashboard you are using is tested the same way, on a fresh machine with no Docker "
-        "and no registry:\n"
-        "1. **system packages**: `docker.io`, `debootstrap`, `chromium` from Debian;\n"
-        "2. **docker daemon**: start `dockerd`, wait until `docker info` answers;\n"
-        "3. **python packages**: a virtual environment with requirements.txt;\n"
-        "4. **compose v2**: link the Compose binary as a Docker CLI plugin;\n"
-        "5. **offline classroom mode**: a stand-in `python:3.11-slim` and a local wheelhouse, then "
-        "every lab image is built;\n"
-        "6. **tests**: `pytest` against the real daemon (builds, runs, Compose, this app in a "
-        "headless browser). A test that needs Docker fails, never skips, in CI."
+        "and no registry. Each step of `.ci/run`, as drawn above:\n"
+        + "\n".join(f"{i}. {_step_note(name)}" for i, name in enumerate(steps, start=1))
     )
     if script:
         with st.expander(".ci/run", expanded=False):
             st.code(script, language="bash")
     common.command("./dev test      # the same tests on your machine", "Run it yourself:")
+
+
+# What each step of .ci/run does, by the start of its name; a step not listed is shown by name.
+STEP_NOTES = {
+    "system packages": "`docker.io`, `debootstrap`, `chromium`, ... from Debian",
+    "docker daemon": "start `dockerd`, wait until `docker info` answers",
+    "python packages": "a virtual environment with requirements.txt",
+    "the terminal's front end": "the browser terminal's JavaScript from its npm lock file",
+    "compose v2": "link the Compose binary as a Docker CLI plugin",
+    "offline classroom mode": "a stand-in `python:3.11-slim` and a local wheelhouse",
+    "engine matrix": "Docker Engine 26 beside the machine's own, with overlay2 and with the "
+    "containerd image store",
+    "tests": "`pytest` against the real daemon (builds, runs, Compose, this app in a headless "
+    "browser); a test that needs Docker fails, never skips, in CI",
+}
+
+
+def _step_note(name: str) -> str:
+    note = next((text for start, text in STEP_NOTES.items() if name.startswith(start)), "")
+    return f"**{name}**" + (f": {note}" if note else "")
 
 
 shell.run_page(render, __file__)

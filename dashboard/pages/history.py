@@ -97,7 +97,18 @@ def records(history) -> None:
             st.caption("Two builds are needed to compare their Dockerfiles.")
         else:
             cols = st.columns(2)
-            older = cols[0].selectbox("Older build", names, index=1, key="diff-a")
+            # The newest build against the one before it of the same lab and Dockerfile: two
+            # different labs' Dockerfiles (the wine trainer's and predictor's) say little.
+            newest = by_label[names[0]]
+            same = [
+                i
+                for i, n in enumerate(names[1:], start=1)
+                if by_label[n].lab == newest.lab
+                and by_label[n].dockerfile_path == newest.dockerfile_path
+            ]
+            older = cols[0].selectbox(
+                "Older build", names, index=same[0] if same else 1, key="diff-a"
+            )
             newer = cols[1].selectbox("Newer build", names, index=0, key="diff-b")
             a, b = by_label[older], by_label[newer]
             diff = history.dockerfile_diff(a.id, b.id)

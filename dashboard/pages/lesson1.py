@@ -27,6 +27,9 @@ LAB = labs.get("iris")
 BUILD_KEY = JobKey("build", LAB.name)
 RUN_KEY = JobKey("run", LAB.name)
 ACTION_KEY = JobKey("container", LAB.name)
+DETACH_KEY = JobKey("detach", LAB.name)
+SEEN_CONTAINERS = "iris-ps-seen"  # this session listed some: an empty list is then "none left"
+DETACH_FIX_KEY = JobKey("container", f"{LAB.name} name-fix")
 EXEC_KEY = JobKey("exec", LAB.name)
 LOGS_KEY = JobKey("logs", LAB.name)
 # What the detached container can run instead of its CMD: a shell that waits, or something that
@@ -44,6 +47,53 @@ DETACHED_COMMANDS = {
 
 def _use_preset() -> None:
     st.session_state["detach-cmd"] = DETACHED_COMMANDS[st.session_state["detach-preset"]]
+
+
+def _detach_panel(snap) -> None:
+    """`docker run -d`: the container as it is now (a panel must not say "running" under a
+    table that shows it exited), or the refusal of a taken name with a fix that works."""
+    if snap is None or snap.running:
+        common.outcome(snap)
+        return
+    if snap.status == "failed" and snap.error_type == "NameTaken":
+        name = snap.label.removeprefix("docker run -d ").strip()
+        holder = next((c for c in state.lab_containers(LAB.name) if c.name == name), None)
+        if holder is None:
+            st.info(
+                f"The name {name} is free now (its container was removed): press "
+                f"{T.START_DETACHED!r} again.",
+                icon=":material/info:",
+            )
+            return
+        st.error(snap.error, icon=":material/error:")
+        cli = runs.docker_rm_command(name, force=holder.running)
+        common.command(cli, "The fix:")
+        if st.button(f"Remove {name}", key="detach-fix", icon=":material/delete:"):
+            state.start(DETACH_FIX_KEY, tasks.remove_containers([holder.id]), cli)
+        return
+    outcome = common.outcome(snap)
+    if outcome is None:
+        return
+    record = outcome.record
+    now = next((c for c in state.lab_containers(LAB.name) if c.id == record.id), None)
+    command = " ".join(record.command)
+    if now is None:
+        st.info(
+            f"Container {record.name} started (`{command}`); it has since been removed.",
+            icon=":material/info:",
+        )
+    elif now.running:
+        st.success(
+            f"Container {record.name} is running: its command `{command}` keeps it alive.",
+            icon=":material/check_circle:",
+        )
+    else:
+        code = "" if now.exit_code is None else f" (exit code {now.exit_code})"
+        st.info(
+            f"Container {record.name} started (`{command}`); it has since {now.status}{code}.",
+            icon=":material/info:",
+        )
+    common.command(outcome.cli, "The command it stands for:")
 
 
 def render() -> None:
@@ -90,9 +140,11 @@ def render() -> None:
             "`--network host`: the offline stand-in base image installs packages from a local "
             "mirror on this machine. With the real python:3.11-slim you would leave it out."
         )
-    if st.button(T.BUILD_IRIS, key="build-iris", type="primary", icon=":material/construction:"):
+    if st.button(
+        T.build_label(LAB.image), key="build-iris", type="primary", icon=":material/construction:"
+    ):
         state.start(BUILD_KEY, tasks.build_lab(LAB.name, nocache=nocache), f"build {LAB.image}")
-    common.live(BUILD_KEY, views.build_panel)
+    common.live(BUILD_KEY, lambda snap: views.build_panel(snap, image=LAB.image))
 
     # ---------------------------------------------------------------- layers
     st.header("2. The image's layers")
@@ -134,7 +186,7 @@ def render() -> None:
             runs.docker_run_command(LAB.image, name=run_name or None), "This button runs:"
         )
     if st.button(
-        T.RUN_IRIS,
+        T.run_label(LAB.image),
         key="run-iris",
         type="primary",
         icon=":material/play_arrow:",
@@ -163,8 +215,15 @@ def render() -> None:
     common.command(runs.docker_ps_command(LAB.name, session), "The list below is:")
     containers = state.lab_containers(LAB.name)
     if not containers:
-        st.caption("No containers of this lab yet: run the image above.")
+        if st.session_state.get(SEEN_CONTAINERS):
+            st.caption(
+                "None left: every container of this lab was removed. Run the image above to "
+                "make a new one."
+            )
+        else:
+            st.caption("No containers of this lab yet: run the image above.")
     else:
+        st.session_state[SEEN_CONTAINERS] = True
         table = pd.DataFrame.from_records(
             [
                 {
@@ -242,10 +301,13 @@ def render() -> None:
         disabled=problem is not None,
     ):
         state.start(
-            ACTION_KEY,
+            DETACH_KEY,
             tasks.start_detached(LAB.image, LAB.name, override, name.strip()),
             f"docker run -d {name}",
         )
+    # Next to the button that caused it: the container as it is now, or why it did not start.
+    common.live(DETACH_KEY, _detach_panel)
+    common.live(DETACH_FIX_KEY, views.action_panel)
     running = [c for c in state.lab_containers(LAB.name) if c.running]
     by_name = {c.name: c for c in running}
     if running:

@@ -88,7 +88,7 @@ def _target_panel(snap) -> None:
 
 def _lab_panel(lab):
     def panel(snap) -> None:
-        views.build_panel(snap, stages=True)
+        views.build_panel(snap, stages=True, image=lab.image)
         _stages_answer(snap, lab)
 
     return panel
@@ -197,10 +197,15 @@ def _sizes_section() -> None:
         trainer = _trainer_image(key)
         if trainer is not None:
             bars[f"{lab.image} trainer stage (left behind)"] = (trainer, base_count)
+    images_count = len(found)
+    title = f"{T.plural(images_count, 'image')} side by side: what each is made of"
+    if len(bars) > images_count:  # the classic builder leaves each trainer stage as an image
+        stages_left = T.plural(len(bars) - images_count, "trainer stage")
+        title = (
+            f"{T.plural(images_count, 'image')} and {stages_left} left behind: what each is made of"
+        )
     exports.chart(
-        figures.cached(
-            charts.stacked_sizes_chart, bars, "Three images side by side: what each is made of"
-        ),
+        figures.cached(charts.stacked_sizes_chart, bars, title),
         theme=None,
         key="multistage-sizes",
     )

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.engine import images as image_facts
-from dashboard.engine import labels, owner
+from dashboard.engine import labels, labs, owner
 from dashboard.ui import charts, common, exports, figures, shell, state, theme
 from dashboard.ui import text as T
 from dashboard.work import tasks
@@ -96,6 +96,9 @@ def render() -> None:
         "same answer without a copy of the image."
     )
     refs = [t for image in images for t in image.tags if not image.base]
+    # Lesson 1's image first (not a registry copy of it, which sorts before it).
+    lesson1 = labs.get("iris").image
+    refs.sort(key=lambda t: (t != lesson1, _in_registry(t), t))
     if refs:
         pick = st.container(horizontal=True, vertical_alignment="bottom")
         ref = pick.selectbox("Image", refs, key="analyse-ref", width=360)
@@ -283,6 +286,12 @@ def render() -> None:
             )
 
     common.live(CLEAN_KEY, clean_panel)
+
+
+def _in_registry(ref: str) -> bool:
+    """`127.0.0.1:5000/iris-model:1.0`: a registry's copy (its first part is a host)."""
+    first, _, rest = ref.partition("/")
+    return bool(rest) and ("." in first or ":" in first or first == "localhost")
 
 
 shell.run_page(render, __file__)

@@ -66,7 +66,7 @@ def evaluate(lesson: str | None = None):
 
 def _check_line(result) -> None:
     if result.done:
-        when = f" (since {result.done_at.astimezone():%d %b %H:%M})" if result.done_at else ""
+        when = f" (done {result.done_at.astimezone():%d %b %H:%M})" if result.done_at else ""
         st.markdown(f"{DONE} **{result.title}**{when}")
         st.caption(result.detail if result.true_now else result.done_detail or result.detail)
     else:

@@ -10,6 +10,7 @@ leftovers: they carry no session and are the build cache every session shares.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -106,6 +107,44 @@ def _result(snap: JobSnapshot | None) -> None:
         st.caption(f"{removal.kind} `{removal.name}`: {removal.outcome}: {removal.detail}")
 
 
+DISMISSED_FILE = "leftovers-dismissed.json"  # in the owner's data folder: survives a reload
+
+
+def _dismissed_path():
+    from dashboard.engine import paths
+
+    return paths.owner_data_dir() / DISMISSED_FILE
+
+
+def dismissed_sessions() -> set[str]:
+    """Sessions whose leftovers the user dismissed (kept across reloads and restarts)."""
+    try:
+        return set(json.loads(_dismissed_path().read_text()))
+    except (OSError, ValueError, TypeError):
+        return set()
+
+
+def dismiss(sessions) -> None:
+    """Hide these sessions' leftovers from now on; new sessions' leftovers still show."""
+    path = _dismissed_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(sorted(dismissed_sessions() | set(sessions))))
+    except OSError:
+        pass  # a read-only data folder: the session_state flag still hides it until reload
+
+
+def _without(found, sessions: set[str]):
+    """The inventory less the objects of `sessions`."""
+
+    def keep(objs):
+        return tuple(o for o in objs if o.session not in sessions)
+
+    return type(found)(
+        keep(found.containers), keep(found.images), keep(found.volumes), keep(found.networks)
+    )
+
+
 def banner() -> None:
     """Show the banner when earlier sessions left something behind (until dismissed)."""
     if st.session_state.get(DISMISSED):
@@ -113,6 +152,9 @@ def banner() -> None:
     key = job_key()
     snap = state.snapshot(key)
     found = _find()
+    hidden = dismissed_sessions()
+    if hidden:
+        found = _without(found, hidden)
     if not found.all and snap is None:
         return
     by_session: dict[str, list] = defaultdict(list)
@@ -162,6 +204,7 @@ def banner() -> None:
                     state.start(key, tasks.remove_leftovers(chosen), "clean up leftovers")
             if st.button(T.DISMISS_LEFTOVERS, key="dismiss-leftovers", icon=":material/close:"):
                 st.session_state[DISMISSED] = True
+                dismiss(by_session)
                 st.rerun()
         elif snap is not None and st.button(T.DISMISS_LEFTOVERS, key="dismiss-leftovers"):
             st.session_state[DISMISSED] = True

@@ -108,9 +108,10 @@ def frame():
     theme.apply_css(state.presenting())
     with errors.boundary():
         sidebar.render(facts)
-    if facts.ok and not state.classroom():
+    if facts.ok and not state.classroom() and not state.presenting():
         # What a crashed dashboard left behind, once per session. Not in classroom mode: there
         # the other sessions are the other students, and the instructor's page lists them.
+        # Not while presenting either: it would take the top of the shared screen.
         with errors.boundary():
             leftovers.banner()
     return page

@@ -24,6 +24,22 @@ TITLE_CLASSROOM = "Classroom: every student"
 # Buttons. Lesson 1.
 BUILD_IRIS = "Build iris-model:1.0"
 RUN_IRIS = "Run iris-model:1.0"
+
+
+def build_label(image: str) -> str:
+    """The build button says the image it builds (a classroom student's own name included)."""
+    return f"Build {image}"
+
+
+def run_label(image: str) -> str:
+    return f"Run {image}"
+
+
+def plural(count: int, word: str) -> str:
+    """'1 dashboard comment', '2 dashboard comments'."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
 REGISTRY_UP = "Start the registry"
 REGISTRY_PUSH = "Push iris-model:1.0"
 REGISTRY_PUSH_SECOND = "Push iris-model:2.0"

@@ -96,6 +96,10 @@ html {font-size: 20px;}
 [data-testid="stMetricValue"] p {font-size: 3.2rem; font-weight: 700; line-height: 1.2;}
 [data-testid="stMetricLabel"] p {font-size: 1.1rem;}
 [data-testid="stCode"] code {font-size: 1.05rem;}
+/* Captions: as big as body text and full contrast, not small grey on a projector. */
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p,
+[data-testid="stWidgetLabel"] p {font-size: 1.1rem !important; color: inherit !important;
+ opacity: 1 !important;}
 h1 {font-size: 3rem !important;}
 h2 {font-size: 2.2rem !important;}
 /* The bigger type no longer fits the sidebar's 300 px: widen it so page names are not cut. */

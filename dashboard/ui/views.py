@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import images, labs
+from dashboard.engine import images, labels, labs, owner
 from dashboard.ui import charts, common, exports, figures, state, theme
 from dashboard.ui import text as T
 from dashboard.work import tasks
@@ -71,6 +71,10 @@ def _result_style(value: str) -> str:
     return ""
 
 
+WHY_FITS = 45  # characters of "Why it ran" that fit one line of its column
+WRAPPED_ROW = 70  # pixels: above 4rem Streamlit's grid wraps a cell's text
+
+
 def steps_table(rows: Sequence, stages: bool = False, compact: bool = False) -> None:
     """The steps, with the result coloured as in the charts. `compact` for half-width columns."""
     if not rows:
@@ -81,10 +85,14 @@ def steps_table(rows: Sequence, stages: bool = False, compact: bool = False) -> 
     styled = frame.style.map(_result_style, subset=["Result"])
     if not compact:
         styled = styled.format({"Seconds": "{:.2f}"})
+    # A reason is a sentence: rows taller than 4rem let the grid wrap it instead of cutting it.
+    wrapped = not compact and frame["Why it ran"].str.len().max() > WHY_FITS
+    row_height = WRAPPED_ROW if wrapped else 35
     st.dataframe(
         styled,
         hide_index=True,
-        height=min(38 + 35 * len(frame), 700),
+        row_height=row_height,
+        height=min(38 + row_height * len(frame), 900),
         column_config={
             "Instruction": st.column_config.TextColumn(width="medium" if compact else "large"),
             "Why it ran": st.column_config.TextColumn(width="large"),
@@ -165,6 +173,24 @@ def requested_tag(command: str) -> str | None:
     return next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "-t"), None)
 
 
+def existing_image(tag: str) -> None:
+    """What `tag` names before this session builds it: nothing, our image, or someone else's."""
+    report = state.image_report(tag)
+    if report is None:
+        return
+    when = f" on {report.created.astimezone():%d %b at %H:%M}" if report.created else ""
+    ours = labels.is_ours(report.labels)
+    student = owner.current().student
+    if ours and student:
+        ours = report.labels.get(labels.STUDENT) == student
+    who = "by this dashboard" if ours else "outside this dashboard (by hand, or another tool)"
+    st.caption(
+        f"`{tag}` already exists on this machine: built {who}{when}, "
+        f"id `{report.id.removeprefix('sha256:')[:12]}`."
+        + ("" if ours else " Build it here to tick the lesson's step.")
+    )
+
+
 def previous_image(tag: str | None) -> None:
     """After a failed build: the tag still names the image it named before (if there was one)."""
     if not tag:
@@ -204,12 +230,17 @@ def build_panel(
     snap: JobSnapshot | None,
     *,
     stages: bool = False,
-    idle: str = "Not built from this dashboard yet: press the button above.",
+    idle: str = "Not built in this session yet: press the button above.",
     chart_key: str = "",
+    image: str | None = None,
 ) -> None:
-    """A build job: live while it runs, the full report when it is done."""
+    """A build job: live while it runs, the full report when it is done. Before any build of
+    this session, `image` (the tag the button builds) says what is already there, so the panel
+    agrees with the progress checks (engine/checks.py) about who built it and when."""
     if snap is None:
         st.caption(idle)
+        if image:
+            existing_image(image)
         return
     rows = snap.state.get("steps", ())
     if snap.running:

@@ -317,7 +317,10 @@ class JobRegistry:
         try:
             result = target(job)
         except BaseException as exc:  # the page shows the message; the log keeps the traceback
-            log.warning("job %s failed", job.label, exc_info=True)
+            if getattr(exc, "refusal", False):  # expected (a taken name, not ours): no traceback
+                log.info("job %s refused: %s", job.label, describe_error(exc))
+            else:
+                log.warning("job %s failed", job.label, exc_info=True)
             self._finished()
             job._finish(Status.FAILED, error=exc)
             if not isinstance(exc, Exception):

@@ -173,7 +173,11 @@ def rmi_then_rebuild(lab_name: str) -> Target:
         lab = labs.get(lab_name)
         with docker_client() as client:
             job.progress(None, f"docker rmi {lab.image}")
-            removed = prune.remove_tag(client, lab.image)
+            try:
+                removed = prune.remove_tag(client, lab.image)
+            except prune.RemoveRefused as exc:
+                job.update(blocking=exc.users)  # the page offers to remove them, if still there
+                raise
             for line in removed.lines:
                 job.emit("line", line)
             job.update(rmi=removed)
@@ -209,7 +213,8 @@ class PairOutcome:
 def cache_order_pair(folder: Path, variants: dict[str, tuple[str, str]]) -> Target:
     """Build both Dockerfiles of a working copy, append a comment to main.py, build both again.
 
-    `variants`: name -> (dockerfile, tag). The first round makes sure both have a recorded
+    `variants`: name -> (dockerfile, tag, lab name: the history records each variant's builds
+    under its own lab, which its check reads). The first round makes sure both have a recorded
     build of the unedited files, so the second round's cache misses are the edit's doing.
     """
 
@@ -225,14 +230,14 @@ def cache_order_pair(folder: Path, variants: dict[str, tuple[str, str]]) -> Targ
                 if number == 1:
                     edit = workspace.append_comment(folder.name, "main.py")
                     job.emit("line", f"main.py: appended `{edit}`")
-                for variant, (dockerfile, tag) in variants.items():
+                for variant, (dockerfile, tag, lab_name) in variants.items():
                     job.update(phase=f"{variant}, {when}")
                     events = builds.stream_build(
                         client,
                         folder,
                         dockerfile=dockerfile,
                         tag=tag,
-                        lab_name="cache-order",
+                        lab_name=lab_name,
                         cancel=job.cancel_event,
                     )
                     result = consume_build(
@@ -329,6 +334,23 @@ def remove_container(container_id: str, force: bool = False) -> Target:
             action = runs.remove_container(client, container_id, force=force)
         what = "was already gone" if action.already_gone else "removed"
         return ActionOutcome(f"Container {action.name or container_id[:12]} {what}.", action.cli)
+
+    return target
+
+
+def remove_containers(container_ids: list[str], force: bool = True) -> Target:
+    """`docker rm -f A B ...` of containers of ours (a refusal's fix: they may still run)."""
+
+    def target(job: Job):
+        from dashboard.engine import runs
+
+        done = []
+        with docker_client() as client:
+            for container_id in container_ids:
+                action = runs.remove_container(client, container_id, force=force)
+                what = "was already gone" if action.already_gone else "removed"
+                done.append(f"{action.name or container_id[:12]} {what}")
+        return ActionOutcome("Container " + "; ".join(done) + ".", job.label)
 
     return target
 

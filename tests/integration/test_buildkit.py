@@ -75,9 +75,7 @@ def test_the_builder_is_buildkit_where_buildx_answers_else_classic_with_why(
     if expected_builder == "buildkit":
         assert builder.reason.startswith("BuildKit (docker buildx ")
     else:
-        assert builder.reason.startswith(
-            "classic builder: no buildx plugin (docker buildx version:"
-        )
+        assert builder.reason == f"classic builder: {builds.NO_BUILDX}"
     assert builds.choose_builder(docker_client) is builder  # detected once, then kept
 
 
@@ -93,7 +91,7 @@ def test_a_dashboard_build_then_the_pages_command_is_fully_cached(
     assert first.command.startswith("docker build ") and f"-t {tag}" in first.command
     if expected_builder == "classic":
         # The CLI would use BuildKit's cache where buildx is installed; here it cannot be asked.
-        assert first.argv == [] and "no buildx plugin" in first.builder_reason
+        assert first.argv == [] and builds.NO_BUILDX in first.builder_reason
         return
     assert first.argv[:3][1:] == ["buildx", "build"] and "--progress=rawjson" in first.argv
     assert any(w.startswith("io.dockerml.dashboard.managed=") for w in first.argv)
@@ -232,7 +230,7 @@ def _config_with(tmp_path: Path, plugin: str | None) -> Path:
 @pytest.mark.parametrize(
     ("plugin", "said"),
     [
-        (None, "classic builder: no buildx plugin (docker buildx version: "),
+        (None, f"classic builder: {builds.NO_BUILDX}"),
         (BROKEN, "classic builder: the buildx plugin is broken (docker buildx version: "),
     ],
     ids=["missing", "broken"],
