@@ -118,3 +118,12 @@ def test_the_containerd_store_losing_a_cached_snapshot_is_recognised():
     )
     assert builds.SNAPSHOT_GONE_RE.search(said)
     assert not builds.SNAPSHOT_GONE_RE.search("process did not complete successfully: exit 1")
+
+
+def test_a_no_cache_build_says_no_cache_for_every_step_it_ran():
+    steps = steps_of("iris-cold.rawjson")
+    (miss,) = builds.explain_misses(steps, snap(), None, snap(), nocache=True)
+    ran = [s for s in steps if s.status == "executed" and not s.synthetic]
+    assert ran and miss.step_index == ran[0].index
+    assert {s.miss_reason for s in ran} == {builds.NOCACHE_REASON}
+    assert not any("cache key changed" in (s.miss_reason or "") for s in steps)

@@ -203,6 +203,17 @@ def test_a_missing_make_is_said_with_its_fix(monkeypatch):
         make.prepare(None, make.read_makefile(LAB_MAKEFILES[0]), "build", {})
 
 
+def test_in_the_dashboards_own_container_the_fix_is_another_place(monkeypatch):
+    """No student can `apt-get install make` in the dashboard's image: the page says where the
+    section works instead."""
+    monkeypatch.setattr(make.shutil, "which", lambda name, *a, **k: None)
+    monkeypatch.setenv("DASHBOARD_IN_CONTAINER", "1")
+    problem = make.tools_problem()
+    assert isinstance(problem, make.ToolMissing)
+    assert "runs in its own container" in problem.message and "./dev start" in problem.message
+    assert "apt-get" not in f"{problem.message} {problem.hint}"
+
+
 # ---------------------------------------------------------------- a target of one's own
 
 
