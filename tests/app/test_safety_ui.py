@@ -134,6 +134,12 @@ def test_leftovers_of_a_crashed_session_are_offered_and_cleaned(docker_client, m
     assert not [w for w in dismissed.warning if w.value.startswith("Leftovers from")]
     dismissed.switch_page("pages/lesson1.py").run()
     assert not [w for w in dismissed.warning if w.value.startswith("Leftovers from")]
+    # The dismissal is kept in the data folder (a reload keeps it): forget it, so that the
+    # first browser session below offers the crashed session again.
+    from dashboard.ui import leftovers
+
+    assert crashed in leftovers.dismissed_sessions()
+    leftovers._dismissed_path().unlink()
 
     # Clean up only the crashed session (others' test runs may have leftovers of their own).
     at.multiselect(key="leftovers-sessions").set_value([crashed]).run()

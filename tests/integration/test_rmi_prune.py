@@ -76,7 +76,7 @@ def test_rmi_refuses_an_image_a_container_uses_and_says_the_fix(
             prune.remove_tag(docker_client, tag)
         said = str(refused.value)
         assert f"container {name} still uses the image" in said
-        assert "Remove the container first" in said
+        assert f"Remove it first (`docker rm {name}`" in said
         assert docker_client.images.get(tag)  # still there
     finally:
         user.remove(force=True)
