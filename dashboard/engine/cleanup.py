@@ -16,6 +16,7 @@ start to offer `remove_all`.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -123,6 +124,11 @@ class ResetReport:
     def ok(self) -> bool:
         """Everything we own (in scope) is gone; nothing was in use or failed."""
         return not self.in_use and not self.failed
+
+    @property
+    def removed_names(self) -> str:
+        """What was removed, by kind and name: "container iris-shell, volume wine_shared"."""
+        return ", ".join(f"{r.kind} {r.name}" for r in self.removed)
 
     @property
     def summary(self) -> str:
@@ -365,11 +371,52 @@ def reset(
     include_images: bool = True,
     lab: str | None = None,
     student: str | None = None,
+    *,
+    containers_only: bool = False,
+    keep_volumes: Collection[str] = (),
 ) -> ResetReport:
     """Stop and remove what we own (one session's, one student's, or all of it): never forced,
-    never others'."""
+    never others'. `containers_only`: containers and nothing else (no volume, network or
+    image); `keep_volumes`: volumes left alone by name (the registry's pushed images)."""
     found = list_ours(client, session=session, lab=lab, student=student)
-    if not include_images:
-        found = Inventory(found.containers, (), found.volumes, found.networks)
+    volumes = tuple(v for v in found.volumes if v.name not in set(keep_volumes))
+    if containers_only:
+        found = Inventory(found.containers)
+    else:
+        found = Inventory(
+            found.containers, found.images if include_images else (), volumes, found.networks
+        )
     report = remove_all(client, found)
     return ResetReport(report.removals, session)
+
+
+def reset_commands(
+    wanted: str,
+    *,
+    containers_only: bool = False,
+    include_images: bool = True,
+    keep_volumes: Collection[str] = (),
+    stop_timeout: int = 5,
+) -> str:
+    """The `docker` commands that do what `reset` does for the label filter `wanted` (e.g.
+    `io.dockerml.dashboard.session=abc`): stop, then remove, never `-f`."""
+    only = f"--filter label={labels.MANAGED}=true"
+    if wanted != f"{labels.MANAGED}=true":
+        only += f" --filter label={wanted}"
+    lines = [
+        f"docker ps -q {only} | xargs -r docker stop -t {stop_timeout}",
+        f"docker ps -aq {only} | xargs -r docker rm -v",
+    ]
+    if containers_only:
+        return "\n".join(lines)
+    lines.append(f"docker network ls -q {only} | xargs -r docker network rm")
+    volumes = f"docker volume ls -q {only}"
+    for name in keep_volumes:
+        volumes += f" | grep -vx {name}"
+    lines.append(f"{volumes} | xargs -r docker volume rm")
+    if include_images:
+        lines.append(
+            f"docker images {only} --format '{{{{.Repository}}}}:{{{{.Tag}}}}' "
+            "| xargs -r docker rmi"
+        )
+    return "\n".join(lines)

@@ -17,6 +17,7 @@ service, and the build ends in `builds.BuildFinished` as a lab build does.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -204,6 +205,7 @@ class OpResult:
     returncode: int
     output: tuple[str, ...]  # the last lines the CLI printed
     seconds: float
+    swept: tuple[str, ...] = ()  # `down`: volumes removed after the CLI (`sweep_volumes`)
 
 
 @dataclass(frozen=True)
@@ -774,12 +776,51 @@ class ComposeProject:
         self.timeline = Timeline()
         return self._run(self.up_command(), timeout=timeout)
 
+    def down_display(self, volumes: bool = True) -> str:
+        """What `down` runs, as a student would type it: `docker compose ... down -v`, and with
+        compose files on top of compose.yaml, the volume sweep after it (`sweep_volumes`)."""
+        shown = self.down_command(volumes).display
+        if volumes and self.extra_files:
+            shown += "\n" + self.sweep_command()
+        return shown
+
+    def sweep_command(self) -> str:
+        return (
+            f"docker volume ls -q --filter label={PROJECT_LABEL}={self.project} "
+            "| xargs -r docker volume rm"
+        )
+
     def down(self, volumes: bool = True, remove_images: bool = False) -> OpResult:
         if not self.override_file.exists():
             self.write_override()
         result = self._run(self.down_command(volumes, remove_images), timeout=180)
         self.override_file.unlink(missing_ok=True)  # written again by the next build/up/down
+        if volumes and self.extra_files:
+            swept, lines = self.sweep_volumes()
+            result = dataclasses.replace(result, output=result.output + lines, swept=swept)
         return result
+
+    def sweep_volumes(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Remove the project's volumes that `down -v` left: with compose.bind.yaml on top, no
+        service uses compose.yaml's `shared` volume, Compose drops it from the project, and
+        `down -v` skips the one an earlier named-volume run made. Ours only, never forced (one
+        in use stays, and a line says so). Returns (the names removed, lines to show)."""
+        removed: list[str] = []
+        lines: list[str] = []
+        found = self.client.volumes.list(filters={"label": [f"{PROJECT_LABEL}={self.project}"]})
+        for volume in found:
+            if not labels.is_ours(volume.attrs.get("Labels")):
+                continue
+            try:
+                self.client.api.remove_volume(volume.name)
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as exc:
+                lines.append(f"Volume {volume.name} left: {exc.explanation or exc}")
+                continue
+            removed.append(volume.name)
+            lines.append(f"Removed volume {volume.name}")
+        return tuple(removed), tuple(lines)
 
     def stop(self, grace: int = 10) -> OpResult:
         """`docker compose stop -t GRACE`: SIGTERM, then SIGKILL after `grace` seconds."""

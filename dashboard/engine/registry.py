@@ -287,7 +287,12 @@ class RegistryState:
             return f"The registry {CONTAINER} runs on {ADDRESS} ({self.image})."
         if self.exists:
             return f"The registry container {CONTAINER} is {self.status}, not running."
-        return f"No registry runs on {ADDRESS} yet: start it to push to it."
+        if self.volume:  # it ran before: its volume outlives the container
+            return (
+                f"No registry runs on {ADDRESS} now; its volume {VOLUME} keeps what was pushed: "
+                "start it to serve those images again."
+            )
+        return f"No registry runs on {ADDRESS}: start it to push to it."
 
 
 def _container(client: docker.DockerClient):

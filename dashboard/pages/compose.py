@@ -209,7 +209,12 @@ def render() -> None:
         )
     if buttons.button(T.COMPOSE_DOWN, key="compose-down", icon=":material/stop:"):
         state.start(DOWN_KEY, tasks.compose_down(bind=bind), "docker compose down")
-    common.command(project.down_command().display, "The stop button runs:")
+    common.command(
+        project.down_display(),
+        "The stop button runs (and removes the volume an earlier named-volume run left):"
+        if project.extra_files
+        else "The stop button runs:",
+    )
 
     def _log_column(service: str, lines) -> None:
         color = theme.SERVICE_COLORS.get(service, theme.RUNNING)
@@ -235,6 +240,11 @@ def render() -> None:
             st.progress(0.0, text=snap.detail or "docker compose up -d")
             common.cancel_button(snap)
         services = ["trainer", "predictor"] + sorted(set(states) - {"trainer", "predictor"})
+        # Once the run is over, a container that no longer exists was removed (`docker compose
+        # down`, the stop button or a terminal): say so instead of its last state.
+        present = (
+            {c.id for c in state.lab_containers(LAB.name)} if snap.finished and states else set()
+        )
         cols = st.columns(len(services))
         for col, service in zip(cols, services, strict=True):
             s = states.get(service)
@@ -243,7 +253,11 @@ def render() -> None:
                 if s is None
                 else s.status + (f" (exit {s.exit_code})" if s.exit_code is not None else "")
             )
-            col.metric(service, label)
+            if snap.finished and s is not None and s.container_id not in present:
+                col.metric(service, "removed")
+                col.caption(f"{label}, then removed by `docker compose down`")
+            else:
+                col.metric(service, label)
         log_cols = st.columns(2)
         for col, service in zip(log_cols, ("trainer", "predictor"), strict=True):
             with col:
@@ -291,7 +305,12 @@ def render() -> None:
         if snap.finished and snap.result is not None:
             outcome = snap.result
             if outcome.volume_command:
-                common.command(outcome.volume_command, "Look inside the volume yourself:")
+                common.command(
+                    outcome.volume_command,
+                    "Look inside the folder yourself:"
+                    if on_host
+                    else "Look inside the volume yourself:",
+                )
             predictions = outcome.parsed.predictions
             st.subheader("Predictions")
             if predictions:
@@ -340,16 +359,31 @@ def render() -> None:
             return
         if common.job_failed(snap):
             return
-        st.success(
-            f"Removed the containers, the network and the volume "
-            f"({theme.fmt_seconds(snap.result.seconds)}).",
-            icon=":material/check_circle:",
-        )
+        result = snap.result
+        took = theme.fmt_seconds(result.seconds)
+        if tasks.BIND_FILE in result.command.display:
+            swept = ", ".join(result.swept)
+            st.success(
+                f"Removed the containers and the network ({took})"
+                + (f", and the volume {swept} of an earlier named-volume run" if swept else "")
+                + ". The host folder `shared/` stays: Docker never deletes a host folder.",
+                icon=":material/check_circle:",
+            )
+        else:
+            st.success(
+                f"Removed the containers, the network and the volume ({took}).",
+                icon=":material/check_circle:",
+            )
+        left = [line for line in result.output if line.startswith("Volume ")]
+        if left:
+            st.warning(" ".join(left), icon=":material/warning:")
 
     common.live(DOWN_KEY, down_panel)
     common.command(
-        "docker compose -f labs/wine/compose.yaml logs -f      # both logs, interleaved\n"
-        "docker compose -f labs/wine/compose.yaml ps -a        # the pair's containers",
+        project.command("logs", "-f").display
+        + "      # both logs, interleaved\n"
+        + project.command("ps", "-a").display
+        + "        # the pair's containers",
         "In a terminal:",
     )
 

@@ -1,6 +1,7 @@
 """The registry lesson: a local registry, docker push and docker pull, tags and digests."""
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -51,16 +52,33 @@ def _panel(show: Callable[[Any], None], idle: str = "") -> Callable[[JobSnapshot
     return panel
 
 
-def _show_up(done) -> None:
+def _clock(at: float | None) -> str:
+    return datetime.fromtimestamp(at).strftime("%H:%M:%S") if at else "earlier"
+
+
+def up_panel(snap: JobSnapshot | None) -> None:
+    """The start's result; once the registry no longer runs (stopped in section 5, or from a
+    terminal), the start is told as past, so it never contradicts the state above."""
+    done = _finished(snap)
+    if done is None:
+        return
     if done.image.note:
         st.info(done.image.note, icon=":material/cloud_off:")
     verb = "started" if done.started else "was running already"
-    st.success(
-        f"The registry {verb}: {done.state.image} answers on http://{reg.ADDRESS}/v2/ "
-        f"({theme.fmt_seconds(done.seconds)}).",
-        icon=":material/check_circle:",
-    )
+    if state.registry_state().running:
+        st.success(
+            f"The registry {verb}: {done.state.image} answers on http://{reg.ADDRESS}/v2/ "
+            f"({theme.fmt_seconds(done.seconds)}).",
+            icon=":material/check_circle:",
+        )
+    else:
+        st.caption(
+            f"At {_clock(snap.finished_at)} the registry {verb} ({done.state.image}); it does "
+            f"not run now, so nothing answers on http://{reg.ADDRESS}/v2/. Start it again to "
+            "push or pull."
+        )
     common.command(done.command, "The command it stands for:")
+    _log(snap)
 
 
 def _show_push(done) -> None:
@@ -82,10 +100,14 @@ def _show_push(done) -> None:
     )
     st.markdown(f"The registry answered with the manifest digest `{push.digest}`.")
     st.caption(
-        "A graph-driver daemon (overlay2) lists the layers by their diff ids' first 12 digits; "
-        "the containerd image store lists the stored blobs by their digests, and the image's "
-        "config and BuildKit's attestation go through the same lines."
+        "Each row is one piece Docker sent, named by the short id `docker push` printed for it."
     )
+    with st.expander("Why? (the ids and the number of rows differ between Docker installs)"):
+        st.caption(
+            "A graph-driver daemon (overlay2) lists the layers by their diff ids' first 12 "
+            "digits; the containerd image store lists the stored blobs by their digests, and the "
+            "image's config and BuildKit's attestation go through the same lines."
+        )
     if push.already_existed:
         st.caption(
             "**Layer already exists**: the registry already holds a blob with that digest (the "
@@ -116,7 +138,6 @@ def _show_pull(outcome) -> None:
     common.command(done.command, "The command it stands for:")
 
 
-up_panel = _panel(_show_up)
 push_panel = _panel(_show_push)
 pull_panel = _panel(_show_pull)
 
@@ -172,21 +193,29 @@ def view_panel(snap: JobSnapshot | None) -> None:
         "- A **diff id** is the sha256 of a layer's *uncompressed* tar: `docker image inspect` "
         "lists them under RootFS.Layers, and they make the image id.\n"
         "- A **blob digest** is the sha256 of the *compressed* tar the registry stores and a pull "
-        "downloads: the manifest lists those. The same layer, two hashes (a graph-driver daemon "
-        "compresses at push time; the containerd image store keeps the compressed blob, and an "
-        "imported layer may stay uncompressed, when both hashes are the same).\n"
+        "downloads: the manifest lists those. The same layer, two hashes.\n"
         f"- A **tag** (`{m.repository}:{m.tag}`) is a name that can move to another image with the "
         f"next push. A **digest** (`{m.repository}@{m.digest[:19]}…`) is the hash of the manifest "
         "itself: it always means these exact bytes, so production pins images by digest."
     )
+    with st.expander("Why? (when the two hashes are the same)"):
+        st.caption(
+            "A graph-driver daemon (overlay2) compresses each layer at push time; the containerd "
+            "image store keeps the compressed blob it pulled or built, and a layer it imported "
+            "may stay uncompressed, when both hashes are the same."
+        )
     st.markdown("**`RepoDigests`** of the image (`docker image inspect`), next to its id:")
     st.code("\n".join([f"Id: {cmp.image_id}", *cmp.repo_digests]), language="text")
     with st.expander("The manifest as the registry sent it"):
         st.code(m.raw, language="json")
 
 
-def _push_step(lab: labs.Lab, key: JobKey, label: str, button: str, enabled: bool) -> None:
+def _push_step(
+    lab: labs.Lab, key: JobKey, label: str, button: str, enabled: bool, why: str = ""
+) -> None:
     common.command(reg.push_command(lab.image), "This button runs:")
+    if why:
+        st.caption(why)
     if st.button(label, key=button, disabled=not enabled):
         state.start(key, tasks.registry_push(lab.name), f"push {lab.image}")
     common.live(key, push_panel)
@@ -232,7 +261,26 @@ def render() -> None:
         f"Now a second image built on the same base, `{MULTI.image}` (Lesson 3; built first "
         "if missing): its base layers are in the registry already."
     )
-    _push_step(MULTI, PUSH2_KEY, T.REGISTRY_PUSH_SECOND, "registry-push-2", current.running)
+    # The second push shows "Layer already exists" only after the first one is done: it waits.
+    first = state.snapshot(PUSH_KEY)
+    first_done = first is not None and first.ok
+    wait = ""
+    if current.running and not first_done:
+        wait = (
+            f"Wait until the {IRIS.image} push above is done: this push then finds the shared "
+            "base layers in the registry already."
+            if first is not None and first.running
+            else f"Push {IRIS.image} above first: this push then finds the shared base layers "
+            "in the registry already."
+        )
+    _push_step(
+        MULTI,
+        PUSH2_KEY,
+        T.REGISTRY_PUSH_SECOND,
+        "registry-push-2",
+        current.running and first_done,
+        wait,
+    )
 
     # ---------------------------------------------------------------- 3. read the registry
     st.header("3. What the registry holds: tags and digests")
@@ -297,7 +345,10 @@ def down_panel(snap: JobSnapshot | None) -> None:
     done = common.outcome(snap)
     if done is None:
         return
-    st.success(" ".join(done.lines), icon=":material/check_circle:")
+    if state.registry_state().exists:  # started again since: this stop is past
+        st.caption(f"At {_clock(snap.finished_at)}: {' '.join(done.lines)}")
+    else:
+        st.success(" ".join(done.lines), icon=":material/check_circle:")
     common.command(done.command, "The commands it stands for:")
 
 

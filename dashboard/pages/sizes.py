@@ -4,8 +4,8 @@ it, what `docker system df` reports, and a clean-up that touches only what the d
 import pandas as pd
 import streamlit as st
 
+from dashboard.engine import cleanup, labels, labs, owner, registry
 from dashboard.engine import images as image_facts
-from dashboard.engine import labels, labs, owner
 from dashboard.ui import charts, common, exports, figures, shell, state, theme
 from dashboard.ui import text as T
 from dashboard.work import tasks
@@ -23,6 +23,7 @@ def images_sizes_note(images) -> str:
 
 
 CLEAN_KEY = JobKey("cleanup")
+MAX_NAMED = 8  # names in the clean-up's sentence; the table lists every one
 
 
 def render() -> None:
@@ -206,7 +207,8 @@ def render() -> None:
     st.markdown(
         f"Everything the dashboard creates carries the label `{labels.MANAGED}=true` (and a "
         "session label on containers and volumes). The clean-up removes **only** those, never "
-        "anything else on this machine, and never forces: what is in use is reported and left."
+        "anything else on this machine, and never forces a removal: a running container is "
+        "stopped first (`docker stop`), and what is still in use is reported and left."
     )
     session = labels.current_session()
     inventory = state.inventory()
@@ -239,26 +241,57 @@ def render() -> None:
                 hide_index=True,
                 key="inventory",
             )
+    # The registry's pushed images live in its volume: the registry page keeps them when it
+    # stops the registry, so a session clean-up never takes them (the full clean-up does).
+    keep = (registry.VOLUME,)
     clean = st.columns(2)
     with clean[0]:
-        common.command(
-            f"docker ps -aq --filter label={labels.SESSION}={session} | xargs -r docker rm -f",
-            "Containers (and volumes, networks) of this session; images stay:",
+        volumes_too = st.checkbox(
+            f"Also this session's volumes and networks (not {registry.VOLUME}, the registry's "
+            "pushed images)",
+            key="clean-session-volumes",
         )
-        if st.button(T.CLEAN_SESSION, key="clean-session", icon=":material/cleaning_services:"):
-            state.start(CLEAN_KEY, tasks.reset(session, include_images=False), "clean-up")
+        common.command(
+            cleanup.reset_commands(
+                f"{labels.SESSION}={session}",
+                containers_only=not volumes_too,
+                include_images=False,
+                keep_volumes=keep,
+            ),
+            (
+                "This session's containers, then its networks and volumes except "
+                f"`{registry.VOLUME}` (remove that on the registry page); images stay:"
+                if volumes_too
+                else "This session's containers only; its volumes (the registry's pushed "
+                "images, the wine model), networks and images stay:"
+            ),
+        )
+        if st.button(
+            T.CLEAN_SESSION_VOLUMES if volumes_too else T.CLEAN_SESSION,
+            key="clean-session",
+            icon=":material/cleaning_services:",
+        ):
+            state.start(
+                CLEAN_KEY,
+                tasks.reset(
+                    session,
+                    include_images=False,
+                    containers_only=not volumes_too,
+                    keep_volumes=keep,
+                ),
+                "clean-up",
+            )
     with clean[1]:
         student = owner.current().student
-        wanted = f"label={labels.STUDENT}={student}" if student else f"label={labels.MANAGED}=true"
+        wanted = f"{labels.STUDENT}={student}" if student else f"{labels.MANAGED}=true"
         common.command(
-            f"docker ps -aq --filter {wanted} | xargs -r docker rm -f\n"
-            f"docker images -q --filter {wanted} | xargs -r docker rmi",
+            cleanup.reset_commands(wanted, include_images=True),
             (
-                f"Every container, volume, network and image of {student} (labs need a rebuild; "
-                "other students' are never touched):"
+                f"Every container, network, volume and image of {student} (labs need a "
+                "rebuild; other students' are never touched):"
                 if student
-                else "Every container, volume, network and image the dashboard made (labs need "
-                "a rebuild):"
+                else "Every container, network, volume (the registry's pushed images too) and "
+                "image the dashboard made (labs need a rebuild):"
             ),
         )
         sure = st.checkbox("Yes, remove the lab images too", key="clean-all-sure")
@@ -271,19 +304,25 @@ def render() -> None:
         report = common.outcome(snap, working="Removing…")
         if report is None:
             return
-        (st.success if report.ok else st.warning)(f"Clean-up: {report.summary}.")
-        left = report.in_use + report.failed
-        if left:
-            st.dataframe(
-                pd.DataFrame.from_records(
-                    [
-                        {"kind": r.kind, "name": r.name, "outcome": r.outcome, "why": r.detail}
-                        for r in left
-                    ]
-                ),
-                hide_index=True,
-                key="clean-left",
-            )
+        if not report.removals:
+            st.success("Clean-up: nothing to remove.")
+            return
+        removed = report.removed
+        named = ", ".join(f"{r.kind} {r.name}" for r in removed[:MAX_NAMED])
+        if len(removed) > MAX_NAMED:
+            named += f" and {len(removed) - MAX_NAMED} more (in the table)"
+        said = f"Clean-up: {report.summary}" + (f". Removed: {named}." if named else ".")
+        (st.success if report.ok else st.warning)(said)
+        st.dataframe(
+            pd.DataFrame.from_records(
+                [
+                    {"kind": r.kind, "name": r.name, "outcome": r.outcome, "why": r.detail}
+                    for r in report.removals
+                ]
+            ),
+            hide_index=True,
+            key="clean-result",
+        )
 
     common.live(CLEAN_KEY, clean_panel)
 

@@ -85,6 +85,7 @@ GPU_PROBE = "Probe the GPU with nvidia-smi"
 # Sizes.
 ANALYSE_IMAGE = "Analyse wasted space"
 CLEAN_SESSION = "Remove this session's containers"
+CLEAN_SESSION_VOLUMES = "Remove this session's containers, networks and volumes"
 CLEAN_ALL = "Remove everything the dashboard made"
 
 # Classroom mode.

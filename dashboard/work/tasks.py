@@ -724,9 +724,16 @@ def remove_leftovers(inventory) -> Target:
     return target
 
 
-def reset(session: str | None, include_images: bool) -> Target:
+def reset(
+    session: str | None,
+    include_images: bool,
+    *,
+    containers_only: bool = False,
+    keep_volumes: tuple[str, ...] = (),
+) -> Target:
     """Remove what we made: one session's, or everything of ours (a classroom student: only
-    what carries their student label, never another student's)."""
+    what carries their student label, never another student's). `containers_only`: nothing
+    but containers; `keep_volumes`: volumes never removed here (by name)."""
 
     def target(job: Job):
         from dashboard.engine import cleanup, owner
@@ -734,7 +741,12 @@ def reset(session: str | None, include_images: bool) -> Target:
         student = owner.current().student
         with docker_client() as client:
             return cleanup.reset(
-                client, session=session, include_images=include_images, student=student
+                client,
+                session=session,
+                include_images=include_images,
+                student=student,
+                containers_only=containers_only,
+                keep_volumes=keep_volumes,
             )
 
     return target

@@ -80,6 +80,7 @@ def test_clean_up_reports_what_is_in_use_and_never_forces_it(docker_client, app,
     made["containers"].append(holder.id)
 
     at = open_page(app, "sizes.py")
+    at.checkbox(key="clean-session-volumes").check().run()  # volumes are not in the default
     at.button(key="clean-session").click().run()
     wait_for(
         at,
