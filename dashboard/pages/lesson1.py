@@ -10,6 +10,7 @@ from dashboard.engine.terminal import docker_exec_it_command
 from dashboard.ui import (
     charts,
     common,
+    errors,
     exports,
     figures,
     guide,
@@ -47,6 +48,41 @@ DETACHED_COMMANDS = {
 
 def _use_preset() -> None:
     st.session_state["detach-cmd"] = DETACHED_COMMANDS[st.session_state["detach-preset"]]
+
+
+WATCH_SECONDS = 1.0  # how often the detached container's panel looks while it runs
+
+
+def _started_and_running() -> str | None:
+    """The id of the container the last `docker run -d` started, while it still runs."""
+    snap = state.snapshot(DETACH_KEY)
+    record = getattr(snap.result, "record", None) if snap is not None and snap.ok else None
+    if record is None:
+        return None
+    now = next((c for c in state.lab_containers(LAB.name) if c.id == record.id), None)
+    return record.id if now is not None and now.running else None
+
+
+def _detached_section() -> None:
+    """The `docker run -d` panel: live while the job runs (common.live); then, while the
+    container it started runs, it looks every second, and when the container stops the whole
+    page reruns, so the panel and the container table above both say so."""
+    snap = state.snapshot(DETACH_KEY)
+    if snap is None or snap.running:
+        common.live(DETACH_KEY, _detach_panel)
+        return
+    watched = _started_and_running()
+
+    @st.fragment(run_every=WATCH_SECONDS if watched else None)
+    def panel() -> None:
+        state.bind_owner()
+        with errors.boundary():
+            if watched and _started_and_running() is None:
+                state.refresh_reads()
+                st.rerun()
+            _detach_panel(state.snapshot(DETACH_KEY))
+
+    panel()
 
 
 def _detach_panel(snap) -> None:
@@ -306,7 +342,7 @@ def render() -> None:
             f"docker run -d {name}",
         )
     # Next to the button that caused it: the container as it is now, or why it did not start.
-    common.live(DETACH_KEY, _detach_panel)
+    _detached_section()
     common.live(DETACH_FIX_KEY, views.action_panel)
     running = [c for c in state.lab_containers(LAB.name) if c.running]
     by_name = {c.name: c for c in running}
