@@ -6,11 +6,13 @@ frame after the echo was parsed into the terminal's buffer. Both sides run the s
 same xterm.js and the same WebSocket server code (dashboard/work/terminals.py) on loopback:
 
 - dashboard: the real app (`streamlit run dashboard/app.py`), lesson 1's "Open a terminal" into
-  a running container of ours: keystroke -> WebSocket -> `docker exec -it` (Docker API, the
-  container's pty) -> bash's echo -> back;
-- floor: the component's page served as a plain file, a `TerminalServer` in this process whose
-  stream is a local pty running bash on this machine (this module's own `PtyStream`: the
-  dashboard itself never opens a shell on the host).
+  a running container of ours: keystroke -> WebSocket (the channel's route on the dashboard's
+  own server) -> `docker exec -it` (Docker API, the container's pty) -> bash's echo -> back;
+  with `proxy=True` the same through nginx with TLS under a path prefix (tests/nginx_proxy.py);
+- floor: the component's page served as a plain file, and the same channel route on a server of
+  its own in this process (work/terminal_standalone.py) whose stream is a local pty running bash
+  on this machine (this module's own `PtyStream`: the dashboard itself never opens a shell on
+  the host).
 
 Rounds alternate between the two (side by side in one run); each round presses `keys` keys, one
 at a time, each after the previous echo (a typist, not a paste), then clears the line.
@@ -20,8 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
-import http.server
 import json
 import os
 import pty
@@ -30,7 +30,6 @@ import struct
 import subprocess
 import tempfile
 import termios
-import threading
 import time
 import uuid
 from dataclasses import asdict
@@ -42,7 +41,7 @@ from bench.workspace import Workspace
 from dashboard.engine import labels
 from dashboard.engine.offline import BASE_IMAGE
 from dashboard.ui.terminal import COMPONENT  # the path only; nothing of Streamlit runs here
-from dashboard.work import terminals
+from dashboard.work import terminal_standalone, terminals
 
 FRAME = "iframe[title='dashboard.ui.terminal.terminal']"
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
@@ -88,24 +87,6 @@ class PtyStream:
 
     def ended(self) -> str:
         return f"bash exited ({self.proc.poll()})"
-
-
-@contextlib.contextmanager
-def static_server(folder: Path):
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
 
 
 def _prompt(frame, timeout_ms: int = 60_000) -> None:
@@ -158,7 +139,7 @@ def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
     container = ws.client.containers.run(
         BASE_IMAGE, SLEEPER, detach=True, tty=True, stdin_open=True, labels=own, name=name
     )
-    floor_server = terminals.TerminalServer("127.0.0.1", 0)
+    floor_grants = terminals.Registry()
     env = {
         "DASHBOARD_DATA_DIR": str(tmp / "data"),
         "DASHBOARD_SESSION": session,
@@ -171,22 +152,23 @@ def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
     try:
         with (
             app_probe.serve("dashboard/app.py", tmp / "app.log", env) as (url, _),
-            static_server(COMPONENT) as static,
+            terminal_standalone.serve(floor_grants, static=COMPONENT) as static,
             app_probe.launch() as browser,
         ):
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             app_page = context.new_page()
             app_frame = _open_dashboard_terminal(app_page, url, name)
             floor_page = context.new_page()
-            grant = floor_server.registry.issue(
+            grant = floor_grants.issue(
                 session="bench",
                 origin=static,
                 xsrf=None,
                 opener=lambda cols, rows: PtyStream(cols, rows, tmp),
                 title="bash on a local pty (floor)",
             )
-            args = json.dumps({"token": grant.token, "port": floor_server.port, "height": 360})
-            floor_page.goto(f"{static}/index.html#{quote(args)}")
+            channel = f"{static.replace('http', 'ws')}/{terminals.PATH}"
+            args = json.dumps({"token": grant.token, "url": channel, "height": 360})
+            floor_page.goto(f"{static}/static/index.html#{quote(args)}")
             floor_frame = floor_page.main_frame
             _prompt(floor_frame)
             sides = {"dashboard": (app_page, app_frame), "floor": (floor_page, floor_frame)}
@@ -204,7 +186,6 @@ def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
                     order.append(key)
             context.close()
     finally:
-        floor_server.stop()
         with contextlib.suppress(Exception):
             container.remove(force=True)
     dash, floor = results["dashboard"], results["floor"]
