@@ -7,75 +7,25 @@ page's "Start detached" button makes); the foreign one has no labels at all. Bot
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-import uuid
 
-import docker
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.engine import runs
 from tests.e2e.browser import PAGE_MS, assert_clean, button, open_url, screenshot, wait_idle
-from tests.lab_images import iris_image
+from tests.e2e.terminal_page import (
+    FRAME,
+    KEY,
+    choose,
+    containers,
+    open_terminal,
+    terminal_frame,
+    wait_text,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
-
-FRAME = "iframe[title='dashboard.ui.terminal.terminal']"
-KEY = "iris-terminal"
-SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
-
-
-@pytest.fixture
-def containers(docker_client, session_id):
-    """(ours, foreign): a running iris container of the dashboard's, and one it did not make."""
-    uid = uuid.uuid4().hex[:6]
-    image = iris_image(docker_client)
-    ours = runs.start_detached(
-        docker_client, image, lab="iris", command="/bin/bash", name=f"{session_id}-term-{uid}"
-    )
-    foreign = docker_client.containers.run(
-        "python:3.11-slim", SLEEPER, detach=True, name=f"{session_id}-foreign-{uid}"
-    )
-    try:
-        yield ours.name, foreign.name
-    finally:
-        for cid in (ours.id, foreign.id):
-            with contextlib.suppress(docker.errors.NotFound):
-                docker_client.containers.get(cid).remove(force=True)
-
-
-def choose(page, name: str) -> None:
-    box = page.locator(".st-key-terminal-container input")
-    box.fill(name)
-    box.press("Enter")
-    wait_idle(page)
-
-
-def terminal_frame(page):
-    handle = page.locator(FRAME).element_handle(timeout=PAGE_MS)
-    frame = handle.content_frame()
-    frame.wait_for_function("() => window.__terminal !== undefined", timeout=PAGE_MS)
-    return frame
-
-
-def open_terminal(page, app_url: str, container: str):
-    """Lesson 1, the container chosen, "Open a terminal": the terminal's frame at bash's prompt."""
-    open_url(page, app_url + "/lesson1")
-    choose(page, container)
-    button(page, f"{KEY}-button").click()
-    wait_idle(page)
-    frame = terminal_frame(page)
-    wait_text(frame, r"root@\w+:/app# $")
-    return frame
-
-
-def wait_text(frame, pattern: str, timeout_ms: int = 30_000) -> None:
-    """Until the terminal's buffer (scrollback and screen) matches the regex `pattern`."""
-    frame.wait_for_function(
-        "p => new RegExp(p, 'm').test(window.__terminal.text())", arg=pattern, timeout=timeout_ms
-    )
+__all__ = ["containers"]  # the fixture, imported for pytest
 
 
 def test_terminal_into_a_lab_container_and_refusal_for_a_foreign_one(page, app_url, containers):
@@ -157,7 +107,7 @@ def test_terminal_into_a_lab_container_and_refusal_for_a_foreign_one(page, app_u
 
 def test_leaving_the_page_hangs_up_the_shell(page, app_url, containers, docker_client):
     ours, _ = containers
-    frame = open_terminal(page, app_url, ours)
+    frame = open_terminal(page, app_url + "/lesson1", ours)
     frame.locator(".xterm").click()
     page.keyboard.type("sleep 777\n")
 
@@ -177,7 +127,7 @@ def test_leaving_the_page_hangs_up_the_shell(page, app_url, containers, docker_c
 
 def test_a_stopped_container_ends_the_terminal(page, app_url, containers, docker_client):
     ours, _ = containers
-    frame = open_terminal(page, app_url, ours)
+    frame = open_terminal(page, app_url + "/lesson1", ours)
     docker_client.containers.get(ours).stop(timeout=1)
     expect(frame.locator("#bar")).to_have_text(
         f"The container {ours} stopped; the shell went with it.", timeout=PAGE_MS
