@@ -7,9 +7,12 @@ page's "Start detached" button makes); the foreign one has no labels at all. Bot
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+import uuid
 
+import docker
 import pytest
 from playwright.sync_api import expect
 
@@ -23,6 +26,7 @@ from tests.e2e.terminal_page import (
     terminal_frame,
     wait_text,
 )
+from tests.lab_images import iris_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 __all__ = ["containers"]  # the fixture, imported for pytest
@@ -132,3 +136,27 @@ def test_a_stopped_container_ends_the_terminal(page, app_url, containers, docker
     expect(frame.locator("#bar")).to_have_text(
         f"The container {ours} stopped; the shell went with it.", timeout=PAGE_MS
     )
+
+
+def test_a_container_started_on_the_page_is_offered_without_a_reload(
+    page, app_url, docker_client, session_id
+):
+    iris_image(docker_client)
+    name = f"{session_id}-started-{uuid.uuid4().hex[:6]}"
+    open_url(page, app_url + "/lesson1")
+    field = page.locator(".st-key-terminal-container input")
+    try:
+        box = page.locator(".st-key-detach-name input")
+        box.fill(name)
+        box.press("Enter")
+        wait_idle(page)
+        button(page, "start-detached").click()
+        expect(field).to_have_value(name, timeout=PAGE_MS)
+        expect(page.get_by_text(f"docker exec -it {name} bash").first).to_be_visible()
+        button(page, f"{KEY}-button").click()
+        wait_idle(page)
+        frame = terminal_frame(page)
+        wait_text(frame, r"root@\w+:/app# $")
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_client.containers.get(name).remove(force=True)
