@@ -39,6 +39,7 @@ http {{
     listen 127.0.0.1:{port} ssl;
     ssl_certificate {tmp}/cert.pem;
     ssl_certificate_key {tmp}/key.pem;
+    {terminal_location}
     location /{prefix}/ {{
       proxy_pass http://127.0.0.1:{upstream};
       proxy_http_version 1.1;
@@ -52,6 +53,15 @@ http {{
   }}
 }}
 """
+
+
+# A proxy that passes the terminal's path as plain HTTP (no upgrade headers): a set-up mistake,
+# for the page's "could not connect" message.
+NO_UPGRADE = """location /{prefix}/_dashboard/terminal {{
+      proxy_pass http://127.0.0.1:{upstream};
+      proxy_http_version 1.1;
+      proxy_set_header Host $http_host;
+    }}"""
 
 
 def free_port() -> int:
@@ -74,14 +84,26 @@ def make_certificate(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def proxy(upstream: int, prefix: str, timeout: float = 30) -> Iterator[str]:
-    """nginx on a free loopback port with TLS, `/PREFIX/` proxied to 127.0.0.1:`upstream`."""
+def proxy(
+    upstream: int, prefix: str, timeout: float = 30, terminal_upgrade: bool = True
+) -> Iterator[str]:
+    """nginx on a free loopback port with TLS, `/PREFIX/` proxied to 127.0.0.1:`upstream`;
+    with `terminal_upgrade=False` the terminal's path is proxied without WebSocket upgrades."""
     tmp = Path(tempfile.mkdtemp(prefix="nginx-"))
     port = free_port()
     make_certificate(tmp)
     user = "user root;" if os.geteuid() == 0 else ""  # workers read the 0700 temp folder
+    prefix = prefix.strip("/")
+    broken = "" if terminal_upgrade else NO_UPGRADE.format(prefix=prefix, upstream=upstream)
     (tmp / "nginx.conf").write_text(
-        CONFIG.format(user=user, tmp=tmp, port=port, upstream=upstream, prefix=prefix.strip("/"))
+        CONFIG.format(
+            user=user,
+            tmp=tmp,
+            port=port,
+            upstream=upstream,
+            prefix=prefix,
+            terminal_location=broken,
+        )
     )
     proc = subprocess.Popen(
         [NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"],
@@ -98,7 +120,7 @@ def proxy(upstream: int, prefix: str, timeout: float = 30) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("nginx did not listen")
             time.sleep(0.1)  # polling the port until nginx listens
-        yield f"https://127.0.0.1:{port}/{prefix.strip('/')}/"
+        yield f"https://127.0.0.1:{port}/{prefix}/"
     finally:
         proc.terminate()
         try:

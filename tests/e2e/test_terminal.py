@@ -160,3 +160,17 @@ def test_a_container_started_on_the_page_is_offered_without_a_reload(
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             docker_client.containers.get(name).remove(force=True)
+
+
+def test_a_frame_loaded_again_is_told_its_token_was_refused(page, app_url, containers):
+    """The terminal's frame loaded a second time (a reload of the frame): Streamlit gives it the
+    same token, which its first load spent. The page says so, not "could not connect"."""
+    ours, _ = containers
+    frame = open_terminal(page, app_url + "/lesson1", ours)
+    frame.evaluate("location.reload()")
+    frame = terminal_frame(page)
+    bar = frame.locator("#bar")
+    expect(bar).to_have_attribute("data-kind", "refused", timeout=PAGE_MS)
+    expect(bar).to_have_text(
+        "The dashboard refused this terminal (token already used). Open a new terminal."
+    )

@@ -20,8 +20,25 @@ from websockets.sync.client import connect
 
 from dashboard.work import terminals
 from tests import nginx_proxy
-from tests.e2e.browser import PAGE_MS, VIEWPORT, app_env, assert_clean, serve, watched_page
-from tests.e2e.terminal_page import containers, open_terminal, wait_text
+from tests.e2e.browser import (
+    PAGE_MS,
+    VIEWPORT,
+    app_env,
+    assert_clean,
+    button,
+    open_url,
+    serve,
+    wait_idle,
+    watched_page,
+)
+from tests.e2e.terminal_page import (
+    KEY,
+    choose,
+    containers,
+    open_terminal,
+    terminal_frame,
+    wait_text,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 __all__ = ["containers"]  # the fixture, imported for pytest
@@ -112,3 +129,28 @@ def test_plain_ws_and_a_foreign_origin_are_refused(behind_nginx):
         ws.recv(10)
     assert closed.value.rcvd.code == terminals.REFUSED
     assert closed.value.rcvd.reason == "Terminal refused: unknown token."
+
+
+def test_a_proxy_that_does_not_pass_the_terminal_is_told_as_no_connection(
+    page, behind_nginx, containers
+):
+    """A second nginx in front of the same dashboard passes the page's own WebSocket but not the
+    terminal's (a set-up mistake): the page works, and the terminal says it could not connect,
+    not that its token was refused."""
+    _, port = behind_nginx
+    ours, _ = containers
+    with nginx_proxy.proxy(port, PREFIX, terminal_upgrade=False) as public:
+        open_url(page, public + "lesson1")
+        choose(page, ours)
+        button(page, f"{KEY}-button").click()
+        wait_idle(page)
+        frame = terminal_frame(page)
+        bar = frame.locator("#bar")
+        expect(bar).to_have_attribute("data-kind", "unreachable", timeout=PAGE_MS)
+        host = public.split("/")[2]
+        expect(bar).to_have_text(
+            f"Could not connect to the dashboard's terminal channel "
+            f"(wss://{host}/{PREFIX}/{terminals.PATH}): the dashboard is not running, or a "
+            "proxy in front of it does not pass WebSocket connections. Open a new terminal "
+            "once the page works again."
+        )
