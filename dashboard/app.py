@@ -29,6 +29,10 @@ if __name__ == "__main__":
 
     shell.main()
 else:
+    from streamlit import config
+    from streamlit.url_util import make_url_path
+
     from dashboard.work import terminals
 
-    app = st.App(__file__, routes=[terminals.route()])
+    channel = make_url_path(config.get_option("server.baseUrlPath") or "", terminals.PATH)
+    app = st.App(__file__, routes=[terminals.route(channel)])

@@ -27,7 +27,7 @@ def serve(grants: Registry, static: Path | None = None) -> Iterator[str]:
     from starlette.routing import Mount
     from starlette.staticfiles import StaticFiles
 
-    routes = [terminals.route(grants, "/" + terminals.PATH)]
+    routes = [terminals.route("/" + terminals.PATH, grants)]
     if static is not None:
         routes.append(Mount("/static", StaticFiles(directory=static), name="static"))
     with socket.socket() as sock:

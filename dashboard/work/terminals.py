@@ -49,24 +49,12 @@ FIRST_MESSAGE_WAIT = 10.0  # seconds for the client's first resize before 80x24 
 # Blocking work of the terminals (opening an exec, writes to a shell that may stop reading,
 # closing): threads of their own, off the server's event loop and its default executor.
 _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="terminal")
-_registry = Registry()
+_registry = Registry()  # this process's grants: the pages issue them, the route spends them
 
 
-def registry() -> Registry:
-    """This process's grants (the pages issue, the route spends)."""
-    return _registry
-
-
-def path() -> str:
-    """The channel's URL path on this server: `/BASE/_dashboard/terminal`."""
-    from streamlit import config
-    from streamlit.url_util import make_url_path
-
-    return make_url_path(config.get_option("server.baseUrlPath") or "", PATH)
-
-
-def route(grants: Registry | None = None, at: str | None = None):
-    """The channel as a Starlette route, for `st.App(routes=...)` (or any Starlette app)."""
+def route(at: str, grants: Registry | None = None):
+    """The channel as a Starlette route at the URL path `at` (the dashboard's is `PATH` under
+    `server.baseUrlPath`, dashboard/app.py), for `st.App(routes=...)` or any Starlette app."""
     from starlette.routing import WebSocketRoute
 
     grants = grants or _registry
@@ -74,7 +62,7 @@ def route(grants: Registry | None = None, at: str | None = None):
     async def endpoint(websocket) -> None:
         await serve(websocket, grants)
 
-    return WebSocketRoute(at or path(), endpoint, name="dashboard-terminal")
+    return WebSocketRoute(at, endpoint, name="dashboard-terminal")
 
 
 def handshake(websocket) -> Handshake:
