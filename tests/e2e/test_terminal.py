@@ -1,5 +1,8 @@
-"""Lesson 1's browser terminal in headless Chromium: xterm.js over the dashboard's WebSocket into
-`docker exec -it` in a running lab container, and the refusal for a container it did not make.
+"""Lesson 1's browser terminal in headless Chromium: xterm.js over the dashboard's WebSocket (a
+route of its own server) into `docker exec -it` in a running lab container, the refusal for a
+container it did not make, the hang-up when the page goes, the sentences for a stopped container
+and a refused token, and a container started on the page offered to the terminal without a
+reload. Behind nginx with TLS and a path prefix: tests/e2e/test_terminal_proxy.py.
 
 The lab container is started by the test with the dashboard's own session label (what the
 page's "Start detached" button makes); the foreign one has no labels at all. Both are removed.
