@@ -1,8 +1,8 @@
 """Lesson 1's browser terminal in headless Chromium: xterm.js over the dashboard's WebSocket (a
 route of its own server) into `docker exec -it` in a running lab container, the refusal for a
-container it did not make, the hang-up when the page goes, the sentences for a stopped container
-and a refused token, and a container started on the page offered to the terminal without a
-reload. Behind nginx with TLS and a path prefix: tests/e2e/test_terminal_proxy.py.
+container it did not make, the hang-up when the page goes, the sentences for a stopped container,
+a refused token and an idle terminal, and a container started on the page offered to the
+terminal without a reload. Behind nginx with TLS and a path prefix: test_terminal_proxy.py.
 
 The lab container is started by the test with the dashboard's own session label (what the
 page's "Start detached" button makes); the foreign one has no labels at all. Both are removed.
@@ -19,7 +19,17 @@ import docker
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import PAGE_MS, assert_clean, button, open_url, screenshot, wait_idle
+from dashboard import settings
+from tests.e2e.browser import (
+    PAGE_MS,
+    app_env,
+    assert_clean,
+    button,
+    open_url,
+    screenshot,
+    serve,
+    wait_idle,
+)
 from tests.e2e.terminal_page import (
     FRAME,
     KEY,
@@ -177,3 +187,25 @@ def test_a_frame_loaded_again_is_told_its_token_was_refused(page, app_url, conta
     expect(bar).to_have_text(
         "The dashboard refused this terminal (token already used). Open a new terminal."
     )
+
+
+@pytest.fixture(scope="module")
+def impatient_url(session_id, tmp_path_factory):
+    """A dashboard whose terminals close after 3 s without a key (DASHBOARD_TERMINAL_IDLE)."""
+    tmp = tmp_path_factory.mktemp("streamlit-idle")
+    env = {**app_env(tmp, session_id), settings.TERMINAL_IDLE: "3"}
+    try:
+        with serve(tmp / "server.log", env) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+def test_an_idle_terminal_says_it_closed_for_idleness(page, impatient_url, containers):
+    ours, _ = containers
+    frame = open_terminal(page, impatient_url + "/lesson1", ours)
+    bar = frame.locator("#bar")
+    expect(bar).to_have_text(
+        f"Closed after 3 s without a key pressed ({settings.TERMINAL_IDLE}).", timeout=PAGE_MS
+    )
+    expect(bar).to_have_attribute("data-kind", "ended")
