@@ -54,21 +54,28 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(
-    script: str, log: Path, env: dict[str, str] | None = None, timeout: float = 90
+    script: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 90,
+    base: str = "",
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`streamlit run SCRIPT` (relative to the repo) on a free port; yields (url, process)."""
+    """`streamlit run SCRIPT` (relative to the repo) on a free port, under the
+    `server.baseUrlPath` `base` when given; yields (url, process)."""
     port = free_port()
+    extra = ["--server.baseUrlPath", base] if base else []
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", script]
             + ["--server.headless", "true", "--server.port", str(port)]
-            + ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            + ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+            + extra,
             cwd=REPO_ROOT,
             env={**os.environ, **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}" + (f"/{base.strip('/')}" if base else "")
     try:
         deadline = time.monotonic() + timeout
         while not health(url):

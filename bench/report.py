@@ -705,10 +705,18 @@ def terminal_section(r: dict) -> list[str]:
         "the keydown on xterm.js's textarea to the frame after the echo reached the terminal's "
         'buffer (on screen; "parsed": when xterm.js had parsed it, before that frame). '
         "Dashboard: the real app, lesson 1's terminal into a running container of "
-        f"{r['container_image']} (WebSocket on loopback -> `docker exec -it` -> bash's echo). "
-        "Floor: the same page, xterm.js and WebSocket server code, with a local pty running "
-        f"bash on this machine as the stream (bench/terminal.py). {r['rounds']} rounds each, "
-        f"alternating, {r['keys_per_round']} keys a round, one key in flight at a time.",
+        f"{r['container_image']} (WebSocket on loopback, a route of the dashboard's own server "
+        "-> `docker exec -it` -> bash's echo)"
+        + (
+            f", under the path prefix {r['path_prefix']}; proxied: the same server and container "
+            "through nginx with TLS (the browser connects with https:// and wss://)"
+            if "proxied_ms" in r
+            else ""
+        )
+        + ". Floor: the same page, xterm.js and WebSocket route on a server of its own, with a "
+        f"local pty running bash on this machine as the stream (bench/terminal.py). "
+        f"{r['rounds']} rounds each, taking turns, {r['keys_per_round']} keys a round, one key "
+        "in flight at a time.",
         "",
         markdown_table(
             ["", "Echo on screen, median (min to max)", "90th percentile", "Echo parsed", "Keys"],
@@ -719,6 +727,19 @@ def terminal_section(r: dict) -> list[str]:
                     f"{r['dashboard_p90_ms']:.1f} ms",
                     ms(r["dashboard_parsed_ms"]) if "dashboard_parsed_ms" in r else "-",
                     r["dashboard_ms"]["n"],
+                ),
+                *(
+                    [
+                        (
+                            "Proxied (nginx, TLS, prefix)",
+                            ms(r["proxied_ms"]),
+                            f"{r['proxied_p90_ms']:.1f} ms",
+                            ms(r["proxied_parsed_ms"]),
+                            r["proxied_ms"]["n"],
+                        )
+                    ]
+                    if "proxied_ms" in r
+                    else []
                 ),
                 (
                     "Floor (local pty)",
@@ -731,7 +752,15 @@ def terminal_section(r: dict) -> list[str]:
         ),
         "",
         f"Dashboard / floor: {r['ratio_of_medians']:.3f}x (medians of all keys); per round "
-        f"{ratio['median']:.3f}x ({ratio['minimum']:.3f}x to {ratio['maximum']:.3f}x).",
+        f"{ratio['median']:.3f}x ({ratio['minimum']:.3f}x to {ratio['maximum']:.3f}x)."
+        + (
+            f" Proxied / floor: {r['proxied_ratio_of_medians']:.3f}x; per round "
+            f"{r['proxied_round_ratio']['median']:.3f}x "
+            f"({r['proxied_round_ratio']['minimum']:.3f}x to "
+            f"{r['proxied_round_ratio']['maximum']:.3f}x)."
+            if "proxied_ms" in r
+            else ""
+        ),
     ]
 
 

@@ -283,6 +283,14 @@ def judge(results: dict) -> list[stats.Goal]:
             "x",
         ),
         stats.goal(
+            "terminal_echo_proxied_floor",
+            "Same through nginx with TLS under a path prefix / the floor",
+            get("terminal", "proxied_round_ratio", "median"),
+            "<=",
+            1.5,
+            "x",
+        ),
+        stats.goal(
             "classroom_mean",
             "Classroom: mean time until a student's build is done, queued (one slot per CPU) / "
             f"all at once, {get('classroom', 'students') or 'N'} no-cache iris builds",

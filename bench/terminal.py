@@ -6,22 +6,25 @@ frame after the echo was parsed into the terminal's buffer. Both sides run the s
 same xterm.js and the same WebSocket server code (dashboard/work/terminals.py) on loopback:
 
 - dashboard: the real app (`streamlit run dashboard/app.py`), lesson 1's "Open a terminal" into
-  a running container of ours: keystroke -> WebSocket -> `docker exec -it` (Docker API, the
-  container's pty) -> bash's echo -> back;
-- floor: the component's page served as a plain file, a `TerminalServer` in this process whose
-  stream is a local pty running bash on this machine (this module's own `PtyStream`: the
-  dashboard itself never opens a shell on the host).
+  a running container of ours: keystroke -> WebSocket (the channel's route on the dashboard's
+  own server) -> `docker exec -it` (Docker API, the container's pty) -> bash's echo -> back;
+- proxied: the same dashboard and container through nginx with TLS (tests/nginx_proxy.py, the
+  test's own certificate) at https://127.0.0.1:PORT/class/ada/;
+- floor: the component's page served as a plain file, and the same channel route on a server of
+  its own in this process (work/terminal_standalone.py) whose stream is a local pty running bash
+  on this machine (this module's own `PtyStream`: the dashboard itself never opens a shell on
+  the host).
 
-Rounds alternate between the two (side by side in one run); each round presses `keys` keys, one
-at a time, each after the previous echo (a typist, not a paste), then clears the line.
+The dashboard runs under the path prefix `/class/ada` (`server.baseUrlPath`), reached both
+directly and through nginx. Rounds rotate among the three sides (side by side in one run); each
+round presses `keys` keys, one at a time, each after the previous echo (a typist, not a paste),
+then clears the line. Each side has a browser context of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
-import http.server
 import json
 import os
 import pty
@@ -30,19 +33,18 @@ import struct
 import subprocess
 import tempfile
 import termios
-import threading
 import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from bench import app_probe, stats
 from bench.workspace import Workspace
 from dashboard.engine import labels
 from dashboard.engine.offline import BASE_IMAGE
 from dashboard.ui.terminal import COMPONENT  # the path only; nothing of Streamlit runs here
-from dashboard.work import terminals
+from dashboard.work import terminal_standalone, terminals
 
 FRAME = "iframe[title='dashboard.ui.terminal.terminal']"
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
@@ -90,24 +92,6 @@ class PtyStream:
         return f"bash exited ({self.proc.poll()})"
 
 
-@contextlib.contextmanager
-def static_server(folder: Path):
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 def _prompt(frame, timeout_ms: int = 60_000) -> None:
     frame.wait_for_function(
         "() => window.__terminal && /[#$] $/m.test(window.__terminal.text())",
@@ -150,7 +134,13 @@ def _open_dashboard_terminal(page, url: str, container: str):
     return frame
 
 
+PREFIX = "class/ada"
+SIDES = ("dashboard", "proxied", "floor")
+
+
 def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
+    from tests import nginx_proxy  # the terminal test's proxy: the same set-up measured
+
     session = f"{ws.lab}-term"
     tmp = Path(tempfile.mkdtemp(prefix="bench-term-", dir=ws.tmp))
     name = f"{ws.lab}-term-{uuid.uuid4().hex[:6]}"
@@ -158,43 +148,53 @@ def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
     container = ws.client.containers.run(
         BASE_IMAGE, SLEEPER, detach=True, tty=True, stdin_open=True, labels=own, name=name
     )
-    floor_server = terminals.TerminalServer("127.0.0.1", 0)
+    floor_grants = terminals.Registry()
     env = {
         "DASHBOARD_DATA_DIR": str(tmp / "data"),
         "DASHBOARD_SESSION": session,
         "DASHBOARD_TAG_SUFFIX": session.lower(),
     }
-    results: dict[str, list[float]] = {"dashboard": [], "floor": []}
-    per_round: dict[str, list[float]] = {"dashboard": [], "floor": []}
-    parse: dict[str, list[float]] = {"dashboard": [], "floor": []}
+    results: dict[str, list[float]] = {side: [] for side in SIDES}
+    per_round: dict[str, list[float]] = {side: [] for side in SIDES}
+    parse: dict[str, list[float]] = {side: [] for side in SIDES}
     order: list[str] = []
     try:
         with (
-            app_probe.serve("dashboard/app.py", tmp / "app.log", env) as (url, _),
-            static_server(COMPONENT) as static,
+            app_probe.serve("dashboard/app.py", tmp / "app.log", env, base=PREFIX) as (url, _),
+            nginx_proxy.proxy(urlsplit(url).port, PREFIX) as public,
+            terminal_standalone.serve(floor_grants, static=COMPONENT) as static,
             app_probe.launch() as browser,
         ):
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            app_page = context.new_page()
+            contexts = [
+                browser.new_context(viewport={"width": 1400, "height": 1000}, **extra)
+                for extra in ({}, {"ignore_https_errors": True}, {})
+            ]
+            app_page = contexts[0].new_page()
             app_frame = _open_dashboard_terminal(app_page, url, name)
-            floor_page = context.new_page()
-            grant = floor_server.registry.issue(
+            proxied_page = contexts[1].new_page()
+            proxied_frame = _open_dashboard_terminal(proxied_page, public.rstrip("/"), name)
+            floor_page = contexts[2].new_page()
+            grant = floor_grants.issue(
                 session="bench",
                 origin=static,
                 xsrf=None,
                 opener=lambda cols, rows: PtyStream(cols, rows, tmp),
                 title="bash on a local pty (floor)",
             )
-            args = json.dumps({"token": grant.token, "port": floor_server.port, "height": 360})
-            floor_page.goto(f"{static}/index.html#{quote(args)}")
+            channel = f"{static.replace('http', 'ws')}/{terminals.PATH}"
+            args = json.dumps({"token": grant.token, "url": channel, "height": 360})
+            floor_page.goto(f"{static}/static/index.html#{quote(args)}")
             floor_frame = floor_page.main_frame
             _prompt(floor_frame)
-            sides = {"dashboard": (app_page, app_frame), "floor": (floor_page, floor_frame)}
-            _round(app_page, app_frame, 3)  # warm-up, not counted
-            _round(floor_page, floor_frame, 3)
-            for pair in stats.alternating(rounds):
-                for side in pair:
-                    key = "dashboard" if side == "a" else "floor"
+            sides = {
+                "dashboard": (app_page, app_frame),
+                "proxied": (proxied_page, proxied_frame),
+                "floor": (floor_page, floor_frame),
+            }
+            for page, frame in sides.values():
+                _round(page, frame, 3)  # warm-up, not counted
+            for i in range(rounds):
+                for key in SIDES[i % 3 :] + SIDES[: i % 3]:  # each side goes first in turn
                     page, frame = sides[key]
                     page.bring_to_front()
                     measured, parsed = _round(page, frame, keys)
@@ -202,24 +202,30 @@ def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
                     parse[key] += parsed
                     per_round[key].append(stats.summarize(measured).median)
                     order.append(key)
-            context.close()
+            for context in contexts:
+                context.close()
     finally:
-        floor_server.stop()
         with contextlib.suppress(Exception):
             container.remove(force=True)
-    dash, floor = results["dashboard"], results["floor"]
+    dash, proxied, floor = results["dashboard"], results["proxied"], results["floor"]
     return {
         "keys_per_round": keys,
         "rounds": rounds,
         "order": order,
+        "path_prefix": f"/{PREFIX}/",
         "dashboard_ms": asdict(stats.summarize(dash)),
+        "proxied_ms": asdict(stats.summarize(proxied)),
         "floor_ms": asdict(stats.summarize(floor)),
         "dashboard_parsed_ms": asdict(stats.summarize(parse["dashboard"])),
+        "proxied_parsed_ms": asdict(stats.summarize(parse["proxied"])),
         "floor_parsed_ms": asdict(stats.summarize(parse["floor"])),
         "dashboard_p90_ms": stats.percentile(dash, 90),
+        "proxied_p90_ms": stats.percentile(proxied, 90),
         "floor_p90_ms": stats.percentile(floor, 90),
         "ratio_of_medians": stats.summarize(dash).median / stats.summarize(floor).median,
+        "proxied_ratio_of_medians": stats.summarize(proxied).median / stats.summarize(floor).median,
         "round_ratio": asdict(stats.paired(per_round["dashboard"], per_round["floor"]).ratio),
+        "proxied_round_ratio": asdict(stats.paired(per_round["proxied"], per_round["floor"]).ratio),
         "container_image": BASE_IMAGE,
         "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }

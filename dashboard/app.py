@@ -1,9 +1,16 @@
-"""The dashboard: `streamlit run dashboard/app.py`.
+"""The dashboard: `streamlit run dashboard/app.py` (what `./dev start` runs).
 
-One page per lesson of the lecture (dashboard/pages/), a sidebar with the daemon's status, and
-a "Docker is not reachable" page in place of the lessons when the daemon cannot be reached.
-Pages render inside an error boundary, so Docker's refusals appear as messages. The frame
-(navigation, theme, sidebar) is in dashboard/ui/shell.py.
+This one file is both halves of the app:
+
+- `streamlit run` finds the `app = st.App(...)` below and serves it: Streamlit's own ASGI
+  server (Starlette under uvicorn) with the browser terminal's WebSocket added as a route
+  (dashboard/work/terminals.py), so the terminal lives on the dashboard's own address, port,
+  scheme and `server.baseUrlPath`, with no second port. Imported that way, `__name__` is "app".
+- For every page view Streamlit runs this file as the script (`__name__` is "__main__"): one
+  page per lesson (dashboard/pages/), a sidebar with the daemon's status, and a "Docker is not
+  reachable" page in place of the lessons when the daemon cannot be reached. Pages render inside
+  an error boundary, so Docker's refusals appear as messages. The frame (navigation, theme,
+  sidebar) is in dashboard/ui/shell.py. AppTest runs it the same way.
 """
 
 from __future__ import annotations
@@ -11,10 +18,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import streamlit as st
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard.ui import shell  # noqa: E402
+if __name__ == "__main__":
+    from dashboard.ui import shell
 
-shell.main()
+    shell.main()
+else:
+    from streamlit import config
+    from streamlit.url_util import make_url_path
+
+    from dashboard.work import terminals
+
+    channel = make_url_path(config.get_option("server.baseUrlPath") or "", terminals.PATH)
+    app = st.App(__file__, routes=[terminals.route(channel)])

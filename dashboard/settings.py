@@ -28,7 +28,6 @@ WHEELHOUSE_PORT = "DASHBOARD_WHEELHOUSE_PORT"
 IN_CONTAINER = "DASHBOARD_IN_CONTAINER"
 DEBUG = "DASHBOARD_DEBUG"
 TERMINAL_IDLE = "DASHBOARD_TERMINAL_IDLE"
-TERMINAL_PORT = "DASHBOARD_TERMINAL_PORT"
 BENCH_FLOOR = "DASHBOARD_BENCH_FLOOR"
 SCRIPT_TIMES = "DASHBOARD_SCRIPT_TIMES"
 
@@ -84,11 +83,6 @@ SETTINGS: tuple[Setting, ...] = (
         TERMINAL_IDLE,
         "600",
         "seconds without a key pressed after which a browser terminal closes",
-    ),
-    Setting(
-        TERMINAL_PORT,
-        "a free port",
-        "the port of the browser terminals' WebSocket server (on the dashboard's own address)",
     ),
     Setting(
         BENCH_FLOOR,
@@ -196,11 +190,3 @@ def terminal_idle() -> float:
         return max(1.0, float(_get(TERMINAL_IDLE)))
     except ValueError:
         return 600.0
-
-
-def terminal_port() -> int:
-    """DASHBOARD_TERMINAL_PORT, or 0 (a free port) when unset or not a number."""
-    try:
-        return int(_get(TERMINAL_PORT) or 0)
-    except ValueError:
-        return 0

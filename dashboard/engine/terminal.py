@@ -31,6 +31,7 @@ TERM = "xterm-256color"
 # terminal's own id, so a hang-up can find them: Docker does not end an exec whose client left.
 MARK = "DASHBOARD_TERMINAL"
 HANGUP_GRACE = 2.0  # seconds between SIGHUP and SIGKILL for what is still running
+STOP_SETTLE = 3.0  # seconds a shell killed by a signal waits to see whether its container stopped
 
 
 class TerminalRefused(RunError):
@@ -128,16 +129,25 @@ class ExecTerminal:
             return False
 
     def ended(self) -> str:
-        """Why the stream ended, as a sentence for the page."""
+        """Why the stream ended, as a sentence for the page.
+
+        A container being stopped kills the exec's shell (exit code 137) a moment before the
+        daemon marks the container as no longer running: a shell killed by a signal is looked
+        at again for up to `STOP_SETTLE` seconds, so a stop is not told as the shell's exit."""
         code = self.exit_code()
-        try:
-            state = self.client.api.inspect_container(self.target.id).get("State") or {}
-        except docker.errors.NotFound:
-            return f"The container {self.target.name} was removed; the shell went with it."
-        except (docker.errors.APIError, *CONNECTION_ERRORS):
-            return "The connection to the Docker daemon broke."
-        if not state.get("Running"):
-            return f"The container {self.target.name} stopped; the shell went with it."
+        settle = time.monotonic() + (STOP_SETTLE if code is None or code > 128 else 0)
+        while True:
+            try:
+                state = self.client.api.inspect_container(self.target.id).get("State") or {}
+            except docker.errors.NotFound:
+                return f"The container {self.target.name} was removed; the shell went with it."
+            except (docker.errors.APIError, *CONNECTION_ERRORS):
+                return "The connection to the Docker daemon broke."
+            if not state.get("Running"):
+                return f"The container {self.target.name} stopped; the shell went with it."
+            if time.monotonic() >= settle:
+                break
+            time.sleep(0.1)  # polling the daemon's view of the container while it stops
         if code is None:
             return "The shell's stream ended."
         return f"The shell exited (exit code {code})."

@@ -378,9 +378,9 @@ def render() -> None:
         "`docker exec` above did, and connects your terminal to it. Try `ls` and "
         "`python main.py`."
     )
-    default = inside if running else ""
+    _follow_running(inside if running else "")
     into = st.text_input(
-        "Container (name or id)", value=default, key="terminal-container", width=320
+        "Container (name or id)", key="terminal-container", on_change=_typed, width=320
     ).strip()
     if into:
         common.command(docker_exec_it_command(into), "The terminal below is the same as:")
@@ -412,6 +412,21 @@ def render() -> None:
 
     # ---------------------------------------------------------------- make
     make_panel.render(LAB.name, "7. The Makefile")
+
+
+def _follow_running(default: str) -> None:
+    """The terminal's container field follows the running containers (the one chosen above, or
+    the first): a container started after the page was drawn is offered without a reload, and
+    one that stopped is no longer. Once the student types a name it is theirs and stays (even a
+    stopped container's: the panel then says why it opens no shell); emptied, it follows again."""
+    if not st.session_state.get("terminal-typed"):
+        st.session_state["terminal-container"] = default
+
+
+def _typed() -> None:
+    st.session_state["terminal-typed"] = bool(
+        (st.session_state.get("terminal-container") or "").strip()
+    )
 
 
 shell.run_page(render, __file__)

@@ -1,7 +1,9 @@
 """The browser terminal on a page: xterm.js (terminal_component/) on the work layer's channel.
 
-The component gets a one-time token and the channel's port, never a container id it could
-change: what the terminal opens was fixed, and checked, when the token was issued.
+The component gets a one-time token and the channel's path (relative to the dashboard's root:
+the component resolves it against its own address, so a proxy's prefix and scheme carry over),
+never a container id it could change: what the terminal opens was fixed, and checked, when the
+token was issued.
 """
 
 from __future__ import annotations
@@ -44,10 +46,7 @@ def _open(container: str) -> terminals.Opened | str:
         if isinstance(browser, str):
             return f"No terminal: {browser}."
         session, origin, xsrf = browser
-        host = st.get_option("server.address") or "127.0.0.1"
-        return terminals.open_terminal(
-            container, session=session, origin=origin, xsrf=xsrf, host=host
-        )
+        return terminals.open_terminal(container, session=session, origin=origin, xsrf=xsrf)
     except (RunError, DaemonUnavailable) as exc:
         return str(exc)
 
@@ -74,7 +73,7 @@ def panel(container: str, key: str) -> None:
             )
             _component(
                 token=grant.token,
-                port=opened.port,
+                path=terminals.PATH,
                 height=HEIGHT,
                 title=opened.cli,
                 key=f"{key}-term-{st.session_state.get(f'{key}-serial', 0)}",

@@ -1,6 +1,6 @@
 """Lesson 1's terminal panel through AppTest (no JavaScript: the terminal itself is tested in
-Chromium, tests/e2e/test_terminal.py): the equivalent command, and the refusals the page shows
-before any terminal is drawn.
+Chromium, tests/e2e/test_terminal.py): the equivalent command, the refusals the page shows
+before any terminal is drawn, and the container field following the running containers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 
 from dashboard.engine import runs
 from dashboard.engine.offline import BASE_IMAGE
-from tests.app.helpers import open_page
+from tests.app.helpers import open_page, start_detached, wait_for
+from tests.lab_images import iris_image
 
 pytestmark = pytest.mark.docker
 
@@ -59,3 +60,45 @@ def test_the_page_refuses_a_foreign_container_and_a_stopped_one(app, two, docker
     runs.stop_container(docker_client, ours.id, grace=1)
     errors = open_for(at, ours.name)
     assert any("it is exited; a shell needs a running container" in e for e in errors)
+
+
+def test_the_terminal_offers_a_container_started_after_the_page_was_drawn(
+    docker_client, app, new_containers, session_id
+):
+    iris_image(docker_client)
+    uid = uuid.uuid4().hex[:6]
+    first, second = f"iris-sh-{session_id}-{uid}", f"iris-sh2-{session_id}-{uid}"
+    at = open_page(app, "lesson1.py")
+    assert at.text_input(key="terminal-container").value == ""
+    assert "Start a container above, then open a shell in it here." in captions(at)
+
+    start_detached(at, first)  # "Start detached container", then the page's own reruns
+    assert at.text_input(key="terminal-container").value == first
+    assert f"docker exec -it {first} bash" in [c.value for c in at.code]
+
+    # Another container chosen above: the field follows the choice.
+    start_detached(at, second)
+    at.selectbox(key="exec-container").set_value(second).run()
+    assert at.text_input(key="terminal-container").value == second
+
+    # A name the student typed stays, whatever runs.
+    at.text_input(key="terminal-container").set_value("my-own").run()
+    at.selectbox(key="exec-container").set_value(first).run()
+    assert at.text_input(key="terminal-container").value == "my-own"
+
+    # Given back to the page, the field follows again; when nothing runs, it is empty.
+    at.text_input(key="terminal-container").set_value("").run()
+    assert at.text_input(key="terminal-container").value == first
+    for name in (first, second):
+        docker_client.containers.get(name).stop(timeout=1)
+    wait_for(
+        at,
+        lambda a: a.text_input(key="terminal-container").value == "",
+        timeout=30,
+        what="the field to empty once no container runs",
+    )
+    assert "Start a container above, then open a shell in it here." in captions(at)
+
+
+def captions(at) -> list[str]:
+    return [c.value for c in at.caption]

@@ -58,6 +58,16 @@ def streamlit_probe(message) -> bool:
     return "404" in message.text and re.search(r"/[^/]+/_stcore/(health|host-config)$", url)
 
 
+def app_env(tmp: Path, session_id: str) -> dict[str, str]:
+    """This run's own data folder, Compose project and working-copy tags (as tests/app does)."""
+    return {
+        "DASHBOARD_DATA_DIR": str(tmp / "data"),
+        "DASHBOARD_COMPOSE_PROJECT": f"wine-{session_id}".lower(),
+        "DASHBOARD_TAG_SUFFIX": session_id.lower(),
+        "DASHBOARD_SESSION": session_id,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,20 +75,29 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(log: Path, env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free loopback port; yields its URL."""
-    port = free_port()
+def serve(
+    log: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 90,
+    port: int | None = None,
+    base: str = "",
+) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on a free loopback port (or `port`), under the
+    `server.baseUrlPath` `base` when given; yields its URL (`http://127.0.0.1:PORT/BASE`)."""
+    port = port or free_port()
+    extra = ["--server.baseUrlPath", base] if base else []
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "dashboard/app.py"]
             + ["--server.headless", "true", "--server.port", str(port)]
-            + ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            + ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+            + extra,
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}" + (f"/{base.strip('/')}" if base else "")
     try:
         deadline = time.monotonic() + timeout
         while True:

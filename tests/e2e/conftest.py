@@ -15,7 +15,7 @@ import docker
 import pytest
 
 from dashboard.engine import labels
-from tests.e2e.browser import ARTIFACTS, VIEWPORT, serve, watched_page
+from tests.e2e.browser import ARTIFACTS, VIEWPORT, app_env, serve, watched_page
 
 
 def keep_log(log: Path, name: str) -> None:
@@ -25,16 +25,6 @@ def keep_log(log: Path, name: str) -> None:
         shutil.copyfile(log, ARTIFACTS.parent / name)
 
 
-def _app_env(tmp: Path, session_id: str) -> dict[str, str]:
-    """This run's own data folder, Compose project and working-copy tags (as tests/app does)."""
-    return {
-        "DASHBOARD_DATA_DIR": str(tmp / "data"),
-        "DASHBOARD_COMPOSE_PROJECT": f"wine-{session_id}".lower(),
-        "DASHBOARD_TAG_SUFFIX": session_id.lower(),
-        "DASHBOARD_SESSION": session_id,
-    }
-
-
 @pytest.fixture(scope="session")
 def app_url(docker_client, session_id, tmp_path_factory):
     """The dashboard against the real daemon. Containers it made for this session are removed."""
@@ -42,7 +32,7 @@ def app_url(docker_client, session_id, tmp_path_factory):
     before = {c.id for c in docker_client.containers.list(all=True, filters=wanted)}
     tmp = tmp_path_factory.mktemp("streamlit")
     try:
-        with serve(tmp / "server.log", _app_env(tmp, session_id)) as url:
+        with serve(tmp / "server.log", app_env(tmp, session_id)) as url:
             yield url
     except RuntimeError as exc:
         pytest.fail(str(exc))
@@ -58,7 +48,7 @@ def app_url(docker_client, session_id, tmp_path_factory):
 def down_url(session_id, tmp_path_factory):
     """A second dashboard whose DOCKER_HOST points at a socket that does not exist."""
     tmp = tmp_path_factory.mktemp("streamlit-down")
-    env = {**_app_env(tmp, session_id), "DOCKER_HOST": "unix:///tmp/nonexistent.sock"}
+    env = {**app_env(tmp, session_id), "DOCKER_HOST": "unix:///tmp/nonexistent.sock"}
     try:
         with serve(tmp / "server.log", env) as url:
             yield url

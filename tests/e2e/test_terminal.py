@@ -1,5 +1,8 @@
-"""Lesson 1's browser terminal in headless Chromium: xterm.js over the dashboard's WebSocket into
-`docker exec -it` in a running lab container, and the refusal for a container it did not make.
+"""Lesson 1's browser terminal in headless Chromium: xterm.js over the dashboard's WebSocket (a
+route of its own server) into `docker exec -it` in a running lab container, the refusal for a
+container it did not make, the hang-up when the page goes, the sentences for a stopped container,
+a refused token and an idle terminal, and a container started on the page offered to the
+terminal without a reload. Behind nginx with TLS and a path prefix: test_terminal_proxy.py.
 
 The lab container is started by the test with the dashboard's own session label (what the
 page's "Start detached" button makes); the foreign one has no labels at all. Both are removed.
@@ -16,66 +19,30 @@ import docker
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.engine import runs
-from tests.e2e.browser import PAGE_MS, assert_clean, button, open_url, screenshot, wait_idle
+from dashboard import settings
+from tests.e2e.browser import (
+    PAGE_MS,
+    app_env,
+    assert_clean,
+    button,
+    open_url,
+    screenshot,
+    serve,
+    wait_idle,
+)
+from tests.e2e.terminal_page import (
+    FRAME,
+    KEY,
+    choose,
+    containers,
+    open_terminal,
+    terminal_frame,
+    wait_text,
+)
 from tests.lab_images import iris_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
-
-FRAME = "iframe[title='dashboard.ui.terminal.terminal']"
-KEY = "iris-terminal"
-SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
-
-
-@pytest.fixture
-def containers(docker_client, session_id):
-    """(ours, foreign): a running iris container of the dashboard's, and one it did not make."""
-    uid = uuid.uuid4().hex[:6]
-    image = iris_image(docker_client)
-    ours = runs.start_detached(
-        docker_client, image, lab="iris", command="/bin/bash", name=f"{session_id}-term-{uid}"
-    )
-    foreign = docker_client.containers.run(
-        "python:3.11-slim", SLEEPER, detach=True, name=f"{session_id}-foreign-{uid}"
-    )
-    try:
-        yield ours.name, foreign.name
-    finally:
-        for cid in (ours.id, foreign.id):
-            with contextlib.suppress(docker.errors.NotFound):
-                docker_client.containers.get(cid).remove(force=True)
-
-
-def choose(page, name: str) -> None:
-    box = page.locator(".st-key-terminal-container input")
-    box.fill(name)
-    box.press("Enter")
-    wait_idle(page)
-
-
-def terminal_frame(page):
-    handle = page.locator(FRAME).element_handle(timeout=PAGE_MS)
-    frame = handle.content_frame()
-    frame.wait_for_function("() => window.__terminal !== undefined", timeout=PAGE_MS)
-    return frame
-
-
-def open_terminal(page, app_url: str, container: str):
-    """Lesson 1, the container chosen, "Open a terminal": the terminal's frame at bash's prompt."""
-    open_url(page, app_url + "/lesson1")
-    choose(page, container)
-    button(page, f"{KEY}-button").click()
-    wait_idle(page)
-    frame = terminal_frame(page)
-    wait_text(frame, r"root@\w+:/app# $")
-    return frame
-
-
-def wait_text(frame, pattern: str, timeout_ms: int = 30_000) -> None:
-    """Until the terminal's buffer (scrollback and screen) matches the regex `pattern`."""
-    frame.wait_for_function(
-        "p => new RegExp(p, 'm').test(window.__terminal.text())", arg=pattern, timeout=timeout_ms
-    )
+__all__ = ["containers"]  # the fixture, imported for pytest
 
 
 def test_terminal_into_a_lab_container_and_refusal_for_a_foreign_one(page, app_url, containers):
@@ -157,7 +124,7 @@ def test_terminal_into_a_lab_container_and_refusal_for_a_foreign_one(page, app_u
 
 def test_leaving_the_page_hangs_up_the_shell(page, app_url, containers, docker_client):
     ours, _ = containers
-    frame = open_terminal(page, app_url, ours)
+    frame = open_terminal(page, app_url + "/lesson1", ours)
     frame.locator(".xterm").click()
     page.keyboard.type("sleep 777\n")
 
@@ -177,8 +144,68 @@ def test_leaving_the_page_hangs_up_the_shell(page, app_url, containers, docker_c
 
 def test_a_stopped_container_ends_the_terminal(page, app_url, containers, docker_client):
     ours, _ = containers
-    frame = open_terminal(page, app_url, ours)
+    frame = open_terminal(page, app_url + "/lesson1", ours)
     docker_client.containers.get(ours).stop(timeout=1)
     expect(frame.locator("#bar")).to_have_text(
         f"The container {ours} stopped; the shell went with it.", timeout=PAGE_MS
     )
+
+
+def test_a_container_started_on_the_page_is_offered_without_a_reload(
+    page, app_url, docker_client, session_id
+):
+    iris_image(docker_client)
+    name = f"{session_id}-started-{uuid.uuid4().hex[:6]}"
+    open_url(page, app_url + "/lesson1")
+    field = page.locator(".st-key-terminal-container input")
+    try:
+        box = page.locator(".st-key-detach-name input")
+        box.fill(name)
+        box.press("Enter")
+        wait_idle(page)
+        button(page, "start-detached").click()
+        expect(field).to_have_value(name, timeout=PAGE_MS)
+        expect(page.get_by_text(f"docker exec -it {name} bash").first).to_be_visible()
+        button(page, f"{KEY}-button").click()
+        wait_idle(page)
+        frame = terminal_frame(page)
+        wait_text(frame, r"root@\w+:/app# $")
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_client.containers.get(name).remove(force=True)
+
+
+def test_a_frame_loaded_again_is_told_its_token_was_refused(page, app_url, containers):
+    """The terminal's frame loaded a second time (a reload of the frame): Streamlit gives it the
+    same token, which its first load spent. The page says so, not "could not connect"."""
+    ours, _ = containers
+    frame = open_terminal(page, app_url + "/lesson1", ours)
+    frame.evaluate("location.reload()")
+    frame = terminal_frame(page)
+    bar = frame.locator("#bar")
+    expect(bar).to_have_attribute("data-kind", "refused", timeout=PAGE_MS)
+    expect(bar).to_have_text(
+        "The dashboard refused this terminal (token already used). Open a new terminal."
+    )
+
+
+@pytest.fixture(scope="module")
+def impatient_url(session_id, tmp_path_factory):
+    """A dashboard whose terminals close after 3 s without a key (DASHBOARD_TERMINAL_IDLE)."""
+    tmp = tmp_path_factory.mktemp("streamlit-idle")
+    env = {**app_env(tmp, session_id), settings.TERMINAL_IDLE: "3"}
+    try:
+        with serve(tmp / "server.log", env) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+def test_an_idle_terminal_says_it_closed_for_idleness(page, impatient_url, containers):
+    ours, _ = containers
+    frame = open_terminal(page, impatient_url + "/lesson1", ours)
+    bar = frame.locator("#bar")
+    expect(bar).to_have_text(
+        f"Closed after 3 s without a key pressed ({settings.TERMINAL_IDLE}).", timeout=PAGE_MS
+    )
+    expect(bar).to_have_attribute("data-kind", "ended")

@@ -5,7 +5,8 @@ copy of the build context in a temporary folder, so the rebuild test can edit a 
 touching the shared tree. Builds the image, times the rebuild after a one-file edit, starts it,
 waits for the HEALTHCHECK, loads the page in headless Chromium through 127.0.0.1, builds and runs
 lesson 1 and the wine pair from inside the container (Docker-out-of-Docker: build contexts go
-from the container's files, the wine pair shares a named volume), then `docker compose down`
+from the container's files, the wine pair shares a named volume), opens lesson 1's terminal into a
+lab container and runs Python there, then `docker compose down`
 and checks that nothing of the project is left.
 
 Marked `slow` (a cold build of the image takes minutes): `-m "not slow"` leaves it out; the
@@ -27,9 +28,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import cleanup, labels
+from dashboard.engine import cleanup, labels, runs
 from tests import engines
-from tests.e2e.browser import VIEWPORT, assert_clean, free_port, open_url
+from tests.e2e.browser import VIEWPORT, assert_clean, free_port, open_url, watched_page
+from tests.e2e.terminal_page import open_terminal, wait_text
+from tests.lab_images import iris_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -228,6 +231,28 @@ def test_page_loads_in_chromium_through_loopback(stack, browser):
             assert "Cannot reach" not in page.locator("body").inner_text()
     finally:
         context.close()
+
+
+def test_the_terminal_in_the_container_prints_42(stack, browser, docker_client, session_id):
+    """Lesson 1's terminal from the dashboard's own container: the channel is on the one port
+    compose.yaml publishes, and the exec goes through the mounted socket."""
+    name = f"{session_id}-cterm-{uuid.uuid4().hex[:6]}"
+    runs.start_detached(
+        docker_client, iris_image(docker_client), lab="iris", command="/bin/bash", name=name
+    )
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = watched_page(context)
+        with engines.loopback_port(engines.current(), stack.port) as port:
+            frame = open_terminal(page, f"http://127.0.0.1:{port}/lesson1", name)
+            frame.locator(".xterm").click()
+            page.keyboard.type("python -c 'print(6*7)'\n")
+            wait_text(frame, r"^42\s*$")
+            assert_clean(page)
+    finally:
+        context.close()
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_client.containers.get(name).remove(force=True)
 
 
 def test_doctor_in_the_container(stack):

@@ -15,8 +15,9 @@ import docker
 import pytest
 from websockets.sync.client import connect as ws_connect
 
+from dashboard import settings
 from dashboard.engine import labels, owner, runs, terminal
-from dashboard.work import terminals
+from dashboard.work import terminal_standalone, terminals
 
 pytestmark = pytest.mark.docker
 
@@ -160,17 +161,17 @@ def test_in_classroom_mode_only_the_students_own(docker_client, made, session_id
 
 
 def test_the_channel_end_to_end_and_the_hang_up_when_the_page_goes(docker_client, ours):
-    srv = terminals.TerminalServer("127.0.0.1", 0)
-    try:
-        grant = srv.registry.issue(
+    grants = terminals.Registry()
+    with terminal_standalone.serve(grants) as url:
+        grant = grants.issue(
             session="s",
             origin=ORIGIN,
             xsrf=None,
             opener=terminals.exec_opener(ours.id, None),
             title="t",
         )
-        url = f"ws://127.0.0.1:{srv.port}/?token={grant.token}"
-        with ws_connect(url, origin=ORIGIN, subprotocols=[terminals.SUBPROTOCOL]) as ws:
+        ws_url = f"{url.replace('http', 'ws')}/{terminals.PATH}?token={grant.token}"
+        with ws_connect(ws_url, origin=ORIGIN, subprotocols=[terminals.SUBPROTOCOL]) as ws:
             ws.send(json.dumps({"resize": [90, 20]}))
             ws.send(b"stty size; sleep 432\n")
             seen = b""
@@ -178,5 +179,49 @@ def test_the_channel_end_to_end_and_the_hang_up_when_the_page_goes(docker_client
                 seen += ws.recv(20)
         assert grant.closed.wait(20) and grant.ended == "The page went away."
         assert not any("sleep 432" in p for p in exec_processes(docker_client, ours.id))
-    finally:
-        srv.stop()
+
+
+def test_the_channel_says_when_the_container_stops_and_when_idle(docker_client, ours, monkeypatch):
+    """Two ends of a session, each with its own sentence: the container stopped, no key for
+    DASHBOARD_TERMINAL_IDLE seconds."""
+    grants = terminals.Registry()
+    with terminal_standalone.serve(grants) as url:
+
+        def session():
+            grant = grants.issue(
+                session="s",
+                origin=ORIGIN,
+                xsrf=None,
+                opener=terminals.exec_opener(ours.id, None),
+                title="t",
+            )
+            ws_url = f"{url.replace('http', 'ws')}/{terminals.PATH}?token={grant.token}"
+            return grant, ws_url
+
+        def last_word(ws) -> dict:
+            while isinstance(message := ws.recv(30), bytes):
+                pass
+            return json.loads(message)
+
+        monkeypatch.setenv(settings.TERMINAL_IDLE, "2")
+        grant, ws_url = session()
+        with ws_connect(ws_url, origin=ORIGIN, subprotocols=[terminals.SUBPROTOCOL]) as ws:
+            ws.send(json.dumps({"resize": [80, 24]}))
+            assert last_word(ws) == {
+                "ended": f"Closed after 2 s without a key pressed ({settings.TERMINAL_IDLE})."
+            }
+        assert grant.closed.wait(20)
+
+        monkeypatch.setenv(settings.TERMINAL_IDLE, "600")
+        grant, ws_url = session()
+        with ws_connect(ws_url, origin=ORIGIN, subprotocols=[terminals.SUBPROTOCOL]) as ws:
+            ws.send(json.dumps({"resize": [80, 24]}))
+            ws.send(b"echo re''ady\n")
+            seen = b""
+            while b"ready" not in seen:
+                seen += ws.recv(20)
+            docker_client.containers.get(ours.id).stop(timeout=1)
+            assert last_word(ws) == {
+                "ended": f"The container {ours.name} stopped; the shell went with it."
+            }
+        assert grant.closed.wait(20)

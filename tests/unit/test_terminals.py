@@ -1,5 +1,6 @@
 """The terminal channel's rules: one-time tokens, origin, host and XSRF checks, the idle timeout,
-and the session's end, on a real WebSocket server on loopback with a stand-in stream (no Docker).
+and the session's end, on a real WebSocket over loopback with a stand-in stream (no Docker): the
+channel's route (`terminals.route`) served by Starlette under uvicorn, as in the dashboard.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import time
 
 import pytest
 from streamlit.web.server.starlette.starlette_app_utils import decode_xsrf_token_string
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from dashboard import settings
-from dashboard.work import terminals
+from dashboard.work import terminal_grants, terminal_standalone, terminals
 
 ORIGIN = "http://127.0.0.1:8501"
 # A Streamlit XSRF cookie (Tornado's v2 format: a 4-byte mask repeated over a 16-byte token).
@@ -47,11 +48,18 @@ class EchoStream:
         return "The shell exited (exit code 0)."
 
 
+class Channel:
+    """The channel's route on a server of its own, and its grants."""
+
+    def __init__(self, url: str, registry: terminals.Registry):
+        self.url, self.registry = url, registry
+
+
 @pytest.fixture(scope="module")
 def server():
-    srv = terminals.TerminalServer("127.0.0.1", 0)
-    yield srv
-    srv.stop()
+    grants = terminals.Registry()
+    with terminal_standalone.serve(grants) as url:
+        yield Channel(url, grants)
 
 
 def issue(server, opened: list, xsrf: str | None = XSRF, ttl: float = 60.0):
@@ -74,7 +82,7 @@ def dial(server, token: str, *, origin=ORIGIN, cookie=XSRF, sent=XSRF):
     protocols = [terminals.SUBPROTOCOL] + ([sent] if sent else [])
     headers = {"Cookie": f"{terminals.XSRF_COOKIE}={cookie}"} if cookie else {}
     return connect(
-        f"ws://127.0.0.1:{server.port}/?token={token}",
+        f"{server.url.replace('http', 'ws')}/{terminals.PATH}?token={token}",
         origin=origin,
         subprotocols=protocols,
         additional_headers=headers,
@@ -106,14 +114,24 @@ def test_a_granted_session_echoes_resizes_and_ends_with_the_shell(server):
     assert opened[0].closed
 
 
+def refused_in_band(server, token: str, **kwargs) -> str:
+    """The reason of a refusal sent to a page of the dashboard's own origin: the WebSocket
+    opens, then closes at once with the code `terminals.REFUSED`."""
+    with dial(server, token, **kwargs) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(10)
+    assert closed.value.rcvd.code == terminals.REFUSED
+    return closed.value.rcvd.reason
+
+
 def test_a_token_is_spent_by_its_first_use(server):
-    grant = issue(server, [])
+    opened: list[EchoStream] = []
+    grant = issue(server, opened)
     with dial(server, grant.token) as ws:
         ws.send(json.dumps({"resize": [80, 24]}))
-        with pytest.raises(InvalidStatus) as refused:
-            dial(server, grant.token)
-        assert refused.value.response.status_code == 403
-        assert b"token already used" in refused.value.response.body
+        assert refused_in_band(server, grant.token) == "Terminal refused: token already used."
+        ws.send(b"a")
+        assert ws.recv(10) == b"A"  # the first one goes on
+    assert len(opened) == 1
 
 
 @pytest.mark.parametrize(
@@ -121,13 +139,10 @@ def test_a_token_is_spent_by_its_first_use(server):
     [
         ({"origin": "http://evil.example"}, b"origin 'http://evil.example' is not the dash"),
         ({"origin": "http://127.0.0.1:9999"}, b"is not the dashboard's"),
-        ({"cookie": None}, b"XSRF token missing"),
-        ({"sent": None}, b"XSRF token missing"),
-        ({"sent": OTHER_XSRF}, b"XSRF token missing or not the cookie's"),
-        ({"sent": OTHER_XSRF, "cookie": OTHER_XSRF}, b"XSRF token of another browser session"),
+        ({"origin": None}, b"no Origin header"),
     ],
 )
-def test_handshakes_from_elsewhere_are_refused_and_the_token_survives(server, kwargs, why):
+def test_handshakes_from_elsewhere_get_no_websocket(server, kwargs, why):
     grant = issue(server, [])
     with pytest.raises(InvalidStatus) as refused:
         dial(server, grant.token, **kwargs)
@@ -138,22 +153,48 @@ def test_handshakes_from_elsewhere_are_refused_and_the_token_survives(server, kw
         pass
 
 
-def test_unknown_and_expired_tokens_are_refused(server):
-    with pytest.raises(InvalidStatus, match="403"):
-        dial(server, "not-a-token")
-    grant = issue(server, [], ttl=0.0)
-    time.sleep(0.01)
+@pytest.mark.parametrize(
+    ("kwargs", "why"),
+    [
+        ({"cookie": None}, "XSRF token missing"),
+        ({"sent": None}, "XSRF token missing"),
+        ({"sent": OTHER_XSRF}, "XSRF token missing or not the cookie's"),
+        ({"sent": OTHER_XSRF, "cookie": OTHER_XSRF}, "XSRF token of another browser session"),
+    ],
+)
+def test_xsrf_failures_are_refused_and_the_token_survives(server, kwargs, why):
+    grant = issue(server, [])
+    assert why in refused_in_band(server, grant.token, **kwargs)
+    assert grant.state == "issued"
+    with dial(server, grant.token) as ws:
+        ws.send(b"a")
+        assert ws.recv(10) == b"A"
+
+
+def test_an_unknown_token_from_another_site_gets_no_websocket(server):
     with pytest.raises(InvalidStatus) as refused:
-        dial(server, grant.token)
-    assert b"token expired" in refused.value.response.body
+        dial(server, "not-a-token", origin="http://evil.example")
+    assert refused.value.response.status_code == 403
+
+
+def test_unknown_and_expired_tokens_are_refused(server):
+    assert refused_in_band(server, "not-a-token") == "Terminal refused: unknown token."
+    opened: list[EchoStream] = []
+    grant = issue(server, opened, ttl=0.0)
+    time.sleep(0.01)
+    assert refused_in_band(server, grant.token) == "Terminal refused: token expired."
+    assert opened == []
 
 
 def test_the_host_header_must_be_the_dashboards_host():
-    grant = terminals.Grant("t", "s", ORIGIN, None, lambda c, r: None, "x", time.monotonic() + 9)
-    good = terminals.Handshake("t", ORIGIN, "127.0.0.1:40000", None, ())
-    assert terminals.refusal(grant, good, time.monotonic()) == ""
-    rebound = terminals.Handshake("t", ORIGIN, "attacker.example:40000", None, ())
-    assert "host" in terminals.refusal(grant, rebound, time.monotonic())
+    grant = terminal_grants.Grant(
+        "t", "s", ORIGIN, None, lambda c, r: None, "x", time.monotonic() + 9
+    )
+    good = terminal_grants.Handshake("t", ORIGIN, "127.0.0.1:40000", None, ())
+    assert terminal_grants.refusal(grant, good, time.monotonic()) is None
+    rebound = terminal_grants.Handshake("t", ORIGIN, "attacker.example:40000", None, ())
+    refused = terminal_grants.refusal(grant, rebound, time.monotonic())
+    assert refused.foreign and "host" in refused.reason
 
 
 def test_without_streamlit_xsrf_only_token_and_origin_are_checked(server):

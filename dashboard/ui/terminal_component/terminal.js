@@ -1,11 +1,16 @@
 // The dashboard's terminal: xterm.js in a Streamlit component (protocol v1: componentReady,
-// render, setFrameHeight), attached to the dashboard's terminal WebSocket (work/terminals.py).
-// Args: token (one-time), port, height (px), title. Opened outside Streamlit (the benchmark's
-// floor), the same args come as JSON in the URL's #fragment.
+// render, setFrameHeight), attached to the dashboard's terminal WebSocket (work/terminals.py), a
+// route of the dashboard's own server. Args: token (one-time), path (the channel's path relative
+// to the dashboard's root), height (px), title. The component is served at
+// ROOT/component/NAME/index.html, so the channel is ../../PATH from here: the same host, port
+// and path prefix as the page, whatever proxy is in front, and wss:// under https://. Opened
+// outside Streamlit (the benchmark's floor, the tests), the args come as JSON in the URL's
+// #fragment, with `url` (the WebSocket's address) instead of `path`.
 import { Terminal } from "./vendor/xterm.mjs";
 import { FitAddon } from "./vendor/addon-fit.mjs";
 
 const SUBPROTOCOL = "dashboard-terminal";
+const REFUSED = 4403; // close code of a refused token (work/terminals.py)
 const bar = document.getElementById("bar");
 const box = document.getElementById("term");
 const encoder = new TextEncoder();
@@ -15,9 +20,21 @@ function toStreamlit(type, data) {
   window.parent.postMessage({ isStreamlitMessage: true, type, ...data }, "*");
 }
 
-function status(text, ended = false) {
+// kind: connecting, connected, ended (the shell or the container ended, or idle), error (the
+// exec could not start), refused (the token), unreachable (no connection), broken (lost).
+function status(text, kind) {
   bar.textContent = text;
-  bar.classList.toggle("ended", ended);
+  bar.dataset.kind = kind;
+  bar.classList.toggle("ended", !["connecting", "connected"].includes(kind));
+}
+
+function channelUrl(args) {
+  if (args.url) return new URL(args.url);
+  const url = new URL(`../../${args.path}`, window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.search = "";
+  url.hash = "";
+  return url;
 }
 
 function xsrfCookie() {
@@ -47,23 +64,22 @@ function start(args) {
   fit.fit();
   window.__terminal = { term, probe, text: () => screenText(term) };
 
-  const url = new URL(window.location.href);
-  const scheme = url.protocol === "https:" ? "wss" : "ws";
+  const url = channelUrl(args);
+  const where = url.href;
+  url.searchParams.set("token", args.token);
   const xsrf = xsrfCookie();
-  const ws = new WebSocket(
-    `${scheme}://${url.hostname}:${args.port}/?token=${encodeURIComponent(args.token)}`,
-    xsrf ? [SUBPROTOCOL, xsrf] : [SUBPROTOCOL],
-  );
+  const ws = new WebSocket(url.href, xsrf ? [SUBPROTOCOL, xsrf] : [SUBPROTOCOL]);
+  window.__terminal.url = where;
   ws.binaryType = "arraybuffer";
   let opened = false;
   let ended = false;
   const title = args.title || "terminal";
-  status(`Connecting: ${title}`);
+  status(`Connecting: ${title}`, "connecting");
 
   ws.onopen = () => {
     opened = true;
     ws.send(JSON.stringify({ resize: [term.cols, term.rows] }));
-    status(`Connected: ${title}`);
+    status(`Connected: ${title}`, "connected");
     term.focus();
   };
   ws.onmessage = (event) => {
@@ -72,7 +88,7 @@ function start(args) {
       const text = msg.error || msg.ended;
       if (text) {
         ended = true;
-        status(text, true);
+        status(text, msg.error ? "error" : "ended");
         term.write(`\r\n\x1b[33m[${text}]\x1b[0m\r\n`);
       }
       return;
@@ -86,15 +102,23 @@ function start(args) {
       }
     });
   };
-  ws.onclose = () => {
-    if (!opened) {
+  ws.onclose = (event) => {
+    if (event.code === REFUSED) {
+      const why = event.reason.replace(/^Terminal refused: /, "").replace(/\.$/, "");
+      status(`The dashboard refused this terminal (${why}). Open a new terminal.`, "refused");
+    } else if (!opened) {
       status(
-        "The terminal server refused the connection (its one-time token was already used, " +
-          "expired or unknown, or the page is not the dashboard's). Open a new terminal.",
-        true,
+        `Could not connect to the dashboard's terminal channel (${where}): the dashboard is ` +
+          "not running, or a proxy in front of it does not pass WebSocket connections. " +
+          "Open a new terminal once the page works again.",
+        "unreachable",
       );
     } else if (!ended) {
-      status("The connection closed.", true);
+      status(
+        `The connection to the dashboard broke (WebSocket closed, code ${event.code}). ` +
+          "Open a new terminal.",
+        "broken",
+      );
     }
     term.options.disableStdin = true;
   };
