@@ -17,6 +17,9 @@ Scenarios (BENCH_LOAD_SCENARIO):
   GATHER_S), everyone presses Build within SPREAD_S seconds and watches the live panel until
   the build is done, then presses Run and waits for exit code 0. Then stays on the page.
 
+The run ends by itself: the lecture once every student is done (or failed), the idle scenario
+BENCH_LOAD_IDLE_S seconds after every student finished setting up (or failed).
+
 Names are BENCH_LOAD_PREFIX + a number from 01, in the order the users start. At the end each
 process writes BENCH_LOAD_OUT (JSON): every timed sample, and per student the messages sent
 (fragment timers apart), the runs the server started for it, the bytes received, its problems.
@@ -92,6 +95,34 @@ class Turns:
 
 TURNS = Turns()
 SIGNED_IN: set[str] = set()
+IDLE_S = float(os.environ.get("BENCH_LOAD_IDLE_S", "60"))
+PHASES: dict[str, float] = {}  # epoch seconds: "settled" (every student ready or failed), "end"
+
+
+class Settling:
+    """Ends the run by itself: once every student is ready or has failed, the lecture ends at
+    once and the idle scenario after IDLE_S more seconds (Locust's -t stays the upper bound)."""
+
+    def __init__(self) -> None:
+        self.done: set[str] = set()
+
+    def settle(self, name: str, environment) -> None:
+        self.done.add(name)
+        runner = environment.runner
+        target = (runner.target_user_count if runner else 0) or 1
+        if len(self.done) >= target and "settled" not in PHASES:
+            PHASES["settled"] = time.time()
+            wait = IDLE_S if SCENARIO == "idle" else 1.0
+            gevent.spawn_later(wait, self._quit, environment)
+
+    @staticmethod
+    def _quit(environment) -> None:
+        PHASES["end"] = time.time()
+        if environment.runner:
+            environment.runner.quit()
+
+
+SETTLING = Settling()
 
 
 class Student(User):
@@ -101,7 +132,8 @@ class Student(User):
         self.name = f"{PREFIX}{next(_numbers):02d}"
         self.client = Client(self.host)
         self.record = STUDENTS.setdefault(
-            self.name, {"ready": False, "failed_steps": [], "problems": []}
+            self.name,
+            {"ready": False, "failed_steps": [], "problems": [], "started": time.time()},
         )
 
     def on_stop(self) -> None:
@@ -116,6 +148,7 @@ class Student(User):
             runs=dict(c.tab.runs),
             received_bytes=c.tab.received_bytes,
             closed=c.closed,
+            last=time.time(),
         )
 
     # ------------------------------------------------------------ timing and reporting
@@ -142,12 +175,20 @@ class Student(User):
             context={"student": self.name},
         )
         SAMPLES.append(
-            {"student": self.name, "kind": kind, "name": name, "s": took, "ok": error is None}
+            {
+                "student": self.name,
+                "kind": kind,
+                "name": name,
+                "s": took,
+                "ok": error is None,
+                "at": time.time(),
+            }
         )
         if error is not None:
             self.record["failed_steps"].append(f"{kind} {name}: {type(error).__name__}: {error}")
             if self.name in TURNS.ready:
                 TURNS.ready.remove(self.name)
+            SETTLING.settle(self.name, self.environment)
             raise StopUser()
         return took
 
@@ -223,6 +264,7 @@ class Student(User):
         self.idle_setup()
         self.record["ready"] = True
         TURNS.ready.append(self.name)
+        SETTLING.settle(self.name, self.environment)
         while True:
             self._account()
             if TURNS.mine(self.name):
@@ -240,6 +282,7 @@ class Student(User):
         self.job(T.BUILD_IRIS, BUILD_DONE, "build")
         self.job(T.RUN_IRIS, RUN_DONE, "run")
         self.record["ready"] = True
+        SETTLING.settle(self.name, self.environment)
         while True:
             self._account()
             gevent.sleep(1)
@@ -250,4 +293,6 @@ def _write_out(environment, **_kwargs) -> None:
     if not OUT:
         return
     with open(OUT, "w") as f:
-        json.dump({"scenario": SCENARIO, "samples": SAMPLES, "students": STUDENTS}, f)
+        json.dump(
+            {"scenario": SCENARIO, "phases": PHASES, "samples": SAMPLES, "students": STUDENTS}, f
+        )
