@@ -85,12 +85,19 @@ def compare_lines(compared: dict, one: dict, many: dict) -> list[str]:
                 )
             )
         sends = (browser.get("sends_per_s") or {}).get("median")
-        timer = (got.get("timer_sends_per_student_s") or {}).get("median")
+        timer = (got.get("idle_sends_per_student_s") or {}).get("median")
+        runs = (got.get("idle_runs_per_student_min") or {}).get("median")
         rows.append(
             (
                 n,
-                "messages a student sent per second (browser: idle window; Locust: fragment "
-                "timer, whole visit)",
+                "messages a student sent per second while idle, median (Locust: its fragment "
+                "timer"
+                + (
+                    f"; the server started {runs:.0f} script runs per student per minute"
+                    if runs
+                    else ""
+                )
+                + ")",
                 f"{sends:.2f}" if sends is not None else "-",
                 f"{timer:.2f}" if timer is not None else "-",
                 "",

@@ -112,17 +112,29 @@ class Settling:
         target = (runner.target_user_count if runner else 0) or 1
         if len(self.done) >= target and "settled" not in PHASES:
             PHASES["settled"] = time.time()
+            snapshot("at_settled")  # the idle window's counts start here
             wait = IDLE_S if SCENARIO == "idle" else 1.0
             gevent.spawn_later(wait, self._quit, environment)
 
     @staticmethod
     def _quit(environment) -> None:
         PHASES["end"] = time.time()
+        snapshot("at_end")  # users go on until Locust has stopped them: the window ends here
         if environment.runner:
             environment.runner.quit()
 
 
 SETTLING = Settling()
+CLIENTS: dict[str, Client] = {}
+
+
+def snapshot(key: str) -> None:
+    """Every student's counts now (messages its fragment timers sent, runs the server began)."""
+    for name, client in CLIENTS.items():
+        STUDENTS[name][key] = {
+            "auto_sent": client.auto_sent,
+            "runs": sum(client.tab.runs.values()),
+        }
 
 
 class Student(User):
@@ -131,6 +143,7 @@ class Student(User):
     def on_start(self) -> None:
         self.name = f"{PREFIX}{next(_numbers):02d}"
         self.client = Client(self.host)
+        CLIENTS[self.name] = self.client
         self.record = STUDENTS.setdefault(
             self.name,
             {"ready": False, "failed_steps": [], "problems": [], "started": time.time()},
