@@ -24,10 +24,10 @@ import urllib.request
 
 import websocket
 
-from bench.st_protocol import Finished, Tab
+from bench.st_protocol import Tab
 
 XSRF_COOKIE = "_streamlit_xsrf"
-DONE = ("finished", "compile error")
+EARLY = "early for rerun"
 
 
 class Closed(RuntimeError):
@@ -46,7 +46,8 @@ class Client:
         self.tab = Tab(problem_markers=problem_markers)
         self.ws: websocket.WebSocket | None = None
         self.cond = threading.Condition()
-        self.finished: list[tuple[float, Finished]] = []  # (monotonic time, what finished)
+        # (monotonic time, "start" and whether a fragment's, or "finish" and what finished)
+        self.events: list[tuple[float, str, object]] = []
         self.closed: str | None = None
         self.sent = 0  # messages this tab sent (runs asked for, fragment timers included)
         self.auto_sent = 0
@@ -101,10 +102,12 @@ class Client:
                 if opcode != websocket.ABNF.OPCODE_BINARY:
                     continue
                 with self.cond:
-                    _, finished, _ = self.tab.apply_bytes(data)
+                    msg, finished, began = self.tab.apply_bytes(data)
                     now = time.monotonic()
+                    if began:
+                        self.events.append((now, "start", bool(msg.metadata.run.fragment_ids)))
                     if finished is not None:
-                        self.finished.append((now, finished))
+                        self.events.append((now, "finish", finished))
                     self.cond.notify_all()
         except Exception as exc:
             with self.cond:
@@ -154,14 +157,17 @@ class Client:
         timeout: float = 60,
     ) -> float:
         """Ask for a full run (with this tab's widget values, `values` added and kept, and a
-        button's trigger); wait until a full run that started after the ask finished. Returns
-        the seconds from the message sent to that run's script_finished."""
+        button's trigger); wait until the script is no longer running: the first full run that
+        started after the ask, then the first script_finished that is not "early for rerun"
+        (the run after an `st.rerun()`, or a fragment run the server merged behind it, may end
+        it: the browser's script state is notRunning then too). Returns the seconds from the
+        message sent to that script_finished."""
         if values:
             self.values.update(values)
         if page is not None:
             self.path = page.strip("/")
         with self.cond:
-            mark = len(self.finished)
+            mark = len(self.events)
             started = time.monotonic()
             data = self.tab.rerun(
                 self.values, trigger=trigger, page=page, url=f"{self.base}/{self.path}"
@@ -170,8 +176,11 @@ class Client:
         deadline = started + timeout
         with self.cond:
             while True:
-                for at, done in self.finished[mark:]:
-                    if not done.fragment and done.status in DONE:
+                full_started = False
+                for at, what, detail in self.events[mark:]:
+                    if what == "start" and not detail:
+                        full_started = True
+                    elif what == "finish" and full_started and detail.status != EARLY:
                         return at - started
                 if self.closed:
                     raise Closed(self.closed)

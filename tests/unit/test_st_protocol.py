@@ -3,6 +3,9 @@ on ForwardMsgs made here the way Streamlit 1.67's server makes them."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -205,3 +208,58 @@ def test_the_xsrf_cookie_is_read_from_set_cookie_headers():
     ]
     assert xsrf_from(headers) == "2|8a1b|c0ffee|1764720000"
     assert xsrf_from(["other=1"]) is None
+
+
+class FakeSocket:
+    """Plays the server's answer to one ask: (delay, kind, fragment run?, status) each."""
+
+    def __init__(self, client, answer):
+        self.client, self.answer = client, answer
+
+    def send(self, data, opcode=None):
+        from bench.st_protocol import Finished
+
+        with self.client.cond:
+            for kind, fragment, status in self.answer:
+                detail = fragment if kind == "start" else Finished(status, fragment, "r")
+                self.client.events.append((time.monotonic(), kind, detail))
+            self.client.cond.notify_all()
+
+
+def _asked(answer, before=()):
+    from bench.st_client import Client
+
+    client = Client("http://127.0.0.1:1")
+    client.events.extend((0.0, kind, detail) for kind, detail in before)
+    client.ws = FakeSocket(client, answer)
+    client.run(trigger="$$ID-x-go", timeout=2)
+    return client
+
+
+def test_a_run_ends_at_the_first_finish_after_a_full_run_started_that_is_not_early():
+    from bench.st_client import Timeout
+
+    # st.rerun() in the script: early for rerun, then the full run again
+    _asked(
+        [
+            ("start", False, None),
+            ("finish", False, "early for rerun"),
+            ("start", False, None),
+            ("finish", False, "finished"),
+        ]
+    )
+    # a fragment run the server merged behind the full run ends it (the browser is notRunning)
+    _asked(
+        [
+            ("start", False, None),
+            ("finish", False, "early for rerun"),
+            ("start", True, None),
+            ("finish", True, "fragment finished"),
+        ]
+    )
+    # a fragment run that finishes before the asked full run even started does not count
+    with pytest.raises(Timeout):
+        _asked([("start", True, None), ("finish", True, "fragment finished")])
+    # nor does anything from before the ask
+    with pytest.raises(Timeout):
+        _asked([], before=[("start", False), ("finish", None)])
