@@ -113,7 +113,13 @@ def largest_under(classes: list[dict], scenario: str, bound: float = P95_BOUND) 
     best = None
     for c in sorted((c for c in classes if c.get("scenario") == scenario), key=_size):
         p95 = (c.get("page_s") or {}).get("p95")
-        if c.get("failed") or p95 is None or p95 >= bound or c.get("errors"):
+        if (
+            c.get("failed")
+            or p95 is None
+            or p95 >= bound
+            or c.get("errors")
+            or c.get("ready", 0) < c["students"]
+        ):
             break
         best = c["students"]
     return best

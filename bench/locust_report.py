@@ -25,6 +25,9 @@ def _errors(c: dict) -> str:
         f"{c['lost_websockets']} lost websockets" if c["lost_websockets"] else "",
         f"{c['server_tracebacks']} server tracebacks" if c["server_tracebacks"] else "",
         f"{c['not_started']} never started" if c["not_started"] else "",
+        f"{c.get('unfinished', 0)} still setting up at the time limit ({c['limit_s']:.0f} s)"
+        if c.get("unfinished")
+        else "",
     ]
     listed = ", ".join(p for p in parts if p)
     return f"{c['errors']}" + (f" ({listed})" if listed else "")
@@ -149,7 +152,8 @@ def locust_lines(r: dict) -> list[str]:
         "and waits for exit code 0. Page responses (p50 / p95 / p99): every page opened "
         "(first visit, sign in, each move), from the message sent to the run's "
         "script_finished. Errors: a failed step (timeout, missing button, exception or error "
-        "box in the page), a lost WebSocket, a student never started, a server traceback. CPU: "
+        "box in the page), a lost WebSocket, a student never started or still setting up when "
+        "Locust's time limit came, a server traceback. CPU: "
         "mean % of one core (server / Locust / daemon / machine) in the idle window (idle) or "
         "the whole run (lecture). Locust's CSV and HTML reports: "
         f"`{loc.get('reports', '?')}` (not committed).",

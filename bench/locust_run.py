@@ -171,8 +171,8 @@ def default_limit(students: int, scenario: str, rate: float, idle_s: float) -> f
     """Locust's --run-time: an upper bound (the class ends by itself before it)."""
     arrival = students / rate
     if scenario == "idle":
-        return arrival + 60 + 3 * students + idle_s + 30
-    return arrival + 120 + 8 * students
+        return arrival + 120 + 6 * students + idle_s + 60
+    return arrival + 180 + 10 * students
 
 
 def remove_students(client: docker.DockerClient, names: list[str]) -> None:
@@ -215,6 +215,8 @@ def figures(got: dict, students: int, log_text: str, sampler, started: float) ->
     lost = [n for n, p in people.items() if p.get("closed")]
     never = students - len(people)  # users Locust never started
     not_ready = [n for n, p in people.items() if not p["ready"]]
+    # Students still setting up when Locust's time limit came: they never got through.
+    unfinished = [n for n in not_ready if not people[n]["failed_steps"]]
     tracebacks = load.traceback_ends(log_text)
     minutes = {
         n: max(1e-9, (p.get("last", started) - p.get("started", started)) / 60)
@@ -233,7 +235,7 @@ def figures(got: dict, students: int, log_text: str, sampler, started: float) ->
             idle_sends.append((end["auto_sent"] - at["auto_sent"]) / window)
             idle_runs.append((end["runs"] - at["runs"]) / window * 60)
     phase_figs = {p: sampler.phase_figures(p) for p in ("setup", "idle")}
-    errors = len(failed) + len(lost) + never + len(tracebacks)
+    errors = len(failed) + len(lost) + never + len(unfinished) + len(tracebacks)
     return {
         "students": students,
         "ready": len(people) - len(not_ready),
@@ -245,6 +247,7 @@ def figures(got: dict, students: int, log_text: str, sampler, started: float) ->
         "failed_count": len(failed),
         "lost_websockets": len(lost),
         "not_started": never,
+        "unfinished": len(unfinished),
         "not_ready": not_ready[:25],
         "server_tracebacks": len(tracebacks),
         "server_traceback_ends": tracebacks[:10],

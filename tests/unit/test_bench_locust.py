@@ -55,23 +55,36 @@ GOT = {
             "received_bytes": 500,
             "closed": "WebSocketConnectionClosedException: closed",
         },
+        "a03": {  # still setting up when Locust's time limit came
+            "ready": False,
+            "failed_steps": [],
+            "problems": [],
+            "started": 905.0,
+            "last": 1060.0,
+            "auto_sent": 0,
+            "runs": {"full": 3},
+            "received_bytes": 100,
+            "closed": None,
+        },
     },
 }
 
 
 def test_figures_count_errors_and_the_idle_window():
     got = locust_run.figures(
-        GOT, 3, "Traceback (most recent call last)\n  x\nKeyError: 'y'\n", NoSamples(), 900.0
+        GOT, 4, "Traceback (most recent call last)\n  x\nKeyError: 'y'\n", NoSamples(), 900.0
     )
     assert got["page_s"]["n"] == 5  # pages only, failed steps left out
     assert got["idle_page_s"]["n"] == 2  # the two after the class settled
     assert got["by_name"]["page: open lesson1"]["n"] == 2
     assert "wait: run: done" not in got["by_name"]
-    # a failed step, a lost websocket, a student Locust never started, a server traceback
-    assert got["errors"] == 4
+    # a failed step, a lost websocket, a student Locust never started, one still setting up,
+    # a server traceback
+    assert got["errors"] == 5
     assert (got["failed_count"], got["lost_websockets"], got["not_started"]) == (1, 1, 1)
+    assert got["unfinished"] == 1
     assert got["server_traceback_ends"] == ["KeyError: 'y'"]
-    assert got["ready"] == 1 and got["not_ready"] == ["a02"]
+    assert got["ready"] == 1 and got["not_ready"] == ["a02", "a03"]
     assert got["problems"] == ["error box: The run failed"]
     assert got["idle_sends_per_student_s"]["median"] == 4.0  # 240 sends in 60 s
     assert got["idle_runs_per_student_min"]["median"] == 230.0  # 230 runs in one minute
