@@ -25,25 +25,31 @@ def _errors(c: dict) -> str:
         f"{c['lost_websockets']} lost websockets" if c["lost_websockets"] else "",
         f"{c['server_tracebacks']} server tracebacks" if c["server_tracebacks"] else "",
         f"{c['not_started']} never started" if c["not_started"] else "",
-        f"{c.get('unfinished', 0)} still setting up at the time limit ({c['limit_s']:.0f} s)"
+        f"{c.get('unfinished', 0)} still setting up at the time limit"
         if c.get("unfinished")
         else "",
     ]
     listed = ", ".join(p for p in parts if p)
-    return f"{c['errors']}" + (f" ({listed})" if listed else "")
+    cleanup = c.get("cleanup_error")
+    return (
+        f"{c['errors']}"
+        + (f" ({listed})" if listed else "")
+        + (f"; clean-up: the daemon stopped answering ({cleanup[:80]})" if cleanup else "")
+    )
 
 
 def class_rows(classes: list[dict]) -> list[tuple]:
     rows = []
     for c in classes:
+        scenario = c["scenario"] + (f" ({c['where']})" if c.get("where") else "")
         if c.get("failed"):
-            rows.append((c["scenario"], c["students"], "-", "-", "-", "-", "-", c["failed"][:120]))
+            rows.append((scenario, c["students"], "-", "-", "-", "-", "-", c["failed"][:120]))
             continue
         phase = "idle" if c["scenario"] == "idle" else "setup"
         sat = (c.get("saturation") or {}).get(phase) or {}
         rows.append(
             (
-                c["scenario"],
+                scenario,
                 c["students"],
                 f"{c['ready']} of {c['students']}",
                 f"{_p(c['page_s'], 'p50')} / {_p(c['page_s'], 'p95')} / {_p(c['page_s'], 'p99')}"
@@ -54,9 +60,12 @@ def class_rows(classes: list[dict]) -> list[tuple]:
                 if c["scenario"] == "idle"
                 else _job(c),
                 _errors(c),
-                f"{human_bytes(c['rss_before_bytes'])} -> {human_bytes(c['peak_rss_bytes'])}",
+                f"{human_bytes(c['rss_before_bytes'])} -> {human_bytes(c['peak_rss_bytes'])}"
+                if "peak_rss_bytes" in c
+                else "-",
                 " / ".join(_cpu(c, phase, k) for k in ("server", "driver", "daemon", "machine"))
-                + f"; {sat.get('verdict', '-')}; load {c['load_before']:.1f}",
+                + f"; {sat.get('verdict', '-')}"
+                + (f"; load {c['load_before']:.1f}" if "load_before" in c else ""),
             )
         )
     return rows

@@ -126,7 +126,11 @@ def one_class(
             peak = app_probe.vm_kib(proc.pid)["VmHWM"] * 1024
         (out_dir / "locust.log").write_text(done.stdout + done.stderr)
     finally:
-        remove_students(client, names)
+        try:
+            remove_students(client, names)
+            cleanup_error = None
+        except Exception as exc:  # a daemon that stopped answering: keep the figures, say so
+            cleanup_error = f"{type(exc).__name__}: {exc}"[:300]
     try:
         got = json.loads(out_file.read_text())
     except (OSError, ValueError) as exc:
@@ -152,6 +156,7 @@ def one_class(
         rss_before_bytes=rss_before,
         peak_rss_bytes=peak,
         reports=str(out_dir),
+        cleanup_error=cleanup_error,
     )
     return out
 
@@ -176,6 +181,7 @@ def default_limit(students: int, scenario: str, rate: float, idle_s: float) -> f
 
 
 def remove_students(client: docker.DockerClient, names: list[str]) -> None:
+    """The students' containers and images (a daemon that stops answering raises)."""
     for name in names:
         wanted = {"label": [f"{labels.SESSION}={owner.STUDENT_PREFIX}{name}"]}
         with contextlib.suppress(docker.errors.APIError):
@@ -213,7 +219,8 @@ def figures(got: dict, students: int, log_text: str, sampler, started: float) ->
             by_name.setdefault(f"{s['kind']}: {s['name']}", []).append(s["s"])
     failed = [f for p in people.values() for f in p["failed_steps"]]
     lost = [n for n, p in people.items() if p.get("closed")]
-    never = students - len(people)  # users Locust never started
+    never = max(0, students - len(people))  # users Locust never started (stopped ones it may
+    # start again under new names: more people than students)
     not_ready = [n for n, p in people.items() if not p["ready"]]
     # Students still setting up when Locust's time limit came: they never got through.
     unfinished = [n for n in not_ready if not people[n]["failed_steps"]]
