@@ -3,8 +3,10 @@
 No network here (bench/st_client.py has the connection): `Tab.apply(msg)` folds one ForwardMsg
 into the tab's state and `Tab.rerun(...)` makes the BackMsg a browser would send next.
 
-- Elements: every `delta.new_element` by its delta path (a full run starts from an empty page;
-  a fragment run redraws only its own paths). Widgets (any element with an `id` and a `label`:
+- Elements: every `delta.new_element` by its delta path. As in the browser, a full run's
+  elements replace the old ones path by path and the ones it did not draw go when it finished
+  (until then the old page stays, and its buttons can be pressed); a fragment run redraws only
+  its own paths. Widgets (any element with an `id` and a `label`:
   buttons, text inputs, ...) are found by label or by the key their id ends with
   (`$$ID-<hash>-<key>`); `texts()` is every string an element carries (markdown, code, alerts).
 - Problems: an `exception` element, an error alert, the error boundary's sentence, a compile
@@ -77,6 +79,7 @@ class Tab:
     received_bytes: int = 0
     unresolved_refs: int = 0
     problem_markers: tuple[str, ...] = ()  # page sentences that count as problems
+    drawn: set = field(default_factory=set)  # paths the current full run has drawn
 
     # ------------------------------------------------------------ server -> tab
 
@@ -109,7 +112,7 @@ class Tab:
             if msg.new_session.HasField("initialize"):
                 self.session_id = msg.new_session.initialize.session_id or self.session_id
             if not fragment:
-                self.elements.clear()
+                self.drawn = set()
                 self.timers.clear()
                 self.page_hash = msg.new_session.page_script_hash
             return None, True
@@ -119,6 +122,8 @@ class Tab:
             status = FINISHED.get(msg.script_finished, str(msg.script_finished))
             if status == "compile error":
                 self.problems.append("script compile error")
+            if status == "finished":  # what the finished full run did not draw goes
+                self.elements = {p: e for p, e in self.elements.items() if p in self.drawn}
             return (
                 Finished(
                     status, bool(msg.metadata.run.fragment_ids), msg.metadata.run.script_run_id
@@ -150,6 +155,7 @@ class Tab:
             return
         element = delta.new_element
         self.elements[path] = element
+        self.drawn.add(path)
         which = element.WhichOneof("type")
         if which == "exception":
             e = element.exception

@@ -65,16 +65,28 @@ def test_buttons_and_text_inputs_are_found_by_label_and_key():
     assert [w.key for w in tab.widgets()] == ["build-iris", "detach-name", "run-iris"]
 
 
-def test_a_full_run_starts_from_an_empty_page_and_a_fragment_run_does_not():
+def test_a_full_run_replaces_the_page_when_it_finished_and_a_fragment_run_does_not():
     tab = Tab()
     tab.apply(new_session())
     tab.apply(button((0, 1), "Ping", "ping"))
+    tab.apply(button((0, 2), "Run", "run"))
+    tab.apply(finished(ForwardMsg.FINISHED_SUCCESSFULLY))
     _, began = tab.apply(new_session(fragments=("frag-1",)))
+    tab.apply(finished(ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY, ("frag-1",)))
     assert began and tab.widget("Ping") is not None
     assert tab.runs == {"full": 1, "fragment": 1}
+    # A full run: the old page stays (its buttons can be pressed) until the run finished ...
     tab.apply(new_session())
-    assert tab.widget("Ping") is None
-    assert tab.runs == {"full": 2, "fragment": 1}
+    tab.apply(button((0, 1), "Pong", "pong"))
+    assert tab.widget("Run") is not None and tab.widget("Ping") is None
+    tab.apply(finished(ForwardMsg.FINISHED_EARLY_FOR_RERUN))
+    assert tab.widget("Run") is not None
+    # ... then what it did not draw goes.
+    tab.apply(new_session())
+    tab.apply(button((0, 1), "Pong", "pong"))
+    tab.apply(finished(ForwardMsg.FINISHED_SUCCESSFULLY))
+    assert [w.key for w in tab.widgets()] == ["pong"]
+    assert tab.runs == {"full": 3, "fragment": 1}
 
 
 def test_script_finished_says_its_status_and_whether_a_fragment_ran():
@@ -174,6 +186,7 @@ def test_cached_messages_are_listed_and_references_resolved():
     ref.ref_hash = "hash-1"
     ref.metadata.delta_path.extend((0, 7))
     tab.apply(ref)
+    tab.apply(finished(ForwardMsg.FINISHED_SUCCESSFULLY))
     assert tab.widget("Follow logs") is not None
     assert (0, 7) in tab.elements and (0, 5) not in tab.elements
 
