@@ -1012,17 +1012,38 @@ def _kinds(errors: list[dict], tracebacks: int) -> dict[str, int]:
     return kinds
 
 
-def run(ws: Workspace, *, students: int, idle_s: float) -> dict:
+def run(
+    ws: Workspace,
+    *,
+    students: int,
+    idle_s: float,
+    class_sizes: tuple[int, ...] = (),
+    scenarios: tuple[str, ...] = ("idle", "lecture"),
+    log=print,
+) -> dict:
+    """Chromium with 1 and `students` (the browser-side check), the same scenario played by
+    Locust students beside it (bench/locust_load.py), then Locust classes of `class_sizes`
+    in each scenario."""
     if students < 2:
         raise ValueError(f"the load section compares N students with one: N={students}")
     try:
         ws.client.images.get(IRIS)
     except docker.errors.ImageNotFound:
         raise RuntimeError(f"{IRIS} is missing: run `python -m dashboard prepare`") from None
+    from bench import locust_load
+
     config = REPO_ROOT / ".streamlit" / "config.toml"
     forced_gc = post_script_gc(config.read_text() if config.exists() else "", os.environ)
+    reports = Path(tempfile.mkdtemp(prefix="bench-locust-", dir=ws.tmp))
     one = one_class(ws, 1, idle_s, "a")
     many = one_class(ws, students, idle_s, "b")
+    compared = locust_load.compare(ws, one, many, idle_s, reports, log=log)
+    classes = locust_load.run_classes(
+        ws, sizes=list(class_sizes), scenarios=list(scenarios), idle_s=idle_s, out=reports, log=log
+    )
+    kept = REPO_ROOT / "bench" / "out" / "locust"
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.copytree(reports, kept, ignore=shutil.ignore_patterns("data"))
     return {
         "students": students,
         "idle_s": idle_s,
@@ -1037,4 +1058,12 @@ def run(ws: Workspace, *, students: int, idle_s: float) -> dict:
         "ratio_live_p95": ratio(
             (many["live_delay_ms"] or {}).get("p95"), (one["live_delay_ms"] or {}).get("p95")
         ),
+        "locust": {
+            "compare": compared,
+            "classes": classes,
+            "class_rate": locust_load.CLASS_RATE,
+            "p95_bound_s": locust_load.P95_BOUND,
+            "largest_under_bound": {s: locust_load.largest_under(classes, s) for s in scenarios},
+            "reports": str(kept.relative_to(REPO_ROOT)),
+        },
     }

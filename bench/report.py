@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench import locust_report
 from bench.stats import Goal, human_bytes, markdown_table, seconds
 
 MIB = 1024 * 1024
@@ -998,7 +999,7 @@ def load_section(r: dict) -> list[str]:
     if listed:
         lines += ["", "Errors (the first ones):", ""]
         lines += ["- " + " ".join(text.split()) for text in listed[:12]]
-    return lines
+    return lines + locust_report.locust_lines(r)
 
 
 SECTION_RENDERERS = {

@@ -6,11 +6,12 @@ Sections, in the order they run: prepare (also makes sure every lab image exists
 cache, sizes, layers, responsive (build events, log lines reaching the page, page reruns; in
 Chromium), flood (the server's memory under a log flood), classroom (several students' cold
 builds at once vs in the build queue), terminal (lesson 1's browser terminal: key echo vs a
-local pty behind the same page), load (a class of students in Chromium on one classroom server,
-against one student: page responses, errors, the server's memory and CPU; `--load-students`
-and `--load-idle` change its size), fresh (prepare's fresh-machine parts, timed one by one;
-not in --quick). `--only` keeps the other sections' figures from the
-previous results file (RESULTS.md says which run measured them).
+local pty behind the same page), load (a class of students on one classroom server: Chromium
+with 1 and `--load-students` as the browser-side check, Locust students on the same scenario
+beside them, then Locust classes of `--load-sizes` in the idle and lecture scenarios:
+page responses, errors, the server's memory and CPU; `--load-idle` sets the idle time), fresh
+(prepare's fresh-machine parts, timed one by one; not in --quick). `--only` keeps the other
+sections' figures from the previous results file (RESULTS.md says which run measured them).
 A section that fails is recorded with its error and the others still run; the exit status is
 then 1. Everything the run creates is removed at the end (`--keep` keeps the
 generated bench-big:1 for the next run).
@@ -69,8 +70,10 @@ class Plan:
     classroom_students: int = 4
     classroom_rounds: int = 2
     terminal_rounds: int = 5
-    load_students: int = 30
+    load_students: int = 5  # Chromium pages (the browser-side check), beside 1
     load_idle_seconds: float = 300.0
+    load_class_sizes: tuple[int, ...] = (1, 10, 30, 60, 100)  # Locust classes, each scenario
+    load_scenarios: tuple[str, ...] = ("idle", "lecture")
     startup_repeats: int = 7
 
 
@@ -94,6 +97,7 @@ QUICK = Plan(
     terminal_rounds=2,
     load_students=3,
     load_idle_seconds=30.0,
+    load_class_sizes=(3,),
     startup_repeats=3,
 )
 
@@ -329,6 +333,24 @@ def judge(results: dict) -> list[stats.Goal]:
             note=_load_memory_note(results),
         ),
         stats.goal(
+            "load_locust_errors",
+            "Load (Locust): errors over every class measured, both scenarios (failed steps, "
+            "page errors, lost websockets, server tracebacks)",
+            _locust_errors(results),
+            "<=",
+            0,
+            "",
+            note=_locust_note(results),
+        ),
+        stats.goal(
+            "load_class_p95",
+            "Load (Locust): p95 page response of the largest idle class measured",
+            _largest_idle_p95(results),
+            "<",
+            1.0,
+            "s",
+        ),
+        stats.goal(
             "load_p95_ratio",
             f"Load: p95 page response, {load_n} students / 1 (reported; the bound is "
             f"linear, {load_n}x)",
@@ -339,6 +361,37 @@ def judge(results: dict) -> list[stats.Goal]:
             note=_load_response_note(results),
         ),
     ]
+
+
+def _locust_classes(results: dict) -> list[dict]:
+    return (_getter(results)("load", "locust", "classes")) or []
+
+
+def _locust_errors(results: dict) -> int | None:
+    classes = _locust_classes(results)
+    if not classes:
+        return None
+    return sum(c.get("errors", 0) + (1 if c.get("failed") else 0) for c in classes)
+
+
+def _largest_idle_p95(results: dict) -> float | None:
+    idle = [c for c in _locust_classes(results) if c.get("scenario") == "idle" and c.get("page_s")]
+    if not idle:
+        return None
+    return max(idle, key=lambda c: c["students"])["page_s"]["p95"]
+
+
+def _locust_note(results: dict) -> str:
+    loc = _getter(results)("load", "locust")
+    if not loc:
+        return ""
+    sizes = ", ".join(
+        f"{c['scenario']} {c['students']}: {c.get('errors', 'failed')}" for c in loc["classes"]
+    )
+    best = loc.get("largest_under_bound") or {}
+    return f"per class: {sizes}; largest class with p95 < {loc['p95_bound_s']:g} s: " + ", ".join(
+        f"{k} {v}" for k, v in best.items()
+    )
 
 
 def _load_errors_note(results: dict) -> str:
@@ -658,7 +711,14 @@ def run_sections(ws: Workspace, plan: Plan, only: set[str], ci_log: Path | None)
     section("terminal", lambda: terminal.run(ws, rounds=plan.terminal_rounds))
     section(
         "load",
-        lambda: load.run(ws, students=plan.load_students, idle_s=plan.load_idle_seconds),
+        lambda: load.run(
+            ws,
+            students=plan.load_students,
+            idle_s=plan.load_idle_seconds,
+            class_sizes=plan.load_class_sizes,
+            scenarios=plan.load_scenarios,
+            log=log,
+        ),
     )
     section("fresh", lambda: fresh.run(ws))
     results["section_seconds"] = timings
@@ -700,8 +760,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep", action="store_true", help="keep bench-big:1 for the next run")
     parser.add_argument("--ci-log", type=Path, help="a .ci/run log, for the fresh-machine figure")
     parser.add_argument(
-        "--load-students", type=int, help="students of the load section (default: 30, quick: 3)"
+        "--load-students",
+        type=int,
+        help="Chromium students of the load section, beside 1 (default: 5, quick: 3)",
     )
+    parser.add_argument(
+        "--load-sizes",
+        help="Locust class sizes, comma-separated (default: 1,10,30,60,100; quick: 3)",
+    )
+    parser.add_argument("--load-scenarios", help="Locust scenarios: idle,lecture (default: both)")
     parser.add_argument(
         "--load-idle", type=float, help="seconds the load section's students idle (300, quick: 30)"
     )
@@ -724,6 +791,10 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, load_students=args.load_students)
     if args.load_idle is not None:
         plan = replace(plan, load_idle_seconds=args.load_idle)
+    if args.load_sizes:
+        plan = replace(plan, load_class_sizes=tuple(int(x) for x in args.load_sizes.split(",")))
+    if args.load_scenarios:
+        plan = replace(plan, load_scenarios=tuple(args.load_scenarios.split(",")))
     out = args.out or (BENCH_DIR / "out" if args.quick else BENCH_DIR)
     try:
         client = connect()
