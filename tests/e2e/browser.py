@@ -175,6 +175,18 @@ def app_state(page) -> str:
     return f"{state}; {flakes} aborted requests; JS errors {errors[:3]}; page text: {text}"
 
 
+def shows(page, text: str, timeout_ms: int = JOB_MS) -> None:
+    """Wait until the main section shows `text`, checked on every animation frame: the live
+    job panel is redrawn four times a second, and on a busy machine its content is there only
+    between redraws, which expect()'s polling can miss for a long time."""
+    page.wait_for_function(
+        "t => document.querySelector('[data-testid=\"stMain\"]').innerText.includes(t)",
+        arg=text,
+        polling="raf",
+        timeout=timeout_ms,
+    )
+
+
 def main_text(page) -> str:
     return page.locator("[data-testid='stMain']").inner_text()
 

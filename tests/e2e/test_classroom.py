@@ -33,6 +33,7 @@ from tests.e2e.browser import (
     open_url,
     screenshot,
     serve,
+    shows,
     wait_idle,
     watched_page,
 )
@@ -133,18 +134,6 @@ def running_now(page, name: str):
     return page.locator(
         "[data-testid='stSidebarContent'] [data-testid='stCaptionContainer']",
         has_text=f"build {name}/{IRIS}",
-    )
-
-
-def shows(page, text: str, timeout_ms: int = JOB_MS) -> None:
-    """Wait until the main section shows `text`, checked on every animation frame: the live
-    job panel is redrawn four times a second, and on a busy machine its content is there only
-    between redraws, which expect()'s polling can miss for a long time."""
-    page.wait_for_function(
-        "t => document.querySelector('[data-testid=\"stMain\"]').innerText.includes(t)",
-        arg=text,
-        polling="raf",
-        timeout=timeout_ms,
     )
 
 

@@ -31,6 +31,7 @@ from tests.e2e.browser import (
     open_url,
     screenshot,
     serve,
+    shows,
     wait_idle,
     watched_page,
 )
@@ -76,16 +77,6 @@ def other_work(docker_client, student):
     yield
     with contextlib.suppress(docker.errors.NotFound):
         stranger.remove(force=True)
-
-
-def shows(page, text: str, timeout_ms: int = JOB_MS) -> None:
-    """Wait until the main section shows `text` (checked on every frame: live panels redraw)."""
-    page.wait_for_function(
-        "t => document.querySelector('[data-testid=\"stMain\"]').innerText.includes(t)",
-        arg=text,
-        polling="raf",
-        timeout=timeout_ms,
-    )
 
 
 def progress(page) -> tuple[int, int]:
