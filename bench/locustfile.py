@@ -234,13 +234,20 @@ class Student(User):
         self.step("page", "sign in", sign_in)
         SIGNED_IN.add(self.name)
 
+    @property
+    def image(self) -> str:
+        """Lesson 1's image under this student's name: its buttons say it."""
+        from dashboard.engine import labs, owner
+
+        return labs.scoped(labs.LABS["iris"], owner.for_student(owner.slug(self.name))).image
+
     def job(self, button: str, done: str, name: str) -> None:
         self.step("action", f"click: {name}", lambda: self.client.click(button, timeout=PAGE_S))
         self.step("wait", f"{name}: done", lambda: self.client.wait_for(done, timeout=JOB_S))
 
     def idle_setup(self) -> None:
         self.arrive()
-        self.job(T.RUN_IRIS, RUN_DONE, "run")
+        self.job(T.run_label(self.image), RUN_DONE, "run")
         for path in (*VISITS, HOME):
             self.page(path)
         c = self.client
@@ -292,8 +299,8 @@ class Student(User):
         while len(SIGNED_IN) < (target or 1) and time.monotonic() < deadline:
             gevent.sleep(0.2)
         gevent.sleep(random.uniform(0, SPREAD_S))
-        self.job(T.BUILD_IRIS, BUILD_DONE, "build")
-        self.job(T.RUN_IRIS, RUN_DONE, "run")
+        self.job(T.build_label(self.image), BUILD_DONE, "build")
+        self.job(T.run_label(self.image), RUN_DONE, "run")
         self.record["ready"] = True
         SETTLING.settle(self.name, self.environment)
         while True:

@@ -223,6 +223,9 @@ def _walk(page, url, student, docker_client):
     shows(page, "setosa", timeout_ms=JOB_MS)
     wait_idle(page)
     ticked(page, "back and run it", timeout_ms=JOB_MS)
+    # With its volume: what this walk pushed must not be in the next test's registry.
+    page.locator(".st-key-registry-volume label").click()
+    wait_idle(page)
     button(page, "registry-down").click()
     shows(page, "it does not run now")
     wait_idle(page)
