@@ -22,7 +22,7 @@ from datetime import datetime
 import docker
 import requests
 
-from dashboard.engine import images, labels, labs, lessons, owner, registry, runs
+from dashboard.engine import images, labels, labs, lessons, registry, runs
 from dashboard.engine.docker_text import parse_docker_time
 from dashboard.engine.history import RUN, SERVICE, BuildRecord, History, StepRecord
 from dashboard.engine.lab_output import parse_lab_output
@@ -258,9 +258,7 @@ def _day(value: datetime | None) -> str:
 def _built_here(attrs: dict) -> bool:
     """An image this dashboard built for the current owner (its labels; a classroom student's
     own): an image of the same name built by hand, or by someone else, ticks nothing."""
-    found = labels.of_inspect(attrs)
-    student = owner.current().student
-    return labels.is_ours(found) and (not student or found.get(labels.STUDENT) == student)
+    return labels.is_current_owners(labels.of_inspect(attrs))
 
 
 def _image_exists(facts: _Facts, ref: str) -> Evidence:

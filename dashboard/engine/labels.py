@@ -73,6 +73,13 @@ def is_ours(labels: Mapping[str, str] | None) -> bool:
     return (labels or {}).get(MANAGED) == "true"
 
 
+def is_current_owners(labels: Mapping[str, str] | None) -> bool:
+    """Ours, and in classroom mode the current student's (an image of the same name built by
+    hand or by someone else is neither)."""
+    student = owner.current().student
+    return is_ours(labels) and (not student or (labels or {}).get(STUDENT) == student)
+
+
 def container_is_ours(
     container_labels: Mapping[str, str] | None, image_labels: Mapping[str, str] | None = None
 ) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import images, labels, labs, owner
+from dashboard.engine import images, labels, labs
 from dashboard.ui import charts, common, exports, figures, state, theme
 from dashboard.ui import text as T
 from dashboard.work import tasks
@@ -179,10 +179,7 @@ def existing_image(tag: str) -> None:
     if report is None:
         return
     when = f" on {report.created.astimezone():%d %b at %H:%M}" if report.created else ""
-    ours = labels.is_ours(report.labels)
-    student = owner.current().student
-    if ours and student:
-        ours = report.labels.get(labels.STUDENT) == student
+    ours = labels.is_current_owners(report.labels)
     who = "by this dashboard" if ours else "outside this dashboard (by hand, or another tool)"
     st.caption(
         f"`{tag}` already exists on this machine: built {who}{when}, "
