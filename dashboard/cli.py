@@ -1,6 +1,7 @@
 """The instructor's command line: `python -m dashboard [--json] VERB [--json]`.
 
-Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset, registry up|down|push LAB.
+Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset, registry up|down|push LAB,
+classroom up|status|move|down.
 With `--json` (before or after the verb), every verb prints JSON Lines (documented in
 README.md); without it, short human lines. Builds and runs are kept in the history the app
 shows (through dashboard/work). Exit status is non-zero on any failure; what it is given is
@@ -445,6 +446,47 @@ def cmd_registry(args, out: Output) -> int:
     return 0 if pushed.ok else 1
 
 
+def cmd_classroom(args, out: Output) -> int:
+    """A class on many machines (dashboard/hub): the hub on this Swarm manager, its seats."""
+    from dashboard.hub import classroom, seats
+
+    say = out.say
+    try:
+        if args.action == "move":
+            if not args.student:
+                raise classroom.ClassroomError("classroom move needs a student: move NAME")
+            classroom.move(args.student, say)
+            return 0
+        client = connect()
+        if args.action == "up":
+            limits = seats.Limits(
+                cpu_limit=args.cpu_limit,
+                cpu_reserve=args.cpu_reserve,
+                mem_limit=args.mem_limit << 20,
+                mem_reserve=args.mem_reserve << 20,
+                pids=args.pids,
+            )
+            options = classroom.Options(
+                port=args.port,
+                advertise_addr=args.advertise_addr,
+                seat_image=args.seat_image,
+                node_socket=args.node_socket,
+                idle_s=args.idle,
+                open_signup=not args.approve,
+                limits=limits,
+            )
+            url = classroom.up(client, options, say)
+            out.emit({"type": "classroom", "url": url}, None)
+        elif args.action == "status":
+            classroom.status(client, say, as_json=out.as_json)
+        else:
+            classroom.down(client, say)
+    except classroom.ClassroomError as exc:
+        out.emit({"type": "error", "kind": "ClassroomError", "message": str(exc)}, f"error: {exc}")
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print JSON Lines")
@@ -477,6 +519,20 @@ def build_parser() -> argparse.ArgumentParser:
     images = [name for name, lab in labs.LABS.items() if not lab.compose]
     p.add_argument("lab", nargs="?", choices=images, help="push: the lab whose image to push")
     p.add_argument("--volume", action="store_true", help="down: also remove the registry's data")
+    p = verb("classroom", "a class on many machines: JupyterHub seats on a Docker Swarm")
+    p.add_argument("action", choices=["up", "status", "move", "down"])
+    p.add_argument("student", nargs="?", help="move: the student whose next seat may go anywhere")
+    p.add_argument("--port", type=int, default=8000, help="up: the hub's port (default 8000)")
+    p.add_argument("--advertise-addr", help="up: this manager's address, when no Swarm exists")
+    p.add_argument("--seat-image", default="docker-ml-dashboard-seat:latest", help="up")
+    p.add_argument("--node-socket", default="/var/run/docker.sock", help="up: on each machine")
+    p.add_argument("--idle", type=int, default=3600, help="up: seconds before an idle seat stops")
+    p.add_argument("--approve", action="store_true", help="up: new accounts wait for approval")
+    p.add_argument("--cpu-limit", type=float, default=1.0, help="up: CPUs one seat may use")
+    p.add_argument("--cpu-reserve", type=float, default=0.25, help="up: CPUs kept per seat")
+    p.add_argument("--mem-limit", type=int, default=1536, help="up: MiB one seat may use")
+    p.add_argument("--mem-reserve", type=int, default=384, help="up: MiB kept per seat")
+    p.add_argument("--pids", type=int, default=512, help="up: processes one seat may run")
     return parser
 
 
@@ -488,6 +544,7 @@ HANDLERS: dict[str, Callable] = {
     "layers": cmd_layers,
     "reset": cmd_reset,
     "registry": cmd_registry,
+    "classroom": cmd_classroom,
 }
 
 

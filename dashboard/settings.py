@@ -21,6 +21,7 @@ SESSION = "DASHBOARD_SESSION"
 TAG_SUFFIX = "DASHBOARD_TAG_SUFFIX"
 COMPOSE_PROJECT = "DASHBOARD_COMPOSE_PROJECT"
 CLASSROOM = "DASHBOARD_CLASSROOM"
+SEAT = "DASHBOARD_SEAT"
 INSTRUCTOR_KEY = "DASHBOARD_INSTRUCTOR_KEY"
 BUILD_SLOTS = "DASHBOARD_BUILD_SLOTS"
 OFFLINE = "DASHBOARD_OFFLINE"
@@ -68,6 +69,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(COMPOSE_PROJECT, "wine", "the Compose project name of the wine pair"),
     Setting(CLASSROOM, "off", "1/true/yes/on: classroom mode (one namespace per student)"),
+    Setting(
+        SEAT,
+        "none",
+        "a classroom hub's seat: the one student this dashboard works for (classroom mode, no "
+        "name to pick; set by the hub's spawner)",
+    ),
     Setting(INSTRUCTOR_KEY, "none", "the key the instructor's Classroom page asks for"),
     Setting(BUILD_SLOTS, "one per CPU", "how many builds run at once in classroom mode"),
     Setting(OFFLINE, "off", "1: never try to pull the base image, build the stand-in"),
@@ -150,7 +157,12 @@ def compose_project() -> str | None:
 
 
 def classroom() -> bool:
-    return _flag(CLASSROOM)
+    return _flag(CLASSROOM) or bool(seat_student())
+
+
+def seat_student() -> str | None:
+    """DASHBOARD_SEAT: the student a classroom hub's seat works for (None elsewhere)."""
+    return _get(SEAT) or None
 
 
 def instructor_key() -> str:

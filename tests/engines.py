@@ -407,8 +407,16 @@ def loopback_port(name: str, port: int):
     if name == HOST:
         yield port
         return
+    with netns_port(ENGINES[name].netns_path, port) as forwarded:
+        yield forwarded
+
+
+@contextlib.contextmanager
+def netns_port(netns_path: str, port: int):
+    """A port on the host's loopback that reaches `port` on the loopback of a network
+    namespace (an engine's, a Swarm node's)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _FORWARDER, ENGINES[name].netns_path, str(port)],
+        [sys.executable, "-c", _FORWARDER, netns_path, str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )

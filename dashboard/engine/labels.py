@@ -12,6 +12,8 @@ LAB = f"{PREFIX}.lab"
 SESSION = f"{PREFIX}.session"
 STANDIN = f"{PREFIX}.standin"
 STUDENT = f"{PREFIX}.student"  # classroom mode: whose it is (see owner.py)
+# The dashboard itself (its container, image and volume; a classroom seat): never cleaned up.
+APP = f"{PREFIX}.app"
 
 
 def process_session() -> str:

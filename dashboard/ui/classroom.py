@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import settings
 from dashboard.engine import owner
 from dashboard.ui import state
 from dashboard.ui import text as T
@@ -51,6 +52,9 @@ def sidebar_block() -> None:
         f"**Student** `{who.student}` · images `{who.image('…')}` · "
         f"{state.build_slots()} build(s) at a time on this server"
     )
+    if settings.seat_student():
+        st.caption("Your own seat of the class's hub: log out from the hub's page.")
+        return
     if st.button(T.CHANGE_NAME, key="change-name", icon=":material/logout:"):
         st.session_state.pop(state.STUDENT_PARAM, None)
         st.query_params.pop(state.STUDENT_PARAM, None)

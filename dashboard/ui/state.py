@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import settings
 from dashboard.engine import owner
 from dashboard.work import recording
 from dashboard.work.facts import DaemonFacts, read_facts
@@ -220,8 +221,11 @@ def classroom() -> bool:
 
 
 def student_name() -> str | None:
-    """The name this browser session chose (classroom mode), from the session or the URL."""
-    name = st.session_state.get(STUDENT_PARAM) or st.query_params.get(STUDENT_PARAM)
+    """The name this browser session chose (classroom mode), from the session or the URL; in a
+    hub's seat, the seat's student (the hub logged them in)."""
+    name = settings.seat_student() or (
+        st.session_state.get(STUDENT_PARAM) or st.query_params.get(STUDENT_PARAM)
+    )
     return str(name) if name else None
 
 
@@ -243,7 +247,8 @@ def bind_owner() -> None:
             who = owner.for_student(name) if name else None
         except owner.BadStudentName:
             who = None
-        if who is not None and st.query_params.get(STUDENT_PARAM) != who.student:
+        missing_from_url = st.query_params.get(STUDENT_PARAM) != who.student if who else False
+        if missing_from_url and not settings.seat_student():
             st.query_params[STUDENT_PARAM] = who.student  # a page switch dropped it: reloads
     owner.set_current(who)
 

@@ -1,0 +1,279 @@
+"""`python -m dashboard classroom up|status|move|down`: the class's hub on a Swarm manager.
+
+`up` makes the engine it talks to (DOCKER_HOST) a Swarm manager if it is not one yet, starts
+JupyterHub (jupyterhub_config.py) with its proxy and idle culler in the background, waits until
+it answers, and prints the hub's address and the `docker swarm join ...` line for the lab
+machines. `status` lists the machines, the seats on each and the students. `move NAME` lets a
+student whose machine is gone start afresh elsewhere. `down` stops the hub and removes the seats
+(the services labelled as the classroom's), nothing else; the students' volumes stay on their
+machines (each line printed says how to remove one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dashboard.engine import paths
+from dashboard.hub import seats
+
+HUB_CONFIG = Path(__file__).with_name("jupyterhub_config.py")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROXY = REPO_ROOT / "docker" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
+MOVED = "moved"  # state/moved/NAME: the next start of NAME's seat may land anywhere
+
+
+class ClassroomError(RuntimeError):
+    """A sentence for the instructor: what is wrong and what to type."""
+
+
+def state_dir() -> Path:
+    folder = paths.data_dir() / "classroom-hub"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@dataclass
+class Options:
+    port: int = 8000
+    advertise_addr: str | None = None
+    seat_image: str = seats.SEAT_IMAGE
+    node_socket: str = seats.NODE_SOCKET
+    docker_gid: int | None = None
+    idle_s: int = 3600
+    cull_every_s: int = 60
+    open_signup: bool = True
+    admin: str = "instructor"
+    limits: seats.Limits = field(default_factory=seats.Limits)
+
+
+@dataclass(frozen=True)
+class Seat:
+    student: str
+    node: str
+    state: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Node:
+    host: str
+    address: str
+    state: str
+    availability: str
+    role: str
+    seats: tuple[Seat, ...]
+
+
+def _hub_pid(state: Path) -> int | None:
+    try:
+        pid = int((state / "jupyterhub.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def ensure_manager(client, advertise_addr: str | None) -> str:
+    """The manager's address in the Swarm (making this engine a manager when it is not)."""
+    swarm = client.info().get("Swarm", {})
+    if swarm.get("LocalNodeState") != "active":
+        if not advertise_addr:
+            raise ClassroomError(
+                "This Docker engine is not in a Swarm. Say which address the lab machines reach "
+                "it at: `python -m dashboard classroom up --advertise-addr ADDRESS`."
+            )
+        client.swarm.init(advertise_addr=advertise_addr)
+        swarm = client.info()["Swarm"]
+    if not swarm.get("ControlAvailable"):
+        raise ClassroomError(
+            "This Docker engine is a Swarm worker: run `classroom up` on a manager "
+            "(`docker node ls` there lists the machines)."
+        )
+    return swarm["NodeAddr"]
+
+
+def join_line(client) -> str:
+    client.swarm.reload()
+    token = client.swarm.attrs["JoinTokens"]["Worker"]
+    addr = client.info()["Swarm"]["RemoteManagers"][0]["Addr"]
+    return f"docker swarm join --token {token} {addr}"
+
+
+def up(client, options: Options, say=print) -> str:
+    """Start the hub (idempotent); returns its URL."""
+    manager_addr = ensure_manager(client, options.advertise_addr)
+    state = state_dir()
+    url = f"http://127.0.0.1:{options.port}/hub/"
+    if _hub_pid(state) and _answers(url + "health"):
+        say(f"The classroom hub already runs: {url}")
+        return url
+    if not PROXY.exists():
+        raise ClassroomError(
+            "The hub's proxy is not installed: `(cd docker/hub && npm ci)` installs "
+            "configurable-http-proxy from its lock file."
+        )
+    gid = options.docker_gid
+    if gid is None:
+        gid = _socket_gid()
+    env = dict(
+        os.environ,
+        DML_HUB_STATE=str(state),
+        DML_HUB_ADDRESS=manager_addr,
+        DML_HUB_URL=f"http://0.0.0.0:{options.port}",
+        DML_HUB_PROXY=str(PROXY),
+        DML_HUB_PROXY_TOKEN=secrets.token_hex(32),
+        DML_HUB_SEAT_IMAGE=options.seat_image,
+        DML_HUB_NODE_SOCKET=options.node_socket,
+        DML_HUB_DOCKER_GID=str(gid),
+        DML_HUB_IDLE_S=str(options.idle_s),
+        DML_HUB_CULL_EVERY_S=str(options.cull_every_s),
+        DML_HUB_OPEN_SIGNUP="1" if options.open_signup else "0",
+        DML_HUB_ADMIN=options.admin,
+        DML_HUB_CPU_LIMIT=str(options.limits.cpu_limit),
+        DML_HUB_CPU_RESERVE=str(options.limits.cpu_reserve),
+        DML_HUB_MEM_LIMIT=str(options.limits.mem_limit),
+        DML_HUB_MEM_RESERVE=str(options.limits.mem_reserve),
+        DML_HUB_PIDS=str(options.limits.pids),
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    log = (state / "hub.log").open("ab")
+    subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
+        cwd=state,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _answers(url + "health"):
+        if time.monotonic() > deadline:
+            tail = (state / "hub.log").read_text(errors="replace").splitlines()[-15:]
+            raise ClassroomError("The hub did not answer in 60 s:\n" + "\n".join(tail))
+        time.sleep(0.5)
+    say(f"The classroom hub is up: {url} (log: {state / 'hub.log'})")
+    say(f"Sign up as '{options.admin}' first: that account is the instructor's (the hub's admin).")
+    say(f"Seats: {options.limits.describe()}.")
+    say("Lab machines join the class with:")
+    say("  " + join_line(client))
+    return url
+
+
+def _socket_gid() -> int:
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("DOCKER_HOST", ""))
+    path = host.path if host.scheme == "unix" else "/var/run/docker.sock"
+    try:
+        return os.stat(path).st_gid
+    except OSError:
+        return 0
+
+
+def seats_by_node(client) -> list[Node]:
+    """The Swarm's machines, each with the classroom's seats running or starting there."""
+    label = f"{seats.CLASSROOM_LABEL}={seats.CLASSROOM_VALUE}"
+    services = client.api.services(filters={"label": label})
+    nodes = {n["ID"]: n for n in client.api.nodes()}
+    placed: dict[str, list[Seat]] = {}
+    for service in services:
+        student = service["Spec"]["Labels"].get("io.dockerml.dashboard.student", "?")
+        tasks = client.api.tasks(filters={"service": service["ID"]})
+        tasks.sort(key=lambda t: t.get("CreatedAt", ""))
+        if not tasks:
+            continue
+        task = tasks[-1]
+        node = nodes.get(task.get("NodeID", ""))
+        host = node["Description"]["Hostname"] if node else "(not placed)"
+        addr = node["Status"]["Addr"] if node else ""
+        placed.setdefault(task.get("NodeID", ""), []).append(
+            Seat(student, host, task["Status"]["State"], addr)
+        )
+    out = []
+    for node_id, node in nodes.items():
+        out.append(
+            Node(
+                node["Description"]["Hostname"],
+                node["Status"]["Addr"],
+                node["Status"]["State"],
+                node["Spec"]["Availability"],
+                node["Spec"]["Role"],
+                tuple(sorted(placed.get(node_id, []), key=lambda s: s.student)),
+            )
+        )
+    if placed.get(""):
+        out.append(Node("(waiting)", "", "", "", "", tuple(placed[""])))
+    return sorted(out, key=lambda n: n.host)
+
+
+def status(client, say=print, as_json: bool = False) -> list[Node]:
+    state = state_dir()
+    nodes = seats_by_node(client)
+    hub = "running" if _hub_pid(state) else "not running"
+    if as_json:
+        print(json.dumps({"hub": hub, "nodes": [_plain(n) for n in nodes]}), flush=True)
+        return nodes
+    say(f"hub: {hub} ({state})")
+    for n in nodes:
+        names = ", ".join(f"{s.student} ({s.state})" for s in n.seats) or "no seats"
+        say(f"{n.host:12} {n.address:15} {n.state:6} {n.availability:7} {n.role:8} {names}")
+    return nodes
+
+
+def _plain(node: Node) -> dict:
+    from dataclasses import asdict
+
+    return asdict(node)
+
+
+def move(username: str, say=print) -> None:
+    """Let NAME's next seat start on any machine (their things stay where they were)."""
+    student = seats.student(username)
+    folder = state_dir() / MOVED
+    folder.mkdir(exist_ok=True)
+    (folder / student).write_text(str(time.time()))
+    say(
+        f"{student}'s next seat may start on any lab machine, with a fresh history and "
+        "working copies; what they had stays on their old machine."
+    )
+
+
+def down(client, say=print) -> int:
+    """Stop the hub and remove every seat; returns how many seats were removed."""
+    state = state_dir()
+    pid = _hub_pid(state)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+        say("The hub is stopped.")
+    label = f"{seats.CLASSROOM_LABEL}={seats.CLASSROOM_VALUE}"
+    removed = 0
+    for service in client.api.services(filters={"label": label}):
+        client.api.remove_service(service["ID"])
+        say(f"Removed seat {service['Spec']['Name']}.")
+        removed += 1
+    say(
+        "The students' volumes (dml-seat-NAME-data) stay on their machines: "
+        "`docker volume rm dml-seat-NAME-data` on a machine removes one."
+    )
+    return removed

@@ -1,0 +1,221 @@
+"""A class on many machines, for real: JupyterHub on a Swarm of three namespaced engines
+(tests/swarm.py), a seat per student placed by the Swarm, and a Chromium student who signs up
+through the hub, builds and runs lesson 1 to setosa on the machine their seat landed on.
+
+The hub is started as the README's classroom guide says (`python -m dashboard classroom up`),
+inside the manager's network namespace, and reached from the host through a loopback forward.
+Each seat reserves 2 CPUs, all of a node's: three seats fill the class, and a fourth student
+reads the hub's "The class is full" sentence within seconds. A drained machine stops its
+student's next start with a sentence, and takes nothing from the others.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import docker
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from tests import engines, swarm
+from tests.e2e.browser import JOB_MS, PAGE_MS, VIEWPORT, button, metric, screenshot, wait_idle
+
+pytestmark = pytest.mark.hub
+PASSWORD = "class-pw-1"
+IRIS = "iris-model:1.0"
+STUDENT_LABEL = "io.dockerml.dashboard.student"
+
+
+def _classroom(tmp, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DOCKER_HOST=swarm.docker_host(swarm.MANAGER))
+    env["DASHBOARD_DATA_DIR"] = str(tmp)
+    env.pop("DOCKER_CONFIG", None)
+    return subprocess.run(
+        ["nsenter", f"--net={swarm.netns_path(swarm.MANAGER)}", "--"]
+        + [sys.executable, "-m", "dashboard", "classroom", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=check,
+        cwd=engines.Path(__file__).resolve().parents[2],
+    )
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    swarm.up()
+    data = tmp_path_factory.mktemp("hub")
+    up = _classroom(
+        data,
+        "up",
+        "--node-socket",
+        swarm.NODE_SOCKET,
+        "--cpu-reserve",
+        "2",
+        "--cpu-limit",
+        "2",
+        "--mem-reserve",
+        "512",
+    )
+    assert "docker swarm join --token" in up.stdout, up.stdout + up.stderr
+    with engines.netns_port(swarm.netns_path(swarm.MANAGER), 8000) as port:
+        yield f"http://127.0.0.1:{port}", data
+    down = _classroom(data, "down", check=False)
+    print(down.stdout, down.stderr)
+    # What this test's students made on each machine: their seats' containers go a few seconds
+    # after their services, then their lab containers, images and the seats' volumes.
+    for node in swarm.NODES:
+        client = docker.DockerClient(base_url=swarm.docker_host(node), version="auto")
+        for _ in range(60):
+            if not client.containers.list(all=True, filters={"name": "dml-seat-"}):
+                break
+            time.sleep(1)
+        for container in client.containers.list(all=True, filters={"label": STUDENT_LABEL}):
+            container.remove(force=True)
+        for image in client.images.list(filters={"label": STUDENT_LABEL}):
+            client.images.remove(image.id, force=True)
+        for volume in client.volumes.list(filters={"name": "dml-seat-"}):
+            volume.remove(force=True)
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def manager():
+    client = docker.DockerClient(base_url=swarm.docker_host(swarm.MANAGER), version="auto")
+    yield client
+    client.close()
+
+
+class HttpStudent:
+    """A student who signs up, logs in and starts a seat with plain HTTP (as the hub's pages)."""
+
+    def __init__(self, base: str, name: str):
+        self.base, self.name = base, name
+        self.http = requests.Session()
+
+    def _xsrf(self, path: str) -> str:
+        page = self.http.get(self.base + path, timeout=30).text
+        found = re.search(r'name="_xsrf" value="([^"]+)"', page)
+        return found.group(1) if found else self.http.cookies.get("_xsrf", "")
+
+    def sign_up_and_log_in(self) -> None:
+        form = {"username": self.name, "signup_password": PASSWORD}
+        form["signup_password_confirmation"] = PASSWORD
+        form["_xsrf"] = self._xsrf("/hub/signup")
+        self.http.post(self.base + "/hub/signup", data=form, timeout=30)
+        form = {"username": self.name, "password": PASSWORD, "_xsrf": self._xsrf("/hub/login")}
+        done = self.http.post(self.base + "/hub/login", data=form, timeout=30)
+        assert done.status_code == 200 and "/hub/login" not in done.url, done.url
+
+    def start(self) -> dict:
+        """Ask the hub for the seat and wait for its answer: the events of the spawn page."""
+        token = self._xsrf("/hub/home")
+        headers = {"X-XSRFToken": token, "Referer": self.base + "/hub/home"}
+        url = f"{self.base}/hub/api/users/{self.name}/server"
+        self.http.post(url, headers=headers, timeout=60)
+        events = self.http.get(url + "/progress", headers=headers, stream=True, timeout=300)
+        last = {}
+        for line in events.iter_lines(decode_unicode=True):
+            if line.startswith("data:"):
+                last = __import__("json").loads(line[5:])
+                if last.get("ready") or last.get("failed"):
+                    break
+        return last
+
+    def stop(self) -> None:
+        token = self._xsrf("/hub/home")
+        headers = {"X-XSRFToken": token, "Referer": self.base + "/hub/home"}
+        url = f"{self.base}/hub/api/users/{self.name}/server"
+        self.http.delete(url, headers=headers, timeout=120)
+        for _ in range(120):
+            if self.http.get(url + "/progress", headers=headers, timeout=30).status_code != 200:
+                break
+            time.sleep(1)
+
+
+def _seat_node(manager, name: str) -> str:
+    tasks = manager.api.tasks(filters={"service": f"dml-seat-{name}", "desired-state": "running"})
+    assert tasks, f"no running seat for {name}"
+    return manager.api.inspect_node(tasks[0]["NodeID"])["Description"]["Hostname"]
+
+
+def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(hub, manager, browser):
+    base, _ = hub
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(base + "/hub/signup", timeout=PAGE_MS)
+        page.fill("input[name=username]", "ada")
+        page.fill("input[name=signup_password]", PASSWORD)
+        page.fill("input[name=signup_password_confirmation]", PASSWORD)
+        page.click("input[type=submit], button[type=submit]")
+        page.goto(base + "/hub/login", timeout=PAGE_MS)
+        page.fill("input[name=username]", "ada")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("input[type=submit], button[type=submit]")
+        page.goto(base + "/hub/spawn/ada", timeout=PAGE_MS)
+        page.wait_for_url(re.compile(r"/user/ada/"), timeout=JOB_MS)
+        page.goto(base + "/user/ada/lesson1", timeout=PAGE_MS)
+        wait_idle(page)
+        expect(button(page, "build-iris")).to_contain_text(f"ada/{IRIS}", timeout=PAGE_MS)
+        button(page, "build-iris").click()
+        expect(metric(page, "Build time")).to_be_visible(timeout=JOB_MS)
+        wait_idle(page)
+        button(page, "run-iris").click()
+        expect(metric(page, "Predicted class")).to_have_text("setosa", timeout=JOB_MS)
+        screenshot(page, "hub-ada-setosa")
+    finally:
+        context.close()
+    node = _seat_node(manager, "ada")
+    # The build landed on the seat's machine, and on no other.
+    for other in swarm.NODES:
+        client = docker.DockerClient(base_url=swarm.docker_host(other), version="auto")
+        tags = {t for image in client.images.list() for t in image.tags}
+        client.close()
+        assert (f"ada/{IRIS}" in tags) == (other == node), (other, node, sorted(tags))
+    # Its limits are in force on the seat's service.
+    spec = manager.api.inspect_service("dml-seat-ada")["Spec"]["TaskTemplate"]
+    assert spec["Resources"]["Limits"]["Pids"] == 512
+    assert spec["Resources"]["Reservations"]["NanoCPUs"] == 2_000_000_000
+
+
+def test_a_full_class_is_said_within_seconds_and_a_drained_machine_is_said(hub, manager):
+    base, data = hub
+    students = [HttpStudent(base, name) for name in ("bob", "cy", "dan")]
+    for s in students:
+        s.sign_up_and_log_in()
+    # ada's seat (the test before) or a fresh one: three seats fill three machines.
+    started = [s.start() for s in students[:2]]
+    assert all(e.get("ready") for e in started), started
+    began = time.monotonic()
+    full = students[2].start()
+    waited = time.monotonic() - began
+    assert full.get("failed"), full
+    assert "The class is full" in full["message"], full["message"]
+    assert waited < 30, f"the full class was said after {waited:.0f} s"
+    status = _classroom(data, "status").stdout
+    assert all(name in status for name in ("ada", "bob", "cy")), status
+
+    # bob's machine is drained while his seat is stopped: his next start says so, the others
+    # keep theirs.
+    bob = students[0]
+    node = _seat_node(manager, "bob")
+    bob.stop()
+    node_id = next(n.id for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == node)
+    drained = manager.nodes.get(node_id)
+    spec = dict(drained.attrs["Spec"], Availability="drain")
+    drained.update(spec)
+    try:
+        again = bob.start()
+        assert again.get("failed"), again
+        assert f"lab machine {node}, which is drained" in again["message"], again["message"]
+        assert _seat_node(manager, "cy")
+    finally:
+        drained.reload()
+        drained.update(dict(drained.attrs["Spec"], Availability="active"))
