@@ -3,7 +3,7 @@
 Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset, registry up|down|push LAB,
 classroom up|status|move|down.
 With `--json` (before or after the verb), every verb prints JSON Lines (documented in
-README.md); without it, short human lines. Builds and runs are kept in the history the app
+docs/cli.md); without it, short human lines. Builds and runs are kept in the history the app
 shows (through dashboard/work). Exit status is non-zero on any failure; what it is given is
 checked as the pages check it, before any Docker call; and a daemon that cannot be reached (or
 refuses our API version) is one clear sentence, never a traceback.

@@ -1,10 +1,10 @@
 """Every `DASHBOARD_*` setting the dashboard reads from its environment, with its default.
 
 Each is a function that reads the environment when called, never at import, so a test that sets
-a variable (monkeypatch.setenv) sees it at once. `SETTINGS` lists them for README's "Settings"
-table (tests/unit/test_settings.py keeps the two and the code in step). Docker's own variables
-(DOCKER_HOST, DOCKER_CONFIG, DOCKER_API_VERSION) keep their meaning and are read where the
-engine talks to Docker (engine/connection.py, engine/api_versions.py, engine/builds.py).
+a variable (monkeypatch.setenv) sees it at once. `SETTINGS` is the table of them in
+docs/configuration.md, generated at every build of the docs (docs/hooks/generated.py). Docker's
+own variables (DOCKER_HOST, DOCKER_CONFIG, DOCKER_API_VERSION) keep their meaning and are read
+where the engine talks to Docker (engine/connection.py, engine/api_versions.py, engine/builds.py).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Setting:
     what: str
 
 
-# One row per variable, all of the same shape: README's Settings table lists these.
+# One row per variable, all of the same shape: docs/configuration.md's table is made from these.
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         DATA_DIR,

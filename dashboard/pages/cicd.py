@@ -72,6 +72,8 @@ STEP_NOTES = {
     "system packages": "`docker.io`, `debootstrap`, `chromium`, ... from Debian",
     "docker daemon": "start `dockerd`, wait until `docker info` answers",
     "python packages": "a virtual environment with requirements.txt",
+    "docs": "this project's documentation site, built with warnings as errors: a broken link "
+    "fails CI",
     "the terminal's front end": "the browser terminal's JavaScript from its npm lock file",
     "compose v2": "link the Compose binary as a Docker CLI plugin",
     "offline classroom mode": "a stand-in `python:3.11-slim` and a local wheelhouse",
