@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dashboard.engine import paths
@@ -28,6 +27,7 @@ from dashboard.hub import seats
 HUB_CONFIG = Path(__file__).with_name("jupyterhub_config.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROXY = REPO_ROOT / "docker" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
+OPTIONS_FILE = "hub-options.json"  # what jupyterhub_config.py reads
 MOVED = "moved"  # state/moved/NAME: the next start of NAME's seat may land anywhere
 
 
@@ -128,30 +128,11 @@ def up(client, options: Options, say=print) -> str:
             "The hub's proxy is not installed: `(cd docker/hub && npm ci)` installs "
             "configurable-http-proxy from its lock file."
         )
-    gid = options.docker_gid
-    if gid is None:
-        gid = _socket_gid()
-    env = dict(
-        os.environ,
-        DML_HUB_STATE=str(state),
-        DML_HUB_ADDRESS=manager_addr,
-        DML_HUB_URL=f"http://0.0.0.0:{options.port}",
-        DML_HUB_PROXY=str(PROXY),
-        DML_HUB_PROXY_TOKEN=secrets.token_hex(32),
-        DML_HUB_SEAT_IMAGE=options.seat_image,
-        DML_HUB_NODE_SOCKET=options.node_socket,
-        DML_HUB_DOCKER_GID=str(gid),
-        DML_HUB_IDLE_S=str(options.idle_s),
-        DML_HUB_CULL_EVERY_S=str(options.cull_every_s),
-        DML_HUB_OPEN_SIGNUP="1" if options.open_signup else "0",
-        DML_HUB_ADMIN=options.admin,
-        DML_HUB_CPU_LIMIT=str(options.limits.cpu_limit),
-        DML_HUB_CPU_RESERVE=str(options.limits.cpu_reserve),
-        DML_HUB_MEM_LIMIT=str(options.limits.mem_limit),
-        DML_HUB_MEM_RESERVE=str(options.limits.mem_reserve),
-        DML_HUB_PIDS=str(options.limits.pids),
-        PYTHONPATH=str(REPO_ROOT),
-    )
+    if options.docker_gid is None:
+        options.docker_gid = _socket_gid()
+    record = asdict(options) | {"manager_addr": manager_addr}
+    (state / OPTIONS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     log = (state / "hub.log").open("ab")
     subprocess.Popen(
         [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
@@ -238,8 +219,6 @@ def status(client, say=print, as_json: bool = False) -> list[Node]:
 
 
 def _plain(node: Node) -> dict:
-    from dataclasses import asdict
-
     return asdict(node)
 
 

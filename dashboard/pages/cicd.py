@@ -75,6 +75,9 @@ STEP_NOTES = {
     "docs": "this project's documentation site, built with warnings as errors: a broken link "
     "fails CI",
     "the terminal's front end": "the browser terminal's JavaScript from its npm lock file",
+    "the classroom hub's proxy": "JupyterHub's configurable-http-proxy from its npm lock file",
+    "a class's lab machines": "three Docker Engines in network namespaces form a Swarm, each "
+    "with the seat image, for the classroom hub's tests",
     "compose v2": "link the Compose binary as a Docker CLI plugin",
     "offline classroom mode": "a stand-in `python:3.11-slim` and a local wheelhouse",
     "engine matrix": "Docker Engine 26 beside the machine's own, with overlay2 and with the "
