@@ -24,6 +24,7 @@ from playwright.sync_api import expect
 
 from tests import engines, swarm
 from tests.e2e.browser import JOB_MS, PAGE_MS, VIEWPORT, button, metric, screenshot, wait_idle
+from tests.e2e.terminal_page import KEY, choose, terminal_frame, wait_text
 
 pytestmark = pytest.mark.hub
 PASSWORD = "class-pw-1"
@@ -170,6 +171,24 @@ def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(hub, ma
         button(page, "run-iris").click()
         expect(metric(page, "Predicted class")).to_have_text("setosa", timeout=JOB_MS)
         screenshot(page, "hub-ada-setosa")
+        # The terminal, on the page's own address under the hub's prefix (through the hub's
+        # proxy and the seat's): a shell in a container of hers, on her machine.
+        wait_idle(page)
+        page.locator(".st-key-detach-name input").fill("ada-shell")
+        page.locator(".st-key-detach-name input").press("Enter")
+        wait_idle(page)
+        button(page, "start-detached").click()
+        wait_idle(page)
+        choose(page, "ada-shell")
+        button(page, f"{KEY}-button").click()
+        wait_idle(page)
+        frame = terminal_frame(page)
+        assert frame.evaluate("window.__terminal.url").endswith("/user/ada/_dashboard/terminal")
+        wait_text(frame, r"root@\w+:/app# $", timeout_ms=PAGE_MS)
+        frame.locator(".xterm").click()
+        page.keyboard.type("python -c 'print(6*7)'\n")
+        wait_text(frame, r"^42\s*$")
+        screenshot(page, "hub-ada-terminal")
     finally:
         context.close()
     node = _seat_node(manager, "ada")

@@ -15,7 +15,16 @@ PACKAGE = Path(dashboard.__file__).parent
 ROOT = PACKAGE.parent
 # A layer may import itself and those below it; dashboard.settings sits below them all.
 ABOVE = {
-    "engine": ("dashboard.work", "dashboard.ui", "dashboard.pages", "dashboard.app", "streamlit"),
+    "engine": (
+        "dashboard.work",
+        "dashboard.ui",
+        "dashboard.pages",
+        "dashboard.app",
+        "dashboard.hub",
+        "streamlit",
+    ),
+    # The classroom hub's side (JupyterHub's spawner and config) uses the engine, never the app.
+    "hub": ("dashboard.work", "dashboard.ui", "dashboard.pages", "dashboard.app", "streamlit"),
     "work": ("dashboard.ui", "dashboard.pages", "dashboard.app", "streamlit"),
 }
 
