@@ -366,7 +366,7 @@ def describe(name: str) -> str:
 # connection it accepts is relayed to a new connection made inside the engine's.
 _FORWARDER = r"""
 import ctypes, os, socket, sys, threading
-listener = socket.create_server(("127.0.0.1", 0))
+listener = socket.create_server(("127.0.0.1", int(sys.argv[3]) if len(sys.argv) > 3 else 0))
 print(listener.getsockname()[1], flush=True)
 fd = os.open(sys.argv[1], os.O_RDONLY)
 if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000):
@@ -412,11 +412,11 @@ def loopback_port(name: str, port: int):
 
 
 @contextlib.contextmanager
-def netns_port(netns_path: str, port: int):
-    """A port on the host's loopback that reaches `port` on the loopback of a network
-    namespace (an engine's, a Swarm node's)."""
+def netns_port(netns_path: str, port: int, listen: int = 0):
+    """A port on the host's loopback (`listen`, or a free one) that reaches `port` on the
+    loopback of a network namespace (an engine's, a Swarm node's)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _FORWARDER, netns_path, str(port)],
+        [sys.executable, "-c", _FORWARDER, netns_path, str(port), str(listen)],
         stdout=subprocess.PIPE,
         text=True,
     )

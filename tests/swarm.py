@@ -15,6 +15,8 @@ and the offline wheelhouse on its own loopback, as `prepare` gives a real lab ma
     python -m tests.swarm up        # idempotent; prints the nodes
     python -m tests.swarm status
     python -m tests.swarm env       # `export DOCKER_HOST=...` for the manager
+    python -m tests.swarm hub [--port 8000]   # `classroom up` on the manager, the hub on the
+                                    # host's 127.0.0.1:PORT until Ctrl-C, then `classroom down`
     python -m tests.swarm down [--purge]
 
 Facts this rests on (found on these machines): no IPVS in this kernel, so services use
@@ -328,12 +330,40 @@ def down(purge: bool = False) -> None:
     _say("swarm: down" + (" (data deleted)" if purge else ""))
 
 
+def hub(port: int, classroom_args: list[str]) -> None:
+    """The classroom hub as the classroom guide starts it, on the manager (inside its network
+    namespace, where the nodes' addresses are), reachable at the host's 127.0.0.1:`port`."""
+    command = ["nsenter", f"--net={netns_path(MANAGER)}", "--", sys.executable, "-m", "dashboard"]
+    env = dict(os.environ, DOCKER_HOST=docker_host(MANAGER))
+    env.pop("DOCKER_CONFIG", None)
+    subprocess.run(
+        [*command, "classroom", "up", "--node-socket", NODE_SOCKET, *classroom_args],
+        env=env,
+        check=True,
+        cwd=REPO,
+    )
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl-C does
+    with engines.netns_port(netns_path(MANAGER), 8000, port):
+        _say(f"The hub, from this machine: http://127.0.0.1:{port}/hub/ (Ctrl-C stops it)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    subprocess.run([*command, "classroom", "down"], env=env, cwd=REPO)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.swarm", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
     sub.add_parser("up")
     sub.add_parser("status")
     sub.add_parser("env")
+    h = sub.add_parser("hub")
+    h.add_argument("--port", type=int, default=8000)
+    h.add_argument("classroom_args", nargs=argparse.REMAINDER, help="more for `classroom up`")
     d = sub.add_parser("down")
     d.add_argument("--purge", action="store_true")
     args = parser.parse_args(argv)
@@ -341,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         up()
     elif args.verb == "status":
         status()
+    elif args.verb == "hub":
+        hub(args.port, args.classroom_args)
     elif args.verb == "env":
         for key, value in env_for().items():
             print(f"export {key}={value}")
