@@ -182,3 +182,21 @@ def test_each_student_runs_make_with_their_own_names_in_their_own_copy(students,
     bob.run()
     assert "make-iris-sizes" not in {b.key for b in bob.button}
     assert_clean(bob)
+
+
+def test_a_hub_seat_is_its_students_without_a_name_to_pick(isolated, monkeypatch, session_id):
+    """A classroom hub's seat (DASHBOARD_SEAT, set by the hub's spawner): no welcome form, no
+    "Change name", the student's namespace on every page, and a ?student= in the URL changes
+    nothing (the hub logged this student in; the URL is anybody's to type)."""
+    name = f"cy-{session_id.lower().removeprefix('test-')}"
+    monkeypatch.setenv("DASHBOARD_SEAT", name)
+    at = new_app()
+    at.query_params["student"] = "mallory"
+    at.run()
+    assert_clean(at)
+    assert "Welcome to the Docker class" not in [t.value for t in at.title]
+    assert not [b for b in at.sidebar.button if b.key == "change-name"]
+    assert any("Your own seat" in c.value for c in at.sidebar.caption)
+    at = at.switch_page("pages/lesson1.py").run()
+    assert_clean(at)
+    assert at.button(key="build-iris").label.endswith(f"{name}/iris-model:1.0")
