@@ -1065,6 +1065,12 @@ def run(
     config = REPO_ROOT / ".streamlit" / "config.toml"
     forced_gc = post_script_gc(config.read_text() if config.exists() else "", os.environ)
     reports = Path(tempfile.mkdtemp(prefix="bench-locust-", dir=ws.tmp))
+    version, info = ws.client.version(), ws.client.info()
+    store = dict(info.get("DriverStatus") or []).get("driver-type", "")
+    engine = f"{version.get('Version')}, storage {info.get('Driver')}" + (
+        ", containerd image store" if "containerd" in store else ""
+    )
+    load_start = os.getloadavg()[0]
     one = one_class(ws, 1, idle_s, "a")
     many = one_class(ws, students, idle_s, "b")
     compared = locust_load.compare(ws, one, many, idle_s, reports, log=log)
@@ -1077,6 +1083,9 @@ def run(
     return {
         "students": students,
         "idle_s": idle_s,
+        "engine": engine,
+        "load_avg": [load_start, os.getloadavg()[0]],
+        "shared": os.environ.get("BENCH_SHARED_NOTE", ""),
         "cpus": os.cpu_count(),
         "post_script_gc": forced_gc,
         "pages": [HOME[0], *(p for p, _ in VISITS), MOVE_TO[0]],

@@ -954,7 +954,14 @@ def load_section(r: dict) -> list[str]:
         "browsers on other computers never see). Streamlit's full garbage collection after "
         "every script run (`runner.postScriptGC`, each live panel's rerun included): "
         + {True: "on", False: "off (.streamlit/config.toml)"}.get(r.get("post_script_gc"), "?")
-        + ".",
+        + "."
+        + (
+            f" Docker engine: {r['engine']}. 1-minute load average as the section began / "
+            f"ended: {r['load_avg'][0]:.1f} / {r['load_avg'][1]:.1f}."
+            if r.get("engine") and r.get("load_avg")
+            else ""
+        )
+        + (f" {r['shared']}" if r.get("shared") else ""),
         "",
         markdown_table(["", "1 student", f"{n} students", f"{n} / 1"], rows),
     ]
