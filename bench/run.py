@@ -149,6 +149,16 @@ def judge(results: dict) -> list[stats.Goal]:
             note=_startup_note(results),
         ),
         stats.goal(
+            "overhead_warm_command_floor",
+            "Same command / `docker build` plus `python -c 'import docker'` (the floor of any "
+            "Python client), warm, side by side",
+            get("overhead", "whole_warm_floor", "ratio", "median"),
+            "<=",
+            1.3,
+            "x",
+            note=_command_floor_note(results),
+        ),
+        stats.goal(
             "cached_rebuild",
             "Rebuild after editing main.py, iris",
             get("cache", "iris", "edit_rebuild", "median"),
@@ -242,6 +252,16 @@ def judge(results: dict) -> list[stats.Goal]:
             1.5,
             "x",
             note=_rerun_note(results, lessons_only=True),
+        ),
+        stats.goal(
+            "rerun_lesson_pages_replica",
+            "Rerun with nothing changed: the slowest lesson page / the same page's elements "
+            "with no logic (its recorded run replayed by a generated script, bench/replica.py)",
+            _slowest_replica(results),
+            "<=",
+            1.2,
+            "x",
+            note=_replica_note(results),
         ),
         stats.goal(
             "rerun_any_page_floor",
@@ -513,6 +533,29 @@ def _slowest_rerun(results: dict, lessons_only: bool) -> float | None:
     return max(ratios) if ratios else None
 
 
+def _replica_pages(results: dict, lessons_only: bool = True) -> list[dict]:
+    pages = (_getter(results)("responsive", "replicas", "pages")) or []
+    return [p for p in pages if p["path"] in LESSON_PATHS] if lessons_only else pages
+
+
+def _slowest_replica(results: dict) -> float | None:
+    ratios = [p["ratio"] for p in _replica_pages(results)]
+    return max(ratios) if ratios else None
+
+
+def _replica_note(results: dict) -> str:
+    pages = _replica_pages(results)
+    if not pages:
+        return ""
+    worst = max(pages, key=lambda p: p["ratio"])
+    every = max(_replica_pages(results, lessons_only=False), key=lambda p: p["ratio"])
+    return (
+        f"slowest {worst['page']}: {worst['rerun_ms']['median']:.0f} ms vs its replica "
+        f"{worst['replica_ms']['median']:.0f} ms ({worst['messages']} messages a run); of all "
+        f"pages {every['page']} {every['ratio']:.2f}x"
+    )
+
+
 def _rerun_note(results: dict, lessons_only: bool) -> str:
     floor, pages = _rerun_pages(results, lessons_only)
     if floor is None or not pages:
@@ -595,6 +638,18 @@ def _startup_note(results: dict) -> str:
             "Python client"
         )
     return note
+
+
+def _command_floor_note(results: dict) -> str:
+    got = _getter(results)("overhead", "whole_warm_floor")
+    if not got or not got.get("import_docker_s"):
+        return ""
+    return (
+        f"command {got['engine']['median'] * 1000:.0f} ms vs floor "
+        f"{got['cli']['median'] * 1000:.0f} ms (of which `import docker` "
+        f"{got['import_docker_s']['median'] * 1000:.0f} ms), {got['pairs']} pairs; ratio of "
+        f"medians {got['ratio_of_medians']:.2f}x"
+    )
 
 
 def _startup_rows(results: dict) -> dict[str, dict]:
