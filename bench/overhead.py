@@ -90,8 +90,14 @@ def command_args(ws: Workspace, folder: Path, tag: str, *, nocache=False) -> lis
 
 
 def command_env(ws: Workspace, **more: str) -> dict[str, str]:
-    """The commands' environment: the history rows they write go to this run's folder."""
-    return {**os.environ, settings.HISTORY_DB: str(ws.tmp / "history.sqlite3"), **more}
+    """The commands' environment: the history rows they write go to this run's folder, and
+    bytecode is cached (in this run's folder) as an installed package's is: with
+    PYTHONDONTWRITEBYTECODE set, every command would compile the dashboard's source again while
+    the docker SDK, installed by pip, loads its compiled files."""
+    env = {**os.environ, settings.HISTORY_DB: str(ws.tmp / "history.sqlite3"), **more}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(ws.tmp / "pycache")
+    return env
 
 
 def engine_command_build(ws: Workspace, folder: Path, tag: str, *, nocache=False):
@@ -132,10 +138,10 @@ def _check(
 IMPORT_DOCKER = (sys.executable, "-c", "import docker")  # the floor of any Python client
 
 
-def import_docker() -> float:
+def import_docker(env: dict[str, str]) -> float:
     """`python -c 'import docker'` as a process of its own; returns its wall seconds."""
     started = time.perf_counter()
-    done = subprocess.run(IMPORT_DOCKER, capture_output=True, text=True, cwd=REPO_ROOT)
+    done = subprocess.run(IMPORT_DOCKER, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise BenchFailure(f"`{' '.join(IMPORT_DOCKER)}` failed: {done.stderr[-500:]}")
@@ -177,7 +183,7 @@ def measure_pairs(
                 cached = sum(1 for s in result.steps if s.status == "cached")
                 _check("engine", nocache, cacheable, cached, problems, _cached_workdirs(result))
             else:
-                imported = import_docker() if with_import else 0.0
+                imported = import_docker(command_env(ws)) if with_import else 0.0
                 seconds, output = cli_build(ws, folder, cli_tag, nocache=nocache)
                 seconds += imported
                 if counted and with_import:

@@ -285,7 +285,7 @@ def run(ws: Workspace, *, build_repeats: int, log_runs: int, rerun_repeats: int)
     return results
 
 
-REPLICA_ROUNDS = 2  # page, replica, replica, page: each side first once
+REPLICA_ROUNDS = 4  # page then replica, replica then page, twice: each side first twice
 
 
 def replica_reruns(browser, url: str, proxy, repeats: int, tmp: Path, times: Path) -> dict:

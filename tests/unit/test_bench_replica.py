@@ -124,3 +124,17 @@ def test_the_command_goal_against_docker_build_plus_the_sdks_import():
     ]
     assert goal.value == 1.65 and not goal.met
     assert "of which `import docker` 130 ms" in goal.note
+
+
+def test_the_commands_cache_their_bytecode_as_an_installed_package_does(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from bench import overhead
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = overhead.command_env(SimpleNamespace(tmp=tmp_path), DOCKER_HOST="unix:///nowhere")
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
+    assert env["DOCKER_HOST"] == "unix:///nowhere"
+    took = overhead.import_docker(env)  # the floor's own command runs, compiled once
+    assert took > 0 and (tmp_path / "pycache").is_dir()
