@@ -59,14 +59,17 @@ def serve(
     env: dict[str, str] | None = None,
     timeout: float = 90,
     base: str = "",
+    counts: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """`streamlit run SCRIPT` (relative to the repo) on a free port, under the
-    `server.baseUrlPath` `base` when given; yields (url, process)."""
+    `server.baseUrlPath` `base` when given; yields (url, process). With `counts`, the server
+    counts its script runs per session into that file (bench/counted_server.py)."""
     port = free_port()
     extra = ["--server.baseUrlPath", base] if base else []
+    start = ["-m", "bench.counted_server", str(counts)] if counts else ["-m", "streamlit", "run"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", script]
+            [sys.executable, *start, script]
             + ["--server.headless", "true", "--server.port", str(port)]
             + ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
             + extra,

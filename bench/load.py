@@ -64,7 +64,7 @@ from pathlib import Path
 
 import docker
 
-from bench import app_probe, stats
+from bench import app_probe, counted_server, stats
 from bench.workspace import Workspace
 from dashboard.engine import labels, owner
 from dashboard.engine.paths import REPO_ROOT
@@ -890,7 +890,12 @@ def one_class(ws: Workspace, n: int, idle_s: float, tag: str) -> dict:
         for name in names:
             client.api.tag(IRIS, f"{name}/iris-model", "1.0")
         with (
-            app_probe.serve("dashboard/app.py", tmp / "app.log", env) as (url, proc),
+            app_probe.serve(
+                "dashboard/app.py", tmp / "app.log", env, counts=tmp / "runs.jsonl"
+            ) as (
+                url,
+                proc,
+            ),
             browser_network(int(url.rsplit(":", 1)[1])) as netns,
         ):
             rss_before = app_probe.vm_kib(proc.pid)["VmRSS"] * 1024
@@ -928,6 +933,8 @@ def one_class(ws: Workspace, n: int, idle_s: float, tag: str) -> dict:
     out = figures(
         students, got, sampler, delays, rates, log_text, rss_before, peak, load_before, idle_s
     )
+    w0, w1 = got["idle_window_ms"]
+    out["server_runs"] = server_runs(tmp / "runs.jsonl", w0 / 1000, w1 / 1000, n)
     out["browser_network"] = "own namespace, relayed" if netns else "the host's"
     return out
 
@@ -979,6 +986,29 @@ def figures(
         "saturation": {
             p: saturation(f["cpu_mean"], os.cpu_count() or 1) for p, f in phases.items() if f
         },
+    }
+
+
+def server_runs(counts: Path, t0: float, t1: float, students: int) -> dict:
+    """What the server's own counter (bench/counted_server.py) saw in the idle window [t0, t1]
+    (epoch seconds): script runs per student per minute (every finished run, fragment runs
+    included, over the sessions that ran), and the server-side time of the full page runs (the
+    moves between pages: the only full runs while idle)."""
+    sessions = counted_server.runs_in(counted_server.read(counts), t0, t1)
+    per_min = [s["runs_per_min"] for s in sessions.values()]
+    full_ms = [ms for s in sessions.values() for ms in s["full_ms"]]
+    minutes = max(1e-9, (t1 - t0) / 60)
+    return {
+        "window_s": t1 - t0,
+        "sessions": len(sessions),
+        "runs": sum(s["runs"] for s in sessions.values()),
+        "runs_per_student_min": summary(per_min),
+        "runs_per_min_per_student_all": sum(s["runs"] for s in sessions.values())
+        / minutes
+        / max(1, students),
+        "fragments": sum(s["fragments"] for s in sessions.values()),
+        "full_runs": len(full_ms),
+        "full_run_ms": summary(full_ms),
     }
 
 
@@ -1035,6 +1065,12 @@ def run(
     config = REPO_ROOT / ".streamlit" / "config.toml"
     forced_gc = post_script_gc(config.read_text() if config.exists() else "", os.environ)
     reports = Path(tempfile.mkdtemp(prefix="bench-locust-", dir=ws.tmp))
+    version, info = ws.client.version(), ws.client.info()
+    store = dict(info.get("DriverStatus") or []).get("driver-type", "")
+    engine = f"{version.get('Version')}, storage {info.get('Driver')}" + (
+        ", containerd image store" if "containerd" in store else ""
+    )
+    load_start = os.getloadavg()[0]
     one = one_class(ws, 1, idle_s, "a")
     many = one_class(ws, students, idle_s, "b")
     compared = locust_load.compare(ws, one, many, idle_s, reports, log=log)
@@ -1047,6 +1083,9 @@ def run(
     return {
         "students": students,
         "idle_s": idle_s,
+        "engine": engine,
+        "load_avg": [load_start, os.getloadavg()[0]],
+        "shared": os.environ.get("BENCH_SHARED_NOTE", ""),
         "cpus": os.cpu_count(),
         "post_script_gc": forced_gc,
         "pages": [HOME[0], *(p for p, _ in VISITS), MOVE_TO[0]],

@@ -22,6 +22,14 @@ from bench.workspace import Workspace
 CLASS_RATE = 1.0  # students arriving per second in the class runs (a class sits down in a minute)
 P95_BOUND = 1.0  # seconds: the page response a class must keep at its 95th percentile
 COMPARED_PAGES = ("cache", "multistage", "lesson1", "sizes")  # timed the same way on both sides
+# The proof's tolerances, Locust's side against Chromium's on the same scenario:
+RUNS_TOLERANCE = 0.10  # script runs per student per minute (the server's counter): within 10 %
+SERVER_PAGE_TOLERANCE = 0.25  # the server's own time of a page run while idle: within 25 %
+# What the browser may add on top of Locust's page response (median, per page): Playwright's
+# click, the page drawn (a lesson page is 80 to 120 elements), the niced Chromium waiting for
+# CPU. Judged with 1 student; with more, the browsers share the server's 2 CPUs (reported).
+BROWSER_ADDS_S = 0.5
+LOCUST_SLOWER_S = 0.1  # and Locust's median may exceed the browser's by this much at most
 
 
 def run_classes(
@@ -69,8 +77,38 @@ def compare(
             rate=1 / load.ARRIVAL_GAP,
             idle_s=idle_s,
         )
-        sides[key] = {"locust": got, "rows": compare_rows(browser, got)}
+        rows = compare_rows(browser, got)
+        sides[key] = {"locust": got, "rows": rows, "verdict": verdict(browser, got, rows)}
     return sides
+
+
+def verdict(browser: dict, locust: dict, rows: list[dict]) -> dict:
+    """The proof's checks for one size: the same script runs per student per minute and the
+    same server-side page time (the server's own counter), the same errors, and the browser's
+    page medians above Locust's by at most `BROWSER_ADDS_S` (judged with 1 student)."""
+    b_srv, l_srv = browser.get("server_runs") or {}, locust.get("server_runs") or {}
+    b_runs = (b_srv.get("runs_per_student_min") or {}).get("median")
+    l_runs = (l_srv.get("runs_per_student_min") or {}).get("median")
+    b_page = (b_srv.get("full_run_ms") or {}).get("median")
+    l_page = (l_srv.get("full_run_ms") or {}).get("median")
+    runs_ratio = l_runs / b_runs if b_runs and l_runs is not None else None
+    page_ratio = l_page / b_page if b_page and l_page is not None else None
+    diffs = [r["diff_s"] for r in rows if r["diff_s"] is not None]
+    judged = browser["students"] == 1
+    return {
+        "runs_ratio": runs_ratio,
+        "runs_ok": runs_ratio is not None and abs(runs_ratio - 1) <= RUNS_TOLERANCE,
+        "server_page_ratio": page_ratio,
+        "server_page_ok": page_ratio is not None
+        and 1 / (1 + SERVER_PAGE_TOLERANCE) <= page_ratio <= 1 + SERVER_PAGE_TOLERANCE,
+        "errors_ok": browser["errors"] == locust["errors"],
+        "browser_adds_s": [min(diffs), max(diffs)] if diffs else None,
+        "browser_adds_ok": (
+            bool(diffs) and min(diffs) >= -LOCUST_SLOWER_S and max(diffs) <= BROWSER_ADDS_S
+        )
+        if judged
+        else None,
+    }
 
 
 def compare_rows(browser: dict, locust: dict) -> list[dict]:

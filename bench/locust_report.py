@@ -3,6 +3,7 @@ Locust beside Chromium on the same scenario (the figures come from bench/locust_
 
 from __future__ import annotations
 
+from bench import locust_load
 from bench.stats import human_bytes, markdown_table, seconds
 
 
@@ -98,24 +99,60 @@ def compare_lines(compared: dict, one: dict, many: dict) -> list[str]:
             )
         sends = (browser.get("sends_per_s") or {}).get("median")
         timer = (got.get("idle_sends_per_student_s") or {}).get("median")
-        runs = (got.get("idle_runs_per_student_min") or {}).get("median")
         rows.append(
             (
                 n,
                 "messages a student sent per second while idle, median (Locust: its fragment "
-                "timer"
-                + (
-                    f"; the server started {runs:.0f} script runs per student per minute"
-                    if runs
-                    else ""
-                )
-                + ")",
+                "timer)",
                 f"{sends:.2f}" if sends is not None else "-",
                 f"{timer:.2f}" if timer is not None else "-",
                 "",
             )
         )
-        rows.append((n, "errors", str(browser["errors"]), str(got["errors"]), ""))
+        v = side.get("verdict") or {}
+        b_srv, l_srv = browser.get("server_runs") or {}, got.get("server_runs") or {}
+        rows.append(
+            (
+                n,
+                "**server's counter**: script runs per student per minute while idle, median "
+                "over sessions (full and fragment runs)",
+                _runs(b_srv),
+                _runs(l_srv),
+                _ratio(v.get("runs_ratio"), v.get("runs_ok")),
+            )
+        )
+        rows.append(
+            (
+                n,
+                "**server's counter**: a page run's own time on the server while idle (the "
+                "moves), median",
+                _ms(b_srv),
+                _ms(l_srv),
+                _ratio(v.get("server_page_ratio"), v.get("server_page_ok")),
+            )
+        )
+        rows.append(
+            (
+                n,
+                "errors",
+                str(browser["errors"]),
+                str(got["errors"]),
+                "same" if v.get("errors_ok") else "**differ**",
+            )
+        )
+        adds = v.get("browser_adds_s")
+        if adds:
+            ok = v.get("browser_adds_ok")
+            rows.append(
+                (
+                    n,
+                    "what the browser added to a page's median (smallest to largest page)",
+                    "",
+                    "",
+                    f"{seconds(adds[0])} to {seconds(adds[1])}"
+                    + ("" if ok is None else (" (within)" if ok else " (**outside**)")),
+                )
+            )
         rows.append(
             (
                 n,
@@ -131,12 +168,41 @@ def compare_lines(compared: dict, one: dict, many: dict) -> list[str]:
         "4 s apart, the same idle time, each side on a fresh server): median page response "
         "per page (the browser's from the click to the heading drawn with the script "
         "notRunning, Locust's from the message sent to script_finished; the difference is what "
-        "the browser adds: drawing, its own event loop, the niced Chromium waiting for CPU):",
+        "the browser adds: Playwright's click, drawing, its own event loop, the niced Chromium "
+        "waiting for CPU), and what the server's own counter saw (bench/counted_server.py: "
+        "the server started as `python -m bench.counted_server`, which hooks a receiver onto "
+        "every ScriptRunner's event signal; no product code changed). Tolerances, stated "
+        f"before the run (bench/locust_load.py): script runs per student per minute within "
+        f"{locust_load.RUNS_TOLERANCE:.0%}, the server's page-run time within "
+        f"{locust_load.SERVER_PAGE_TOLERANCE:.0%}, the same errors, and with 1 student the "
+        f"browser's page medians above Locust's by at most {locust_load.BROWSER_ADDS_S:g} s "
+        f"(Locust's above the browser's by at most {locust_load.LOCUST_SLOWER_S:g} s); with "
+        "more, the browsers share the server's CPUs: reported, not judged.",
         "",
         markdown_table(
-            ["Students", "Page", "Chromium p50", "Locust p50", "Chromium - Locust"], rows
+            ["Students", "Page", "Chromium", "Locust", "Chromium - Locust, or the check"], rows
         ),
     ]
+
+
+def _runs(srv: dict) -> str:
+    got = srv.get("runs_per_student_min") or {}
+    if got.get("median") is None:
+        return "-"
+    return f"{got['median']:.0f} ({srv['sessions']} sessions, {srv['window_s']:.0f} s)"
+
+
+def _ms(srv: dict) -> str:
+    got = srv.get("full_run_ms") or {}
+    if got.get("median") is None:
+        return "-"
+    return f"{got['median']:.0f} ms (n={srv['full_runs']})"
+
+
+def _ratio(value: float | None, ok: bool | None) -> str:
+    if value is None:
+        return "-"
+    return f"Locust / Chromium {value:.2f}x" + (" (within)" if ok else " (**outside**)")
 
 
 def locust_lines(r: dict) -> list[str]:

@@ -105,7 +105,11 @@ def one_class(
         if scenario == "idle":
             for name in names:
                 client.api.tag(IRIS, f"{name}/iris-model", "1.0")
-        with app_probe.serve("dashboard/app.py", out_dir / "server.log", env) as (url, proc):
+        counts = out_dir / "runs.jsonl"
+        with app_probe.serve("dashboard/app.py", out_dir / "server.log", env, counts=counts) as (
+            url,
+            proc,
+        ):
             warm_up(url)
             rss_before = app_probe.vm_kib(proc.pid)["VmRSS"] * 1024
             sampler = load.Sampler(proc.pid, names)
@@ -146,6 +150,8 @@ def one_class(
             else ("setup" if wall < phases.get("settled", 1e18) else "end")
         )
     out = figures(got, students, log_text, sampler, started)
+    if "settled" in phases and "end" in phases:
+        out["server_runs"] = load.server_runs(counts, phases["settled"], phases["end"], students)
     out.update(
         scenario=scenario,
         spawn_rate=rate,

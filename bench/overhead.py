@@ -90,8 +90,14 @@ def command_args(ws: Workspace, folder: Path, tag: str, *, nocache=False) -> lis
 
 
 def command_env(ws: Workspace, **more: str) -> dict[str, str]:
-    """The commands' environment: the history rows they write go to this run's folder."""
-    return {**os.environ, settings.HISTORY_DB: str(ws.tmp / "history.sqlite3"), **more}
+    """The commands' environment: the history rows they write go to this run's folder, and
+    bytecode is cached (in this run's folder) as an installed package's is: with
+    PYTHONDONTWRITEBYTECODE set, every command would compile the dashboard's source again while
+    the docker SDK, installed by pip, loads its compiled files."""
+    env = {**os.environ, settings.HISTORY_DB: str(ws.tmp / "history.sqlite3"), **more}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(ws.tmp / "pycache")
+    return env
 
 
 def engine_command_build(ws: Workspace, folder: Path, tag: str, *, nocache=False):
@@ -129,15 +135,38 @@ def _check(
         problems.append(f"{kind}: a warm run had {cached}/{cacheable} cached steps")
 
 
+IMPORT_DOCKER = (sys.executable, "-c", "import docker")  # the floor of any Python client
+
+
+def import_docker(env: dict[str, str]) -> float:
+    """`python -c 'import docker'` as a process of its own; returns its wall seconds."""
+    started = time.perf_counter()
+    done = subprocess.run(IMPORT_DOCKER, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise BenchFailure(f"`{' '.join(IMPORT_DOCKER)}` failed: {done.stderr[-500:]}")
+    return elapsed
+
+
 def measure_pairs(
-    ws: Workspace, folder: Path, *, nocache: bool, pairs: int, warmup: int, whole: bool = False
+    ws: Workspace,
+    folder: Path,
+    *,
+    nocache: bool,
+    pairs: int,
+    warmup: int,
+    whole: bool = False,
+    with_import: bool = False,
 ) -> dict:
-    """Engine and CLI builds in alternating pairs; `whole`: the engine as a command of its own."""
+    """Engine and CLI builds in alternating pairs; `whole`: the engine as a command of its own;
+    `with_import`: the CLI side is `python -c 'import docker'` then `docker build`, back to
+    back, timed together (the floor of a Python command that builds)."""
     engine_tag, cli_tag = ws.tag("iris", "engine"), ws.tag("iris", "cli")
     engine_times: list[float] = []
     cli_times: list[float] = []
     cpu: dict[str, list[float]] = {"a": [], "b": []}
     problems: list[str] = []
+    import_times: list[float] = []
     for i, order in enumerate(stats.alternating(warmup + pairs)):
         counted = i >= warmup
         for side in order:
@@ -154,7 +183,11 @@ def measure_pairs(
                 cached = sum(1 for s in result.steps if s.status == "cached")
                 _check("engine", nocache, cacheable, cached, problems, _cached_workdirs(result))
             else:
+                imported = import_docker(command_env(ws)) if with_import else 0.0
                 seconds, output = cli_build(ws, folder, cli_tag, nocache=nocache)
+                seconds += imported
+                if counted and with_import:
+                    import_times.append(imported)
                 workdirs = stats.cli_cached_workdirs(output)
                 _check("cli", nocache, *stats.cli_cache_counts(output), problems, workdirs)
             if counted:
@@ -171,6 +204,7 @@ def measure_pairs(
         "ratio_of_medians": pair.ratio_of_medians,
         "engine_client_cpu_s": asdict(stats.summarize(cpu["a"])),
         "cli_client_cpu_s": asdict(stats.summarize(cpu["b"])),
+        "import_docker_s": asdict(stats.summarize(import_times)) if import_times else None,
         "problems": problems,
     }
 
@@ -280,6 +314,16 @@ def run(
     whole_warm = measure_pairs(
         ws, folder, nocache=False, pairs=warm_pairs, warmup=max(warmup, 1), whole=True
     )
+    # The same command against `docker build` plus `python -c 'import docker'`.
+    whole_warm_floor = measure_pairs(
+        ws,
+        folder,
+        nocache=False,
+        pairs=warm_pairs,
+        warmup=max(warmup, 1),
+        whole=True,
+        with_import=True,
+    )
     return {
         "lab": "iris",
         "engine_call": "builds.build(client, copy_of_labs/iris, tag=..., lab_name=..., "
@@ -294,5 +338,6 @@ def run(
         "warm": warm,
         "whole_cold": whole_cold,
         "whole_warm": whole_warm,
+        "whole_warm_floor": whole_warm_floor,
         "startup": startup(ws, folder, repeats=startup_repeats),
     }

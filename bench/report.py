@@ -71,6 +71,10 @@ def overhead_section(r: dict) -> list[str]:
         ("warm", "warm (all cached), engine in-process"),
         ("whole_cold", "cold (--no-cache), engine as a command (the CLI verb)"),
         ("whole_warm", "warm (all cached), engine as a command (the CLI verb)"),
+        (
+            "whole_warm_floor",
+            "warm, the CLI verb vs `python -c 'import docker'` then `docker build` (CLI column)",
+        ),
     ):
         run = r.get(key)
         if not run:
@@ -491,7 +495,54 @@ def responsive_section(r: dict) -> list[str]:
                 rows,
             )
         )
+    lines += replica_lines(r.get("replicas"))
     return lines
+
+
+def replica_lines(rep: dict | None) -> list[str]:
+    """Each page against its replica: its own rerun recorded and replayed with no logic."""
+    if not rep:
+        return []
+    rows = []
+    for p in rep["pages"]:
+        top = sorted(p["elements"].items(), key=lambda kv: -kv[1])[:4]
+        rows.append(
+            (
+                p["page"],
+                f"{p['messages']} ({', '.join(f'{k} {n}' for k, n in top)})",
+                _range({k: p["rerun_ms"][k] / 1000 for k in ("n", "median", "minimum", "maximum")}),
+                _range(
+                    {k: p["replica_ms"][k] / 1000 for k in ("n", "median", "minimum", "maximum")}
+                ),
+                _ratio(p["ratio"]),
+                ", ".join(_ratio(x) for x in p["ratio_per_round"]),
+            )
+        )
+    return [
+        "",
+        "Each page against the same page's elements with no logic (bench/replica.py): one "
+        "rerun of the page recorded from its WebSocket frames in a tab of its own (every "
+        "message of that full run: its deltas with their paths, cached ones resolved, and the "
+        "page config), served by a generated app (bench/replica_app.py, a server of its own, "
+        "the same number of pages in its navigation) whose page script sends those messages "
+        "as they are: the same element types and counts, texts, widget ids and figures, "
+        "drawn the same; none of the page's Python (session state, Docker calls, decisions, "
+        "`st.*` argument processing, widget registration, fragment timers). Page and replica "
+        f"rerun in one tab, alternating, {rep['rounds']} rounds of {rep['repeats']} reruns a "
+        "side, from the rerun request to notRunning as above.",
+        "",
+        markdown_table(
+            [
+                "Page",
+                "Messages in a run (most common)",
+                "Page: request to done",
+                "Replica",
+                "Page / replica",
+                "Per round",
+            ],
+            rows,
+        ),
+    ]
 
 
 def flood_section(r: dict) -> list[str]:
@@ -954,7 +1005,14 @@ def load_section(r: dict) -> list[str]:
         "browsers on other computers never see). Streamlit's full garbage collection after "
         "every script run (`runner.postScriptGC`, each live panel's rerun included): "
         + {True: "on", False: "off (.streamlit/config.toml)"}.get(r.get("post_script_gc"), "?")
-        + ".",
+        + "."
+        + (
+            f" Docker engine: {r['engine']}. 1-minute load average as the section began / "
+            f"ended: {r['load_avg'][0]:.1f} / {r['load_avg'][1]:.1f}."
+            if r.get("engine") and r.get("load_avg")
+            else ""
+        )
+        + (f" {r['shared']}" if r.get("shared") else ""),
         "",
         markdown_table(["", "1 student", f"{n} students", f"{n} / 1"], rows),
     ]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import docker
 
-from bench import app_probe, stats
+from bench import app_probe, replica, stats
 from bench.workspace import Workspace
 from dashboard.engine import builds, labels, runs
 from dashboard.engine.build_stream import StepStarted
@@ -271,6 +271,9 @@ def run(ws: Workspace, *, build_repeats: int, log_runs: int, rerun_repeats: int)
                 page, url, proxy, rerun_repeats, tmp / f"script-times-{session}.tsv"
             )
             context.close()
+            results["replicas"] = replica_reruns(
+                browser, url, proxy, rerun_repeats, tmp, tmp / f"script-times-{session}.tsv"
+            )
         results["log_trickle"] = trickle(ws, tmp, log_runs)
         results["reruns_default_gc"] = reruns_with_default_gc(ws, tmp, rerun_repeats)
     finally:
@@ -280,6 +283,83 @@ def run(ws: Workspace, *, build_repeats: int, log_runs: int, rerun_repeats: int)
             with contextlib.suppress(docker.errors.NotFound):
                 client.api.remove_container(c["Id"], force=True)
     return results
+
+
+REPLICA_ROUNDS = 4  # page then replica, replica then page, twice: each side first twice
+
+
+def replica_reruns(browser, url: str, proxy, repeats: int, tmp: Path, times: Path) -> dict:
+    """Every page of the navigation against its replica (bench/replica.py): the page's own
+    rerun recorded from its WebSocket frames in one tab, then served by bench/replica_app.py
+    (a server of its own) and rerun in another tab beside the page, alternating, `repeats`
+    reruns a side a round."""
+    folder = tmp / "replicas"
+    folder.mkdir(exist_ok=True)
+    recorder = replica.Recorder()
+    rec_context, rec_page = new_page(browser)
+    recorder.attach(rec_page)
+    context, page = new_page(browser)
+    open_page(rec_page, url)
+    links = rec_page.locator("[data-testid='stSidebarNav'] a[data-testid='stSidebarNavLink']")
+    links.first.wait_for(timeout=60_000)
+    targets = [
+        (link.inner_text().strip().split("\n")[-1], link.get_attribute("href") or url)
+        for link in links.all()
+    ]
+    recorded = {}
+    for title, href in targets:
+        path = href.split("://", 1)[-1].partition("/")[2].strip("/") or "home"
+        open_page(rec_page, href)
+        rec_page.wait_for_timeout(300)  # a fragment's first run settles
+        wait_idle(rec_page)
+        recorder.arm()
+        rec_page.evaluate("window.__states = []")
+        rec_page.evaluate("document.activeElement && document.activeElement.blur()")
+        rec_page.keyboard.press("r")
+        wait_rerun_done(rec_page)
+        deadline = time.monotonic() + 30
+        while not recorder.done and time.monotonic() < deadline:
+            rec_page.wait_for_timeout(50)  # the frames arrive through Playwright's events
+        if not recorder.done:
+            raise RuntimeError(f"no full run of {title} recorded")
+        replica.save(recorder.recorded, folder / f"{path}.pb")
+        (folder / f"{path}.title").write_text(title)
+        recorded[path] = (title, href, replica.element_counts(recorder.recorded))
+    rec_context.close()
+    pages = []
+    with app_probe.serve(
+        "bench/replica_app.py", tmp / "replica.log", {"BENCH_REPLICA_DIR": str(folder)}
+    ) as (replica_url, _):
+        for path, (title, href, counts) in recorded.items():
+            sides: dict[str, list] = {"page": [], "replica": []}
+            per_round = []
+            for round_ in range(REPLICA_ROUNDS):
+                order = ("page", "replica") if round_ % 2 == 0 else ("replica", "page")
+                got = {}
+                for side in order:
+                    target = href if side == "page" else f"{replica_url}/{path}"
+                    got[side] = _rerun_one(page, title, target, proxy, repeats, times)
+                    sides[side] += got[side]["waits"]
+                per_round.append(
+                    stats.summarize(got["page"]["waits"]).median
+                    / stats.summarize(got["replica"]["waits"]).median
+                )
+            page_ms = stats.summarize(sides["page"])
+            replica_ms = stats.summarize(sides["replica"])
+            pages.append(
+                {
+                    "page": title,
+                    "path": path,
+                    "elements": counts,
+                    "messages": sum(counts.values()),
+                    "rerun_ms": asdict(page_ms),
+                    "replica_ms": asdict(replica_ms),
+                    "ratio": page_ms.median / replica_ms.median,
+                    "ratio_per_round": per_round,
+                }
+            )
+    context.close()
+    return {"rounds": REPLICA_ROUNDS, "repeats": repeats, "pages": pages}
 
 
 # Streamlit's default: a full gc.collect() after every script run. The dashboard turns it off

@@ -149,6 +149,16 @@ def judge(results: dict) -> list[stats.Goal]:
             note=_startup_note(results),
         ),
         stats.goal(
+            "overhead_warm_command_floor",
+            "Same command / `docker build` plus `python -c 'import docker'` (the floor of any "
+            "Python client), warm, side by side",
+            get("overhead", "whole_warm_floor", "ratio", "median"),
+            "<=",
+            1.3,
+            "x",
+            note=_command_floor_note(results),
+        ),
+        stats.goal(
             "cached_rebuild",
             "Rebuild after editing main.py, iris",
             get("cache", "iris", "edit_rebuild", "median"),
@@ -242,6 +252,16 @@ def judge(results: dict) -> list[stats.Goal]:
             1.5,
             "x",
             note=_rerun_note(results, lessons_only=True),
+        ),
+        stats.goal(
+            "rerun_lesson_pages_replica",
+            "Rerun with nothing changed: the slowest lesson page / the same page's elements "
+            "with no logic (its recorded run replayed by a generated script, bench/replica.py)",
+            _slowest_replica(results),
+            "<=",
+            1.2,
+            "x",
+            note=_replica_note(results),
         ),
         stats.goal(
             "rerun_any_page_floor",
@@ -513,6 +533,42 @@ def _slowest_rerun(results: dict, lessons_only: bool) -> float | None:
     return max(ratios) if ratios else None
 
 
+def _replica_pages(results: dict, lessons_only: bool = True) -> list[dict]:
+    pages = (_getter(results)("responsive", "replicas", "pages")) or []
+    return [p for p in pages if p["path"] in LESSON_PATHS] if lessons_only else pages
+
+
+def _slowest_replica(results: dict) -> float | None:
+    ratios = [p["ratio"] for p in _replica_pages(results)]
+    return max(ratios) if ratios else None
+
+
+def _replica_note(results: dict) -> str:
+    pages = _replica_pages(results)
+    if not pages:
+        return ""
+    worst = max(pages, key=lambda p: p["ratio"])
+    every = max(_replica_pages(results, lessons_only=False), key=lambda p: p["ratio"])
+    note = (
+        f"slowest {worst['page']}: {worst['rerun_ms']['median']:.0f} ms vs its replica "
+        f"{worst['replica_ms']['median']:.0f} ms ({worst['messages']} messages a run); of all "
+        f"pages {every['page']} {every['ratio']:.2f}x"
+    )
+    _, reruns = _rerun_pages(results, lessons_only=False)
+    script = next((p.get("script_ms") for p in reruns if p["page"] == worst["page"]), None)
+    if worst["ratio"] > 1.2 and script:
+        note += (
+            f". Why not met: the page's own Python, which the replica does not run: its script "
+            f"{script['median']:.0f} ms on the server (section 6's reruns); a profile of lesson "
+            "1's script finds no single part worth a cheap fix (the Make panel reading the "
+            "Makefile and diffing the workspace, setting up the live fragments, converting the "
+            "Plotly figure, the frame's sidebar and facts: a few ms each). Meeting it would take "
+            "keeping what a page derives from files and the workspace between reruns (keyed on "
+            "their modification times) and fewer fragments a page"
+        )
+    return note
+
+
 def _rerun_note(results: dict, lessons_only: bool) -> str:
     floor, pages = _rerun_pages(results, lessons_only)
     if floor is None or not pages:
@@ -593,6 +649,33 @@ def _startup_note(results: dict) -> str:
             f"{start / cli['median']:.1f}x a whole warm `docker build`; imports are deferred to "
             "what each verb needs (table in section 1), the docker SDK is the floor of any "
             "Python client"
+        )
+    return note
+
+
+def _command_floor_note(results: dict) -> str:
+    got = _getter(results)("overhead", "whole_warm_floor")
+    if not got or not got.get("import_docker_s"):
+        return ""
+    note = (
+        f"command {got['engine']['median'] * 1000:.0f} ms vs floor "
+        f"{got['cli']['median'] * 1000:.0f} ms (of which `import docker` "
+        f"{got['import_docker_s']['median'] * 1000:.0f} ms), {got['pairs']} pairs; ratio of "
+        f"medians {got['ratio_of_medians']:.2f}x; both with compiled bytecode cached"
+    )
+    rows = _startup_rows(results)
+    verb, sdk = rows.get("python -m dashboard build iris"), rows.get("python -c 'import docker'")
+    if got["ratio"]["median"] > 1.3 and verb and sdk:
+        note += (
+            ". Why not met: beyond the SDK's import and the build, the verb's own start-up (its "
+            f"row in section 1 minus `import docker`'s: "
+            f"{(verb['wall_s']['median'] - sdk['wall_s']['median']) * 1000:.0f} ms), then, on "
+            "every build, warm ones too: the offline wheelhouse checked (its index read over "
+            "HTTP, every pin parsed with `packaging`), the API version negotiated, buildx asked "
+            "for, the history row written (sqlite). What it would take: remember the wheelhouse "
+            "check and the buildx answer between commands (keyed on the requirements' hash and "
+            "the CLI's version) and import `packaging` and sqlite only when needed; the SDK's "
+            "import is the floor's own"
         )
     return note
 

@@ -189,3 +189,40 @@ def test_goals_and_report_with_locust_classes():
     # A results file from before the Locust students renders as it did.
     assert "Locust" not in "\n".join(report.load_section(LOAD))
     assert load.summary([]) is None
+
+
+def test_the_proof_judges_the_servers_counter_and_the_browsers_share():
+    def srv(runs, page_ms):
+        return {
+            "runs_per_student_min": {"median": runs},
+            "full_run_ms": {"median": page_ms},
+            "sessions": 1,
+            "window_s": 60.0,
+            "full_runs": 5,
+        }
+
+    browser = {"students": 1, "errors": 0, "server_runs": srv(200.0, 40.0)}
+    rows = [{"diff_s": 0.3}, {"diff_s": -0.05}, {"diff_s": None}]
+    same = locust_load.verdict(browser, {"errors": 0, "server_runs": srv(210.0, 45.0)}, rows)
+    assert same["runs_ok"] and same["server_page_ok"] and same["errors_ok"]
+    assert same["browser_adds_ok"] and same["browser_adds_s"] == [-0.05, 0.3]
+    assert abs(same["runs_ratio"] - 1.05) < 1e-9
+    # Fewer runs than the browser's timer asked for, a slower server, other errors, a browser
+    # that adds more than drawing: each is outside.
+    off = locust_load.verdict(
+        browser, {"errors": 2, "server_runs": srv(170.0, 60.0)}, [{"diff_s": 0.8}]
+    )
+    assert not off["runs_ok"] and not off["server_page_ok"] and not off["errors_ok"]
+    assert off["browser_adds_ok"] is False
+    # With more students the browser's share is reported, not judged; no counter: not met.
+    five = locust_load.verdict({**browser, "students": 5}, {"errors": 0}, [{"diff_s": 2.0}])
+    assert five["browser_adds_ok"] is None and not five["runs_ok"]
+    locust = {"errors": 0, "server_runs": srv(210.0, 45.0), "peak_rss_bytes": 1}
+    side = {"locust": locust, "rows": [], "verdict": same}
+    text = "\n".join(
+        locust_report.compare_lines(
+            {"one": side}, {**browser, "sends_per_s": None, "peak_rss_bytes": 1}, {}
+        )
+    )
+    assert "Locust / Chromium 1.05x (within)" in text
+    assert "| 1 | errors | 0 | 0 | same |" in text
