@@ -240,12 +240,19 @@ def start_daemon(engine: Engine, timeout: float = 90) -> None:
     (RUN / engine.name / "containerd" / "containerd.pid").unlink(missing_ok=True)
     # Engine 26's own docker-proxy first; containerd and runc are the machine's.
     env = dict(os.environ, PATH=f"{root}/usr/sbin:{root}/usr/bin:{os.environ.get('PATH', '')}")
-    log = engine.log_path.open("ab")
+    command = ["nsenter", f"--net={engine.netns_path}", "--", str(root / "usr/sbin/dockerd")]
+    command += ["--config-file", str(config), "--data-root", str(engine.folder / "data")]
+    command += ["--exec-root", str(RUN / engine.name), "--pidfile", str(engine.pidfile)]
+    command += ["-H", engine.docker_host, "--log-level", "warn"]
+    spawn_daemon(command, engine.log_path, env, lambda: _answers(engine), engine.name, timeout)
+
+
+def spawn_daemon(command, log_path: Path, env, answers, name: str, timeout: float) -> None:
+    """Start a dockerd in the background (its own session, output to `log_path`) and wait until
+    `answers()`; the log's tail in the error when it does not."""
+    log = log_path.open("ab")
     subprocess.Popen(
-        ["nsenter", f"--net={engine.netns_path}", "--", str(root / "usr/sbin/dockerd")]
-        + ["--config-file", str(config), "--data-root", str(engine.folder / "data")]
-        + ["--exec-root", str(RUN / engine.name), "--pidfile", str(engine.pidfile)]
-        + ["-H", engine.docker_host, "--log-level", "warn"],
+        command,
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
@@ -253,10 +260,10 @@ def start_daemon(engine: Engine, timeout: float = 90) -> None:
         start_new_session=True,
     )
     deadline = time.monotonic() + timeout
-    while not _answers(engine):
+    while not answers():
         if time.monotonic() > deadline:
-            tail = engine.log_path.read_text(errors="replace").splitlines()[-20:]
-            raise RuntimeError(f"{engine.name}: dockerd did not answer:\n" + "\n".join(tail))
+            tail = log_path.read_text(errors="replace").splitlines()[-20:]
+            raise RuntimeError(f"{name}: dockerd did not answer:\n" + "\n".join(tail))
         time.sleep(0.3)
 
 

@@ -172,22 +172,11 @@ def start_node(node: str, timeout: float = 90) -> None:
         f"hostname {node} && mkdir -p {Path(NODE_SOCKET).parent} && "
         f"mount --bind {RUN / node} {Path(NODE_SOCKET).parent} && exec {dockerd}"
     )
-    log = (folder / "dockerd.log").open("ab")
-    subprocess.Popen(
-        ["nsenter", f"--net={netns_path(node)}", "--"]
-        + ["unshare", "--uts", "--mount", "--propagation", "private", "sh", "-c", script],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        env=env,
-        start_new_session=True,
+    command = ["nsenter", f"--net={netns_path(node)}", "--"]
+    command += ["unshare", "--uts", "--mount", "--propagation", "private", "sh", "-c", script]
+    engines.spawn_daemon(
+        command, folder / "dockerd.log", env, lambda: _answers(node), node, timeout
     )
-    deadline = time.monotonic() + timeout
-    while not _answers(node):
-        if time.monotonic() > deadline:
-            tail = (folder / "dockerd.log").read_text(errors="replace").splitlines()[-20:]
-            raise RuntimeError(f"{node}: dockerd did not answer:\n" + "\n".join(tail))
-        time.sleep(0.3)
 
 
 def _client(node: str):
