@@ -472,6 +472,7 @@ def cmd_classroom(args, out: Output) -> int:
                 seat_image=args.seat_image,
                 node_socket=args.node_socket,
                 idle_s=args.idle,
+                cull_every_s=args.cull_every,
                 open_signup=not args.approve,
                 limits=limits,
             )
@@ -527,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seat-image", default="docker-ml-dashboard-seat:latest", help="up")
     p.add_argument("--node-socket", default="/var/run/docker.sock", help="up: on each machine")
     p.add_argument("--idle", type=int, default=3600, help="up: seconds before an idle seat stops")
+    p.add_argument("--cull-every", type=int, default=60, help="up: how often idle seats are sought")
     p.add_argument("--approve", action="store_true", help="up: new accounts wait for approval")
     p.add_argument("--cpu-limit", type=float, default=1.0, help="up: CPUs one seat may use")
     p.add_argument("--cpu-reserve", type=float, default=0.25, help="up: CPUs kept per seat")

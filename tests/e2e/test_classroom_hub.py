@@ -6,7 +6,8 @@ The hub is started as the README's classroom guide says (`python -m dashboard cl
 inside the manager's network namespace, and reached from the host through a loopback forward.
 Each seat reserves 2 CPUs, all of a node's: three seats fill the class, and a fourth student
 reads the hub's "The class is full" sentence within seconds. A drained machine stops its
-student's next start with a sentence, and takes nothing from the others.
+student's next start with a sentence, and takes nothing from the others. An idle seat is culled
+and its volume stays.
 """
 
 from __future__ import annotations
@@ -238,3 +239,32 @@ def test_a_full_class_is_said_within_seconds_and_a_drained_machine_is_said(hub, 
     finally:
         drained.reload()
         drained.update(dict(drained.attrs["Spec"], Availability="active"))
+
+
+def test_an_idle_seat_is_culled_and_its_volume_stays(hub, manager):
+    """The hub again with a short idle time: a seat nobody uses is stopped by the idle culler,
+    and the student's volume stays on the machine for their next seat."""
+    base, data = hub
+    _classroom(data, "down")
+    up = _classroom(
+        data, "up", "--node-socket", swarm.NODE_SOCKET, "--idle", "20", "--cull-every", "10"
+    )
+    assert "docker swarm join" in up.stdout
+    _classroom(data, "status")  # answers with the hub up again
+    eli = HttpStudent(base, "eli")
+    eli.sign_up_and_log_in()
+    assert eli.start().get("ready")
+    node = _seat_node(manager, "eli")
+    for _ in range(30):
+        if not manager.api.services(filters={"name": "dml-seat-eli"}):
+            break
+        time.sleep(5)
+    else:
+        raise AssertionError("the idle seat was not culled in 150 s")
+    log = (data / "classroom-hub" / "hub.log").read_text()
+    assert "Culling server eli" in log
+    client = docker.DockerClient(base_url=swarm.docker_host(node), version="auto")
+    try:
+        assert client.volumes.get("dml-seat-eli-data")
+    finally:
+        client.close()
