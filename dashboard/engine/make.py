@@ -388,7 +388,74 @@ def check_recipe(makefile: Makefile, recipe: str) -> str:
             "run docker images, ps, history, inspect, logs, system df, ... or echo: the "
             "dashboard never lets it remove or start what it cannot label."
         )
+    if owner.current().student:
+        _check_classroom_recipe(shlex.split(value))
     return value
+
+
+# In a class, many students share one engine: a recipe of a student's own may look only at
+# their own things, named by the variables the dashboard sets for them on make's command line.
+OWN_REFS = frozenset({"$(NAME)", "$(IMAGE)", "$(IMAGE):$(TAG)"})
+_NODE_WIDE = frozenset({"version", "info"})  # counts and versions, no object of anybody's
+_LISTS = {"ps": "container", "images": "image"}
+_OPTION_VALUES = {  # options that take the next word as their value, per kind of command
+    "container": {"-f", "--filter", "--format", "-n", "--last"},
+    "image": {"-f", "--filter", "--format"},
+    "logs": {"-n", "--tail", "--since", "--until"},
+    "look": {"-f", "--format", "--type"},
+}
+
+
+def _classroom_refusal(detail: str) -> InvalidInput:
+    return InvalidInput(
+        f"In a class, a target of your own looks only at your own things: {detail} Name your "
+        "container $(NAME) and your image $(IMAGE):$(TAG) (the dashboard sets both to your "
+        "names), e.g. docker logs $(NAME), docker images $(IMAGE), docker ps -f name=$(NAME)."
+    )
+
+
+def _check_classroom_recipe(words: list[str]) -> None:
+    """Refuse a recipe that would read another student's objects (raises InvalidInput)."""
+    if words[0] == "echo":
+        return
+    command, rest = words[1], words[2:]
+    if command in READ_ONLY_GROUPS and rest:
+        group, command, rest = command, rest[0], rest[1:]
+        if group == "system":
+            if any(word in {"-v", "--verbose"} for word in rest):
+                raise _classroom_refusal("`docker system df -v` lists every student's objects.")
+            return
+        if command in {"ls", "list"}:
+            command = {"container": "ps", "image": "images"}[group]
+    if command in _NODE_WIDE:
+        return
+    kind = _LISTS.get(command) or ("logs" if command == "logs" else "look")
+    takes_value = _OPTION_VALUES[kind]
+    positional, filters = [], []
+    index = 0
+    while index < len(rest):
+        word = rest[index]
+        option, eq, attached = word.partition("=")
+        if word.startswith("-") and option in takes_value:
+            value = attached if eq else (rest[index + 1] if index + 1 < len(rest) else "")
+            index += 1 if eq else 2
+            if option in {"-f", "--filter"} and kind in _LISTS.values():
+                filters.append(value)
+            continue
+        if not word.startswith("-"):
+            positional.append(word)
+        index += 1
+    others = [word for word in positional if word not in OWN_REFS]
+    if others:
+        raise _classroom_refusal(f"`{others[0]}` may be somebody else's.")
+    if kind == "container" and not any(f == "name=$(NAME)" for f in filters):
+        raise _classroom_refusal(
+            "`docker ps` lists every student's containers; add -f name=$(NAME)."
+        )
+    if kind == "image" and not positional:
+        raise _classroom_refusal("`docker images` lists every student's images; add $(IMAGE).")
+    if kind in {"logs", "look"} and not positional:
+        raise _classroom_refusal(f"`docker {command}` needs the name of a thing of yours.")
 
 
 def target_block(makefile: Makefile, name: str, recipe: str, files: Iterable[str] = ()) -> str:
@@ -538,16 +605,42 @@ def _check_image(client: docker.DockerClient, ref: str, goal: str) -> None:
     )
 
 
+def _own_targets(makefile: Makefile, lab_makefile: Makefile, goal: str) -> list[MakeTarget]:
+    """The targets `make GOAL` reaches that the lab's own Makefile does not hold as they are."""
+    found: list[MakeTarget] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        target = makefile.get(name)
+        if name in seen or target is None:
+            return
+        seen.add(name)
+        for prerequisite in target.prerequisites:
+            visit(prerequisite)
+        lab = lab_makefile.get(name)
+        if lab is None or (lab.prerequisites, lab.recipe) != (target.prerequisites, target.recipe):
+            found.append(target)
+
+    visit(goal)
+    return found
+
+
 def prepare(
     client: docker.DockerClient | None,
     makefile: Makefile,
     target: str | None,
     variables: Mapping[str, str],
+    lab_makefile: Makefile | None = None,
 ) -> MakeRun:
     """The run of `make TARGET`, after every check that can refuse it (no Docker call but
     the ownership checks of a target that removes things).
 
-    Raises ToolMissing, InvalidInput (no such target), UnlabelledMakefile, NotOursToRemove.
+    With `lab_makefile` (the lab's own), every target the working copy added is checked again
+    as a new one is (`check_recipe`), under today's rules: in a class, a recipe added before a
+    rule existed does not outlive it.
+
+    Raises ToolMissing, InvalidInput (no such target, a recipe that may not run),
+    UnlabelledMakefile, NotOursToRemove.
     """
     problem = tools_problem()
     if problem is not None:
@@ -559,6 +652,10 @@ def prepare(
     goal = target or makefile.default_goal
     if goal is None:
         raise InvalidInput("The Makefile has no target: plain `make` has nothing to run.")
+    if lab_makefile is not None:
+        for own in _own_targets(makefile, lab_makefile, goal):
+            for line in own.recipe:
+                check_recipe(makefile, line)
     missing = _unlabelled(makefile, goal)
     if missing:
         raise UnlabelledMakefile(

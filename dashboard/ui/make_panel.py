@@ -84,6 +84,12 @@ def _own_target(lab_name: str, folder: str, makefile: make.Makefile, changed: bo
         "above. Its recipe runs in this machine's shell, not in a container, so the dashboard "
         "takes one `docker` command that only looks (`images`, `ps`, `history`, `inspect`, "
         "`logs`, `system df`, ...) or `echo`, with the Makefile's variables."
+        + (
+            " In a class the engine is shared, so it looks only at your own things: "
+            "`$(NAME)` is your container and `$(IMAGE):$(TAG)` your image."
+            if state.classroom()
+            else ""
+        )
     )
     cols = st.columns([1, 3])
     name = cols[0].text_input("Target name", key=f"make-new-name-{lab_name}", placeholder="sizes")

@@ -411,7 +411,7 @@ def make_target(lab_name: str, target: str | None) -> Target:
     owner's names): make's and docker's lines into the job, then what Docker refused."""
 
     def run(job: Job):
-        from dashboard.engine import builds, lab_output, labs, make, offline
+        from dashboard.engine import builds, lab_output, labs, make, offline, paths
         from dashboard.work import workspace
 
         lab = labs.get(lab_name)
@@ -420,7 +420,8 @@ def make_target(lab_name: str, target: str | None) -> Target:
         with docker_client() as client:
             makefile = make.read_makefile(folder / make.MAKEFILE)
             variables = make.variables_for(lab, makefile, network=offline.build_network(client))
-            planned = make.prepare(client, makefile, target, variables)
+            lab_makefile = make.read_makefile(paths.labs_dir() / lab.folder / make.MAKEFILE)
+            planned = make.prepare(client, makefile, target, variables, lab_makefile)
             job.update(command=planned.command, folder=str(folder), goal=planned.goal)
             job.progress(None, planned.command)
             result = None

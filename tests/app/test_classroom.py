@@ -183,6 +183,14 @@ def test_each_student_runs_make_with_their_own_names_in_their_own_copy(students,
     assert "make-iris-sizes" not in {b.key for b in bob.button}
     assert_clean(bob)
 
+    # Nor may Bob add one that reads Ada's container: the engine is theirs together.
+    bob.text_input(key="make-new-name-iris").input("peek").run()
+    bob.text_input(key="make-new-recipe-iris").input(f"docker logs iris-run-{ada_name}").run()
+    assert any("looks only at your own things" in e.value for e in bob.error), bob.error
+    assert bob.button(key="make-add-iris").disabled
+    bob.text_input(key="make-new-recipe-iris").input("docker logs $(NAME)").run()
+    assert not bob.error and not bob.button(key="make-add-iris").disabled
+
 
 def test_a_hub_seat_is_its_students_without_a_name_to_pick(isolated, monkeypatch, session_id):
     """A classroom hub's seat (DASHBOARD_SEAT, set by the hub's spawner): no welcome form, no

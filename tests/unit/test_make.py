@@ -271,6 +271,71 @@ def test_recipes_that_only_look_are_taken(recipe):
     assert make.check_recipe(makefile, recipe) == recipe
 
 
+CLASS_TAKEN = [
+    "docker images $(IMAGE)",
+    "docker image ls $(IMAGE)",
+    "docker history $(IMAGE):$(TAG)",
+    "docker image inspect -f '{{.Size}}' $(IMAGE):$(TAG)",
+    "docker ps -a --filter name=$(NAME)",
+    "docker container ls -f name=$(NAME) --format '{{.Status}}'",
+    "docker logs --tail 5 $(NAME)",
+    "docker inspect --format '{{.State.ExitCode}}' $(NAME)",
+    "docker system df",
+    "docker info",
+    "echo my image is $(IMAGE):$(TAG)",
+]
+CLASS_REFUSED = [
+    ("docker logs iris-run-bob", "`iris-run-bob` may be somebody else's"),
+    ("docker inspect bob/iris-model:1.0", "`bob/iris-model:1.0` may be somebody else's"),
+    ("docker logs $(NAME) iris-run-bob", "`iris-run-bob`"),
+    ("docker ps", "add -f name=$(NAME)"),
+    ("docker ps -a", "add -f name=$(NAME)"),
+    ("docker ps --filter name=bob", "add -f name=$(NAME)"),
+    ("docker container ls", "add -f name=$(NAME)"),
+    ("docker images", "add $(IMAGE)"),
+    ("docker image ls --format '{{.Repository}}'", "add $(IMAGE)"),
+    ("docker system df -v", "every student's objects"),
+    ("docker logs", "needs the name of a thing of yours"),
+    ("docker top $(NAME) aux", "`aux` may be somebody else's"),
+]
+
+
+@pytest.mark.parametrize("recipe", CLASS_TAKEN)
+def test_in_a_class_a_recipe_that_looks_at_the_students_own_things_is_taken(recipe):
+    makefile = make.read_makefile(LAB_MAKEFILES[0])
+    with owner.acting_for(owner.for_student("ada")):
+        assert make.check_recipe(makefile, recipe) == recipe
+
+
+@pytest.mark.parametrize("recipe, why", CLASS_REFUSED)
+def test_in_a_class_a_recipe_that_may_read_another_students_things_is_refused(recipe, why):
+    makefile = make.read_makefile(LAB_MAKEFILES[0])
+    assert make.check_recipe(makefile, recipe) == recipe  # on a laptop, the machine is yours
+    with (
+        owner.acting_for(owner.for_student("ada")),
+        pytest.raises(InvalidInput, match=re.escape(why)) as refused,
+    ):
+        make.check_recipe(makefile, recipe)
+    assert "In a class, a target of your own looks only at your own things" in str(refused.value)
+
+
+def test_a_target_added_before_the_class_rule_is_checked_again_when_it_runs(tmp_path):
+    lab = make.read_makefile(LAB_MAKEFILES[0])
+    text = lab.text + "\n.PHONY: peek\npeek: build\n\tdocker logs iris-run-bob\n"
+    copy = tmp_path / "Makefile"
+    copy.write_text(text)
+    makefile = make.read_makefile(copy)
+    variables = {"IMAGE": "ada/iris-model", "TAG": "1.0", "NAME": "iris-run-ada"}
+    with owner.acting_for(owner.for_student("ada")):
+        with pytest.raises(InvalidInput, match="iris-run-bob"):
+            make.prepare(None, makefile, "peek", variables, lab)
+        # The lab's own targets are not the student's: they run as the lab wrote them.
+        if make.find_make() and shutil.which("docker"):
+            assert make.prepare(None, makefile, "build", variables, lab).goal == "build"
+    if make.find_make() and shutil.which("docker"):
+        assert make.prepare(None, makefile, "peek", variables, lab).goal == "peek"
+
+
 def test_an_own_target_goes_to_the_working_copy_only_and_resets(monkeypatch, tmp_path):
     monkeypatch.setenv("DASHBOARD_DATA_DIR", str(tmp_path))
     lab_text = LAB_MAKEFILES[0].read_text()
