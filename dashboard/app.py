@@ -5,7 +5,9 @@ This one file is both halves of the app:
 - `streamlit run` finds the `app = st.App(...)` below and serves it: Streamlit's own ASGI
   server (Starlette under uvicorn) with the browser terminal's WebSocket added as a route
   (dashboard/work/terminals.py), so the terminal lives on the dashboard's own address, port,
-  scheme and `server.baseUrlPath`, with no second port. Imported that way, `__name__` is "app".
+  scheme and `server.baseUrlPath`, with no second port; a classroom hub's seat adds its
+  student's progress and clean-up (dashboard/work/seat_routes.py). Imported that way,
+  `__name__` is "app".
 - For every page view Streamlit runs this file as the script (`__name__` is "__main__"): one
   page per lesson (dashboard/pages/), a sidebar with the daemon's status, and a "Docker is not
   reachable" page in place of the lessons when the daemon cannot be reached. Pages render inside
@@ -32,7 +34,11 @@ else:
     from streamlit import config
     from streamlit.url_util import make_url_path
 
-    from dashboard.work import terminals
+    from dashboard import settings
+    from dashboard.work import seat_routes, terminals
 
-    channel = make_url_path(config.get_option("server.baseUrlPath") or "", terminals.PATH)
-    app = st.App(__file__, routes=[terminals.route(channel)])
+    base = config.get_option("server.baseUrlPath") or ""
+    routes = [terminals.route(make_url_path(base, terminals.PATH))]
+    if settings.seat_student():  # a classroom hub's seat: its student's progress for the roster
+        routes += seat_routes.routes(make_url_path(base, ""))
+    app = st.App(__file__, routes=routes)

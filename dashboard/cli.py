@@ -1,7 +1,7 @@
 """The instructor's command line: `python -m dashboard [--json] VERB [--json]`.
 
 Verbs: doctor, prepare, build LAB, run LAB, layers IMAGE, reset, registry up|down|push LAB,
-classroom up|status|move|down.
+classroom up|status|doctor|move|down.
 With `--json` (before or after the verb), every verb prints JSON Lines (documented in
 docs/cli.md); without it, short human lines. Builds and runs are kept in the history the app
 shows (through dashboard/work). Exit status is non-zero on any failure; what it is given is
@@ -480,6 +480,11 @@ def cmd_classroom(args, out: Output) -> int:
             out.emit({"type": "classroom", "url": url}, None)
         elif args.action == "status":
             classroom.status(client, say, as_json=out.as_json)
+        elif args.action == "doctor":
+            reports = classroom.doctor(client, args.seat_image, args.node_socket, say=say)
+            for report in reports:
+                out.emit({"type": "node", **asdict(report), "ok": report.ok}, None)
+            return 0 if all(r.ok for r in reports) else 1
         else:
             classroom.down(client, say)
     except classroom.ClassroomError as exc:
@@ -521,12 +526,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab", nargs="?", choices=images, help="push: the lab whose image to push")
     p.add_argument("--volume", action="store_true", help="down: also remove the registry's data")
     p = verb("classroom", "a class on many machines: JupyterHub seats on a Docker Swarm")
-    p.add_argument("action", choices=["up", "status", "move", "down"])
+    p.add_argument("action", choices=["up", "status", "doctor", "move", "down"])
     p.add_argument("student", nargs="?", help="move: the student whose next seat may go anywhere")
     p.add_argument("--port", type=int, default=8000, help="up: the hub's port (default 8000)")
     p.add_argument("--advertise-addr", help="up: this manager's address, when no Swarm exists")
-    p.add_argument("--seat-image", default="docker-ml-dashboard-seat:latest", help="up")
-    p.add_argument("--node-socket", default="/var/run/docker.sock", help="up: on each machine")
+    p.add_argument("--seat-image", default="docker-ml-dashboard-seat:latest", help="up, doctor")
+    p.add_argument(
+        "--node-socket", default="/var/run/docker.sock", help="up, doctor: on each machine"
+    )
     p.add_argument("--idle", type=int, default=3600, help="up: seconds before an idle seat stops")
     p.add_argument("--cull-every", type=int, default=60, help="up: how often idle seats are sought")
     p.add_argument("--approve", action="store_true", help="up: new accounts wait for approval")

@@ -30,8 +30,10 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -223,9 +225,35 @@ def _docker(node: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], env=env, check=True, text=True, **kwargs)
 
 
+CLI_IMAGE = "docker:26.1-cli"  # docker/seat/Dockerfile's DOCKER_CLI_IMAGE
+CLI_DOCKERFILE = """FROM scratch
+COPY usr/bin/docker /usr/local/bin/docker
+COPY usr/libexec/docker/cli-plugins/docker-buildx \\
+    /usr/local/libexec/docker/cli-plugins/docker-buildx
+LABEL io.dockerml.dashboard.standin=true
+"""
+
+
+def cli_image() -> None:
+    """A stand-in for Docker's CLI image on the manager, offline: Debian's docker-cli and
+    docker-buildx (the engine matrix's packages) at the official image's paths."""
+    root = engines.packages_root()
+    with tempfile.TemporaryDirectory() as context:
+        for path in ("usr/bin/docker", "usr/libexec/docker/cli-plugins/docker-buildx"):
+            (Path(context) / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / path, Path(context) / path)
+        _docker(
+            MANAGER,
+            *("buildx", "build", "-q", "-f", "-", "-t", CLI_IMAGE, context),
+            input=CLI_DOCKERFILE,
+            capture_output=True,
+        )
+
+
 def seat_image() -> None:
     """The seat image on every node: built on the manager (the dashboard's image, then the
     seat's, with the wheelhouse on the node's loopback), then copied to the others."""
+    cli_image()
     for image, dockerfile in (
         (DASHBOARD_IMAGE, "docker/Dockerfile"),
         (SEAT_IMAGE, "docker/seat/Dockerfile"),

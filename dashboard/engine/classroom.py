@@ -84,26 +84,29 @@ def roster(client: docker.DockerClient | None, base: Path) -> list[StudentRecord
         if obj.student:
             by_student.setdefault(obj.student, []).append(obj)
     names = sorted(set(by_student) | students_on_disk(base))
+    return [_record(name, by_student.get(name, [])) for name in names]
+
+
+def student_record(client: docker.DockerClient, student: str) -> StudentRecord:
+    """One student's record, all zeros when they have nothing yet (a classroom hub's seat)."""
+    return _record(student, list(cleanup.list_ours(client, student=student).all))
+
+
+def _record(name: str, objs: list[cleanup.OwnedObject]) -> StudentRecord:
     total = len(checks.CHECKS)
-    records = []
-    for name in names:
-        objs = by_student.get(name, [])
-        kinds = [o.kind for o in objs]
-        done, builds, runs, last = _history_of(name)
-        records.append(
-            StudentRecord(
-                student=name,
-                containers=kinds.count("container"),
-                running=sum(1 for o in objs if o.kind == "container" and o.status == "running"),
-                images=kinds.count("image"),
-                volumes=kinds.count("volume"),
-                networks=kinds.count("network"),
-                checks_done=min(done, total),
-                checks_total=total,
-                builds=builds,
-                runs=runs,
-                last_activity=last,
-                image_names=tuple(sorted(o.name for o in objs if o.kind == "image")),
-            )
-        )
-    return records
+    kinds = [o.kind for o in objs]
+    done, builds, runs, last = _history_of(name)
+    return StudentRecord(
+        student=name,
+        containers=kinds.count("container"),
+        running=sum(1 for o in objs if o.kind == "container" and o.status == "running"),
+        images=kinds.count("image"),
+        volumes=kinds.count("volume"),
+        networks=kinds.count("network"),
+        checks_done=min(done, total),
+        checks_total=total,
+        builds=builds,
+        runs=runs,
+        last_activity=last,
+        image_names=tuple(sorted(o.name for o in objs if o.kind == "image")),
+    )

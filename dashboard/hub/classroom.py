@@ -1,10 +1,13 @@
-"""`python -m dashboard classroom up|status|move|down`: the class's hub on a Swarm manager.
+"""`python -m dashboard classroom up|status|doctor|move|down`: the class's hub on a Swarm manager.
 
 `up` makes the engine it talks to (DOCKER_HOST) a Swarm manager if it is not one yet, starts
 JupyterHub (jupyterhub_config.py) with its proxy and idle culler in the background, waits until
 it answers, and prints the hub's address and the `docker swarm join ...` line for the lab
-machines. `status` lists the machines, the seats on each and the students. `move NAME` lets a
-student whose machine is gone start afresh elsewhere. `down` stops the hub and removes the seats
+machines. `status` lists the machines, the seats on each and the students. `doctor` asks every
+machine whether it is ready for seats (`doctor` of the dashboard, run there in a seat's image by
+a one-shot global service), and names a machine that lacks the seat image, the stand-in base
+image or the wheelhouse. `move NAME` lets a student whose machine is gone start afresh
+elsewhere. `down` stops the hub and removes the seats
 (the services labelled as the classroom's), nothing else; the students' volumes stay on their
 machines (each line printed says how to remove one).
 """
@@ -256,3 +259,131 @@ def down(client, say=print) -> int:
         "`docker volume rm dml-seat-NAME-data` on a machine removes one."
     )
     return removed
+
+
+# ---------------------------------------------------------------- doctor, on every machine
+
+DOCTOR = "dml-doctor"
+DOCTOR_WAIT_S = 180.0
+_DONE = {"complete", "failed", "rejected", "shutdown", "orphaned", "remove"}
+# Runs in the seat's image on each machine: the dashboard's `doctor --json`, each line tagged
+# with the machine (the Swarm fills DML_NODE in from its template).
+_DOCTOR_SCRIPT = (
+    "import json, os, subprocess, sys\n"
+    "env = dict(os.environ, PYTHONPATH='/opt/deps')\n"
+    "done = subprocess.run([sys.executable, '-m', 'dashboard', 'doctor', '--json'], env=env,\n"
+    "                      capture_output=True, text=True)\n"
+    "for line in done.stdout.splitlines():\n"
+    "    print(json.dumps({'node': os.environ['DML_NODE'], **json.loads(line)}), flush=True)\n"
+)
+
+
+@dataclass(frozen=True)
+class NodeDoctor:
+    """One machine's answer: its doctor's checks, or why it could not be asked."""
+
+    host: str
+    checks: tuple[dict, ...] = ()  # the dashboard's doctor checks (name, ok, detail, fix, ...)
+    problem: str = ""  # the machine could not run the doctor (no seat image, drained, ...)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and all(c["ok"] or c.get("optional") for c in self.checks)
+
+
+def _doctor_spec(seat_image: str, node_socket: str, docker_gid: int):
+    from docker.types import ContainerSpec, Mount, TaskTemplate
+
+    container = ContainerSpec(
+        image=seat_image,
+        command=["python", "-c", _DOCTOR_SCRIPT],
+        env={"DML_NODE": "{{.Node.Hostname}}"},
+        groups=[str(docker_gid)],
+        mounts=[Mount("/var/run/docker.sock", node_socket, type="bind")],
+        labels={seats.CLASSROOM_LABEL: seats.CLASSROOM_VALUE},
+    )
+    return TaskTemplate(container_spec=container, restart_policy={"Condition": "none"})
+
+
+def doctor(
+    client,
+    seat_image: str = seats.SEAT_IMAGE,
+    node_socket: str = seats.NODE_SOCKET,
+    docker_gid: int | None = None,
+    say=print,
+    timeout: float = DOCTOR_WAIT_S,
+) -> list[NodeDoctor]:
+    """Ask every machine of the Swarm, in the seat's image, whether it is ready for seats."""
+    from docker.types import ServiceMode
+
+    label = {seats.CLASSROOM_LABEL: seats.CLASSROOM_VALUE}
+    for old in client.api.services(filters={"name": DOCTOR}):
+        client.api.remove_service(old["ID"])
+    gid = _socket_gid() if docker_gid is None else docker_gid
+    service = client.api.create_service(
+        _doctor_spec(seat_image, node_socket, gid),
+        name=DOCTOR,
+        labels=label,
+        mode=ServiceMode("global"),
+    )["ID"]
+    try:
+        nodes = {n["ID"]: n for n in client.api.nodes()}
+        asked = {i for i, n in nodes.items() if n["Spec"]["Availability"] == "active"}
+        asked &= {i for i, n in nodes.items() if n["Status"]["State"] == "ready"}
+        deadline = time.monotonic() + timeout
+        while True:
+            tasks = {}
+            for task in client.api.tasks(filters={"service": service}):
+                if task.get("NodeID") in asked:  # the newest task of each machine
+                    known = tasks.get(task["NodeID"])
+                    if known is None or task["CreatedAt"] > known["CreatedAt"]:
+                        tasks[task["NodeID"]] = task
+            finished = {i for i, t in tasks.items() if t["Status"]["State"] in _DONE}
+            if finished >= asked or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        lines = b"".join(client.api.service_logs(service, stdout=True, stderr=False))
+        answers: dict[str, list[dict]] = {}
+        for line in lines.decode(errors="replace").splitlines():
+            try:
+                record = json.loads(line[line.index("{") :])
+            except ValueError:
+                continue
+            if record.get("type") == "check":
+                answers.setdefault(record["node"], []).append(record)
+        reports = []
+        for node_id, node in sorted(nodes.items(), key=lambda n: n[1]["Description"]["Hostname"]):
+            host = node["Description"]["Hostname"]
+            task = tasks.get(node_id)
+            if node_id not in asked:
+                state = f"{node['Status']['State']}, {node['Spec']['Availability']}"
+                reports.append(NodeDoctor(host, problem=f"not asked: the machine is {state}"))
+            elif answers.get(host):
+                reports.append(NodeDoctor(host, tuple(answers[host])))
+            elif task is None or task["Status"]["State"] not in _DONE:
+                reports.append(NodeDoctor(host, problem=f"no answer in {timeout:.0f} s"))
+            else:
+                err = task["Status"].get("Err") or task["Status"].get("Message") or "no output"
+                if "No such image" in err or "not found" in err:
+                    err = (
+                        f"the seat image {seat_image} is not on {host} ({err}). Build it there "
+                        f"(docker/seat/Dockerfile) or copy it: `docker save {seat_image} | ssh "
+                        f"{host} docker load`"
+                    )
+                reports.append(NodeDoctor(host, problem=err))
+    finally:
+        client.api.remove_service(service)
+    for report in reports:
+        mark = "ok " if report.ok else "!! "
+        if report.problem:
+            say(f"{mark}{report.host}: {report.problem}")
+            continue
+        bad = [c for c in report.checks if not c["ok"] and not c.get("optional")]
+        say(f"{mark}{report.host}: " + ("ready for seats" if not bad else "not ready"))
+        for check in report.checks:
+            if check["ok"] or check.get("optional"):
+                say(f"     {check['name']}: {check['detail']}")
+            else:
+                fix = f" (fix: {check['fix']})" if check.get("fix") else ""
+                say(f"  !! {check['name']}: {check['detail']}{fix}")
+    return reports

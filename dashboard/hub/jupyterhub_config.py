@@ -15,11 +15,14 @@ docker/hub/requirements.txt and docker/hub/package.json.
 - **Spawner: SeatSpawner** (spawner.py), on the Swarm the manager's engine leads.
 - **Idle culler** (`jupyterhub-idle-culler`, a hub service): a seat nobody used for
   `--idle` seconds is stopped; its volume and its pin to the node stay.
+- **Roster** (roster.py, a hub service at /services/roster/, the admin's only): every student's
+  seat, machine and progress, read from the seats themselves with the service's own token.
 """
 
 # ruff: noqa: F821  (`c` is given by JupyterHub)
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -61,13 +64,49 @@ c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 120  # the seat's proxy, then Streamlit, start inside it
 c.Spawner.default_url = "/"
 
+
+def _arrival(handler) -> str:
+    """Where a login lands: the instructor on the roster (no seat of their own taken from the
+    class), a student on the start of their seat."""
+    user = handler.current_user
+    return "/services/roster/" if user is not None and user.admin else "/hub/spawn"
+
+
+c.JupyterHub.default_url = _arrival
+
 c.JupyterHub.load_roles = [
     {
         "name": "dml-idle-culler",
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
-    }
+    },
+    {  # the instructor's roster (roster.py): reads each seat's progress, cleans up, stops seats
+        "name": "dml-roster",
+        "scopes": [
+            "list:users",
+            "read:users",
+            "read:servers",
+            "admin:server_state",
+            "access:servers",
+            "servers",
+        ],
+        "services": ["roster"],
+    },
 ]
 culler = [sys.executable, "-m", "jupyterhub_idle_culler"]
 culler += [f"--timeout={o['idle_s']}", f"--cull-every={o['cull_every_s']}"]
-c.JupyterHub.services = [{"name": "idle-culler", "command": culler}]
+c.JupyterHub.services = [
+    {"name": "idle-culler", "command": culler},
+    {
+        "name": "roster",
+        "url": "http://127.0.0.1:10101",
+        "command": [sys.executable, "-m", "dashboard.hub.roster"],
+        "oauth_no_confirm": True,
+        "display": True,
+        "environment": {
+            "ROSTER_ADMINS": o["admin"],
+            "ROSTER_PROXY_URL": f"http://127.0.0.1:{o['port']}",
+            "DOCKER_HOST": os.environ.get("DOCKER_HOST", ""),
+        },
+    },
+]

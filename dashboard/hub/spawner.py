@@ -41,6 +41,7 @@ from dashboard.hub import seats
 
 _WAITING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 _NO_ROOM = ("insufficient resources", "no suitable node")
+TASK_APPEARS_S = 15.0  # a new service with no task yet after this long has vanished
 
 
 class SeatSpawner(SwarmSpawner):
@@ -184,10 +185,15 @@ class SeatSpawner(SwarmSpawner):
     async def start_object(self):
         """Wait until the seat runs; a seat no node takes is a full class, said in seconds."""
         unplaced_since = None
-        deadline = time.monotonic() + self.start_timeout
+        began = time.monotonic()
+        deadline = began + self.start_timeout
         while True:
             task = await self.get_task()
             if task is None:
+                # The Swarm makes a new service's task a moment after the service.
+                if time.monotonic() - began < TASK_APPEARS_S:
+                    await asyncio.sleep(0.5)
+                    continue
                 raise web.HTTPError(500, f"Your seat {self.object_name} vanished while starting.")
             status = task["Status"]
             state = status["State"].lower()

@@ -12,6 +12,8 @@ and its volume stays.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import subprocess
@@ -24,7 +26,16 @@ import requests
 from playwright.sync_api import expect
 
 from tests import engines, swarm
-from tests.e2e.browser import JOB_MS, PAGE_MS, VIEWPORT, button, metric, screenshot, wait_idle
+from tests.e2e.browser import (
+    ARTIFACTS,
+    JOB_MS,
+    PAGE_MS,
+    VIEWPORT,
+    button,
+    metric,
+    screenshot,
+    wait_idle,
+)
 from tests.e2e.terminal_page import KEY, choose, terminal_frame, wait_text
 
 pytestmark = pytest.mark.hub
@@ -125,7 +136,7 @@ class HttpStudent:
         last = {}
         for line in events.iter_lines(decode_unicode=True):
             if line.startswith("data:"):
-                last = __import__("json").loads(line[5:])
+                last = json.loads(line[5:])
                 if last.get("ready") or last.get("failed"):
                     break
         return last
@@ -169,6 +180,10 @@ def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(hub, ma
         button(page, "build-iris").click()
         expect(metric(page, "Build time")).to_be_visible(timeout=JOB_MS)
         wait_idle(page)
+        # BuildKit, as her own `docker build` on Engine 26 is: 5 steps as the lecture counts them
+        # (the classic builder, without the seat's docker CLI, ran 7).
+        summary = page.locator("[data-testid='stAlertContentSuccess']", has_text="Dockerfile steps")
+        expect(summary).to_contain_text("Docker ran 5 Dockerfile steps")
         button(page, "run-iris").click()
         expect(metric(page, "Predicted class")).to_have_text("setosa", timeout=JOB_MS)
         screenshot(page, "hub-ada-setosa")
@@ -204,6 +219,29 @@ def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(hub, ma
     assert spec["Resources"]["Limits"]["Pids"] == 512
     assert spec["Resources"]["Reservations"]["NanoCPUs"] == 2_000_000_000
 
+    # The instructor (the hub's admin) sees her in the roster, read from her seat on her machine.
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        for path, password in (("/hub/signup", "signup_password"), ("/hub/login", "password")):
+            page.goto(base + path, timeout=PAGE_MS)
+            page.fill("input[name=username]", "instructor")
+            page.fill(f"input[name={password}]", PASSWORD)
+            if path == "/hub/signup":
+                page.fill("input[name=signup_password_confirmation]", PASSWORD)
+            page.click("input[type=submit], button[type=submit]")
+        page.goto(base + "/services/roster/", timeout=PAGE_MS)
+        row = page.locator("#student-ada")
+        expect(row).to_contain_text(f"{node} (ready)", timeout=PAGE_MS)
+        cells = row.locator("td").all_inner_texts()
+        assert cells[1] == "running", cells
+        assert int(cells[4]) >= 1 and int(cells[5]) >= 1, cells  # builds, runs
+        assert int(cells[3].split(" of ")[0]) >= 1, cells  # checks ticked on her pages
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "hub-roster.png"), full_page=True)  # not Streamlit
+    finally:
+        context.close()
+
 
 def test_a_full_class_is_said_within_seconds_and_a_drained_machine_is_said(hub, manager):
     base, data = hub
@@ -236,9 +274,38 @@ def test_a_full_class_is_said_within_seconds_and_a_drained_machine_is_said(hub, 
         assert again.get("failed"), again
         assert f"lab machine {node}, which is drained" in again["message"], again["message"]
         assert _seat_node(manager, "cy")
+        # The roster says it too, with the way on.
+        instructor = HttpStudent(base, "instructor")
+        instructor.sign_up_and_log_in()
+        roster = instructor.http.get(base + "/services/roster/", timeout=60)
+        assert roster.status_code == 200, roster.text[:500]
+        assert f"{node} is drained" in roster.text and "classroom move bob" in roster.text
     finally:
         drained.reload()
         drained.update(dict(drained.attrs["Spec"], Availability="active"))
+
+    # A student cannot read the roster; the instructor's clean-up of ada takes what carries
+    # her label on her machine and stops her seat, and nobody else's.
+    assert cy_cannot_read_roster(base, students[1])
+    ada_node = _seat_node(manager, "ada")
+    form = {"student": "ada", "_xsrf": instructor._xsrf("/services/roster/")}
+    done = instructor.http.post(base + "/services/roster/", data=form, timeout=120)
+    assert "Cleaned up after ada on their machine: removed" in done.text, done.text[-1500:]
+    client = docker.DockerClient(base_url=swarm.docker_host(ada_node), version="auto")
+    try:
+        hers = {"label": [f"{STUDENT_LABEL}=ada", "io.dockerml.dashboard.managed=true"]}
+        assert not client.images.list(filters=hers)
+        assert not client.containers.list(all=True, filters=hers)  # her seat's own goes after
+        assert client.volumes.get("dml-seat-ada-data")  # her history stays
+    finally:
+        client.close()
+    assert not manager.api.services(filters={"name": "dml-seat-ada"})
+    assert _seat_node(manager, "cy")
+
+
+def cy_cannot_read_roster(base: str, student: HttpStudent) -> bool:
+    answer = student.http.get(base + "/services/roster/", timeout=60)
+    return answer.status_code == 403 or "Classroom roster" not in answer.text
 
 
 def test_an_idle_seat_is_culled_and_its_volume_stays(hub, manager):
@@ -268,3 +335,35 @@ def test_an_idle_seat_is_culled_and_its_volume_stays(hub, manager):
         assert client.volumes.get("dml-seat-eli-data")
     finally:
         client.close()
+
+
+def test_the_doctor_asks_every_machine_and_names_one_without_the_seat_image(hub):
+    """`classroom doctor` runs the dashboard's doctor in the seat's image on every machine; a
+    machine without that image is named, with the way to get it there."""
+    _, data = hub
+    probe = "dml-doctor-probe:1"  # the seat image under a name only node1 and node2 have
+    clients = {
+        node: docker.DockerClient(base_url=swarm.docker_host(node), version="auto")
+        for node in swarm.NODES
+    }
+    try:
+        for node in swarm.NODES[:2]:
+            clients[node].images.get(swarm.SEAT_IMAGE).tag(probe)
+        args = ("doctor", "--json", "--seat-image", probe, "--node-socket", swarm.NODE_SOCKET)
+        done = _classroom(data, *args, check=False)
+        records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        nodes = {r["host"]: r for r in records if r.get("type") == "node"}
+        assert set(nodes) == set(swarm.NODES), done.stdout + done.stderr
+        assert done.returncode == 1, done.stdout
+        for node in swarm.NODES[:2]:
+            names = {c["name"] for c in nodes[node]["checks"]}
+            assert {"daemon", "buildx", "base image", "wheelhouse"} <= names, nodes[node]
+            assert nodes[node]["ok"], nodes[node]
+        assert f"the seat image {probe} is not on node3" in nodes["node3"]["problem"], nodes
+        assert not nodes["node3"]["ok"]
+    finally:
+        for node in swarm.NODES[:2]:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                clients[node].images.remove(probe)
+        for client in clients.values():
+            client.close()
