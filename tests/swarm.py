@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests import engines
@@ -295,7 +296,24 @@ def seat_image() -> None:
         save.wait()
 
 
+@contextlib.contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    """One `up` at a time on this machine: CI starts the Swarm beside the suite, whose hub
+    tests call `up` too (they then wait, and find it up)."""
+    import fcntl
+
+    ROOT.mkdir(parents=True, exist_ok=True)
+    with (ROOT / "up.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def up() -> None:
+    with _one_at_a_time():
+        _up()
+
+
+def _up() -> None:
     started = time.monotonic()
     engines.fetch_packages()
     engines.prepare_docker_config()

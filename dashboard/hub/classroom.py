@@ -267,14 +267,14 @@ DOCTOR = "dml-doctor"
 DOCTOR_WAIT_S = 180.0
 _DONE = {"complete", "failed", "rejected", "shutdown", "orphaned", "remove"}
 # Runs in the seat's image on each machine: the dashboard's `doctor --json`, each line tagged
-# with the machine (the Swarm fills DML_NODE in from its template).
+# with the machine (the container's host name, which the Swarm fills in from its template).
 _DOCTOR_SCRIPT = (
-    "import json, os, subprocess, sys\n"
+    "import json, os, socket, subprocess, sys\n"
     "env = dict(os.environ, PYTHONPATH='/opt/deps')\n"
     "done = subprocess.run([sys.executable, '-m', 'dashboard', 'doctor', '--json'], env=env,\n"
     "                      capture_output=True, text=True)\n"
     "for line in done.stdout.splitlines():\n"
-    "    print(json.dumps({'node': os.environ['DML_NODE'], **json.loads(line)}), flush=True)\n"
+    "    print(json.dumps({'node': socket.gethostname(), **json.loads(line)}), flush=True)\n"
 )
 
 
@@ -297,7 +297,7 @@ def _doctor_spec(seat_image: str, node_socket: str, docker_gid: int):
     container = ContainerSpec(
         image=seat_image,
         command=["python", "-c", _DOCTOR_SCRIPT],
-        env={"DML_NODE": "{{.Node.Hostname}}"},
+        hostname="{{.Node.Hostname}}",
         groups=[str(docker_gid)],
         mounts=[Mount("/var/run/docker.sock", node_socket, type="bind")],
         labels={seats.CLASSROOM_LABEL: seats.CLASSROOM_VALUE},

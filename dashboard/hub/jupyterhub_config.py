@@ -100,13 +100,10 @@ c.JupyterHub.services = [
     {
         "name": "roster",
         "url": "http://127.0.0.1:10101",
-        "command": [sys.executable, "-m", "dashboard.hub.roster"],
+        "command": [sys.executable, "-m", "dashboard.hub.roster", "--admin", o["admin"]]
+        + ["--proxy-url", f"http://127.0.0.1:{o['port']}"],
         "oauth_no_confirm": True,
         "display": True,
-        "environment": {
-            "ROSTER_ADMINS": o["admin"],
-            "ROSTER_PROXY_URL": f"http://127.0.0.1:{o['port']}",
-            "DOCKER_HOST": os.environ.get("DOCKER_HOST", ""),
-        },
+        "environment": {"DOCKER_HOST": os.environ.get("DOCKER_HOST", "")},
     },
 ]

@@ -13,7 +13,8 @@ whether that machine is drained or gone.
 Only the hub's admin (the instructor) may open it; the clean-up of one student asks their seat
 to remove what carries their label on their node, then stops their seat (its volume stays).
 
-Run by the hub (`python -m dashboard.hub.roster`), with JupyterHub's service environment.
+Run by the hub (`python -m dashboard.hub.roster --admin NAME --proxy-url URL`), with
+JupyterHub's service environment (JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN, ...).
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from urllib.parse import quote, urlparse
 
 from dashboard.hub import seats
 
-ADMINS_ENV = "ROSTER_ADMINS"  # the hub's admin users, comma-separated
-PROXY_ENV = "ROSTER_PROXY_URL"  # the hub's public address, as seen from the manager
 FETCH_TIMEOUT_S = 10.0
 
 
@@ -234,18 +233,14 @@ def nodes_by_id() -> dict[str, NodeState]:
         client.close()
 
 
-def make_app():
+def make_app(admins: set[str], proxy_url: str):
+    """The service's web app: `admins` may open it; seats are read through `proxy_url`."""
     from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
     from jupyterhub.utils import url_path_join
     from tornado import web
 
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/roster/")
-    admins = {n for n in os.environ.get(ADMINS_ENV, "").split(",") if n}
-    api = HubApi(
-        os.environ["JUPYTERHUB_API_URL"],
-        os.environ["JUPYTERHUB_API_TOKEN"],
-        os.environ[PROXY_ENV],
-    )
+    api = HubApi(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"], proxy_url)
 
     class RosterHandler(HubOAuthenticated, web.RequestHandler):
         def _instructor(self) -> None:
@@ -289,12 +284,18 @@ def make_app():
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     from tornado.httpserver import HTTPServer
     from tornado.ioloop import IOLoop
 
+    parser = argparse.ArgumentParser(prog="python -m dashboard.hub.roster")
+    parser.add_argument("--admin", action="append", default=[], help="who may open it")
+    parser.add_argument("--proxy-url", required=True, help="the hub's address, from here")
+    args = parser.parse_args(argv)
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
-    HTTPServer(make_app()).listen(url.port, url.hostname)
+    HTTPServer(make_app(set(args.admin), args.proxy_url)).listen(url.port, url.hostname)
     IOLoop.current().start()
 
 
