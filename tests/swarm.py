@@ -343,17 +343,25 @@ def status() -> None:
     manager.close()
 
 
+def stop_node(node: str) -> None:
+    """Stop a node's engine (a lab machine switched off); `start_node` brings it back, and it
+    rejoins the Swarm by itself."""
+    import signal
+
+    pid = engines._pid(RUN / node / "dockerd.pid")
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(150):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.2)
+
+
 def down(purge: bool = False) -> None:
     import signal
 
     for node in NODES:
-        pid = engines._pid(RUN / node / "dockerd.pid")
-        if pid:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not Path(f"/proc/{pid}").exists():
-                    break
-                time.sleep(0.2)
+        stop_node(node)
         wh = engines._pid(engines.RUN / f"swarm-{node}.wheelhouse.pid")
         if wh:
             with contextlib.suppress(ProcessLookupError):

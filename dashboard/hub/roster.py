@@ -28,26 +28,9 @@ from datetime import datetime
 from urllib.parse import quote, urlparse
 
 from dashboard.hub import seats
+from dashboard.hub.seats import NodeState
 
 FETCH_TIMEOUT_S = 10.0
-
-
-@dataclass(frozen=True)
-class NodeState:
-    host: str
-    state: str  # ready, down, ...; "gone" when it left the Swarm
-    availability: str  # active, pause, drain
-
-    @property
-    def usable(self) -> bool:
-        return self.state == "ready" and self.availability == "active"
-
-    def describe(self) -> str:
-        if self.state == "gone":
-            return "no longer in the Swarm"
-        if self.availability == "drain":
-            return "drained"
-        return self.state if self.availability == "active" else f"{self.state}, {self.availability}"
 
 
 @dataclass(frozen=True)
@@ -66,17 +49,10 @@ class RosterRow:
         if self.node is None or self.node.usable:
             return ""
         images = ", ".join((self.progress or {}).get("image_names", [])) or "their images"
-        host = self.node.host
-        if self.node.state == "gone":
-            back = f"join {host} to the Swarm again (`classroom up` prints the line)"
-        elif self.node.state != "ready":
-            back = f"start {host} and its Docker engine again"
-        else:
-            back = f"`docker node update --availability active {host}`"
         return (
-            f"{host} is {self.node.describe()}: {images}, history and working copies are "
-            f"there, out of reach. Bring it back ({back}) or give a fresh seat elsewhere "
-            f"(`python -m dashboard classroom move {self.student}`)."
+            f"{self.node.host} is {self.node.describe()}: {images}, history and working copies "
+            f"are there, out of reach. Bring it back ({self.node.way_back()}) or give a fresh "
+            f"seat elsewhere (`python -m dashboard classroom move {self.student}`)."
         )
 
 

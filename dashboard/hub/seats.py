@@ -39,6 +39,32 @@ class Limits:
         )
 
 
+@dataclass(frozen=True)
+class NodeState:
+    host: str
+    state: str  # ready, down, ...; "gone" when it left the Swarm
+    availability: str  # active, pause, drain
+
+    @property
+    def usable(self) -> bool:
+        return self.state == "ready" and self.availability == "active"
+
+    def describe(self) -> str:
+        if self.state == "gone":
+            return "no longer in the Swarm"
+        if self.availability == "drain":
+            return "drained"
+        return self.state if self.availability == "active" else f"{self.state}, {self.availability}"
+
+    def way_back(self) -> str:
+        """How the instructor brings the machine back."""
+        if self.state == "gone":
+            return f"join {self.host} to the Swarm again (`classroom up` prints the line)"
+        if self.state != "ready":
+            return f"start {self.host} and its Docker engine again"
+        return f"`docker node update --availability active {self.host}`"
+
+
 def student(username: str) -> str:
     """The dashboard's name for a hub user (raises owner.BadStudentName)."""
     return owner.slug(username)
@@ -72,12 +98,12 @@ def class_full(reason: str, limits: Limits) -> str:
     )
 
 
-def machine_gone(node: str, state: str) -> str:
+def machine_gone(node: NodeState, username: str) -> str:
     """What a student reads when the machine that holds their things is drained or lost."""
     return (
-        f"Your seat lives on lab machine {node}, which is {state}: your history, working "
-        f"copies and images are there, out of reach until it is back. Ask your instructor to "
-        f"bring {node} back (`docker node update --availability active {node}`), or to give you "
-        "a fresh seat on another machine (`python -m dashboard classroom move NAME`): your "
-        f"things on {node} stay there."
+        f"Your seat lives on lab machine {node.host}, which is {node.describe()}: your history, "
+        "working copies and images are there, out of reach until it is back. Ask your "
+        f"instructor to bring it back ({node.way_back()}), or to give you a fresh seat on "
+        f"another machine (`python -m dashboard classroom move {username}`): your things on "
+        f"{node.host} stay there."
     )

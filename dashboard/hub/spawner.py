@@ -110,16 +110,14 @@ class SeatSpawner(SwarmSpawner):
         env["DASHBOARD_DATA_DIR"] = seats.SEAT_DATA
         return env
 
-    async def _node_state(self, node_id: str) -> tuple[str, str, str]:
-        """(host name, state, availability) of a node; ("", "gone", "") when it left."""
+    async def _node_state(self, node_id: str) -> seats.NodeState:
+        """A node's host name, state and availability; state "gone" when it left the Swarm."""
         try:
             node = await self.docker("inspect_node", node_id)
         except Exception:
-            return node_id[:12], "gone", ""
-        return (
-            node["Description"]["Hostname"],
-            node["Status"]["State"],
-            node["Spec"]["Availability"],
+            return seats.NodeState(node_id[:12], "gone", "")
+        return seats.NodeState(
+            node["Description"]["Hostname"], node["Status"]["State"], node["Spec"]["Availability"]
         )
 
     def _moved(self) -> bool:
@@ -137,12 +135,9 @@ class SeatSpawner(SwarmSpawner):
             self.log.info("%s moved off node %s", self.user.name, self.pinned_node)
             self.pinned_node = ""
         if self.pinned_node:
-            host, state, availability = await self._node_state(self.pinned_node)
-            if state != "ready" or availability != "active":
-                said = "drained" if availability == "drain" else f"{state} ({availability})"
-                if state == "gone":
-                    said = "no longer in the Swarm"
-                raise web.HTTPError(503, seats.machine_gone(host, said))
+            node = await self._node_state(self.pinned_node)
+            if not node.usable:
+                raise web.HTTPError(503, seats.machine_gone(node, seats.student(self.user.name)))
         limits = self.limits()
         name = self.user.name
         container = ContainerSpec(
@@ -237,6 +232,6 @@ class SeatSpawner(SwarmSpawner):
             told.add(state)
             host = ""
             if task.get("NodeID"):
-                host = (await self._node_state(task["NodeID"]))[0]
+                host = (await self._node_state(task["NodeID"])).host
             where = f" on {host}" if host else ""
             yield {"progress": 50 if state == "running" else 30, "message": f"Seat {state}{where}"}

@@ -367,3 +367,52 @@ def test_the_doctor_asks_every_machine_and_names_one_without_the_seat_image(hub)
                 clients[node].images.remove(probe)
         for client in clients.values():
             client.close()
+
+
+def _node_state(manager, host: str) -> str:
+    node = next(n for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == host)
+    return node.attrs["Status"]["State"]
+
+
+def test_a_machine_that_goes_down_is_said_and_its_student_comes_back_with_it(hub, manager):
+    """A lab machine switched off (its engine stopped, not drained): its student's next start
+    and the roster say so; once it is back, the student's seat starts there again."""
+    base, _ = hub
+    gus = HttpStudent(base, "gus")
+    first = next(n for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == "node1")
+    # gus's first seat lands on a worker (the manager cannot go down: the Swarm lives there).
+    first.update(dict(first.attrs["Spec"], Availability="drain"))
+    try:
+        gus.sign_up_and_log_in()
+        assert gus.start().get("ready")
+        node = _seat_node(manager, "gus")
+    finally:
+        first.reload()
+        first.update(dict(first.attrs["Spec"], Availability="active"))
+    assert node != swarm.MANAGER
+    gus.stop()
+    swarm.stop_node(node)
+    try:
+        for _ in range(90):
+            if _node_state(manager, node) == "down":
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError(f"the Swarm did not see {node} go down in 90 s")
+        again = gus.start()
+        assert again.get("failed"), again
+        assert f"lab machine {node}, which is down" in again["message"], again["message"]
+        assert f"start {node} and its Docker engine again" in again["message"]
+        instructor = HttpStudent(base, "instructor")
+        instructor.sign_up_and_log_in()
+        roster = instructor.http.get(base + "/services/roster/", timeout=60).text
+        assert f"{node} is down" in roster and "classroom move gus" in roster, roster[-2000:]
+    finally:
+        swarm.start_node(node)
+    for _ in range(90):
+        if _node_state(manager, node) == "ready":
+            break
+        time.sleep(1)
+    back = gus.start()
+    assert back.get("ready"), back
+    assert _seat_node(manager, "gus") == node  # back where his things are

@@ -6,7 +6,7 @@ The real service, with a real hub, seats and nodes, is tested in tests/e2e/test_
 from __future__ import annotations
 
 from dashboard.hub import roster
-from dashboard.hub.roster import NodeState
+from dashboard.hub.seats import NodeState
 
 NODES = {
     "n1": NodeState("node1", "ready", "active"),
