@@ -154,6 +154,7 @@ def up(client, options: Options, say=print) -> str:
         time.sleep(0.5)
     say(f"The classroom hub is up: {url} (log: {state / 'hub.log'})")
     say(f"Sign up as '{options.admin}' first: that account is the instructor's (the hub's admin).")
+    say(f"The instructor's roster: http://127.0.0.1:{options.port}/services/roster/")
     say(f"Seats: {options.limits.describe()}.")
     say("Lab machines join the class with:")
     say("  " + join_line(client))

@@ -90,7 +90,8 @@ def frame():
             sections.setdefault(spec.section, []).append(_page(spec, default=spec is WHY))
         # The default page lives at "/"; its hidden twin answers at /why_docker.
         sections[WHY.section].append(_page(WHY, hidden=True))
-        if state.classroom():
+        if state.classroom() and not settings.seat_student():
+            # A hub's seat is one student's: the instructor's roster is the hub's service.
             sections[CLASSROOM.section] = [_page(CLASSROOM)]
     else:
         sections[DOWN.section] = [_page(DOWN, default=True)]

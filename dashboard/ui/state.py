@@ -17,7 +17,7 @@ from dashboard.engine import owner
 from dashboard.work import recording
 from dashboard.work.facts import DaemonFacts, read_facts
 from dashboard.work.jobs import DEFAULT_MAX_JOBS, AnyKey, JobKey, JobRegistry, JobSnapshot
-from dashboard.work.slots import SlotQueue, default_slots
+from dashboard.work.slots import SlotQueue, server_queue
 
 # Upper bounds only: the event stream renews the caches when something changes (and every few
 # seconds while it is down). Something the daemon reports no event for (the build cache growing)
@@ -259,8 +259,9 @@ def build_slots() -> int:
 
 @st.cache_resource(show_spinner=False)
 def build_queue() -> SlotQueue:
-    """One queue per server: DASHBOARD_BUILD_SLOTS builds at a time (default: one per CPU)."""
-    return SlotQueue(default_slots())
+    """One queue per server: DASHBOARD_BUILD_SLOTS builds at a time (default: one per CPU); in
+    a hub's seat, the machine's queue that the seats on it share (work/slots.server_queue)."""
+    return server_queue()
 
 
 def scoped_key(key: AnyKey) -> JobKey:

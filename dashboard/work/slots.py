@@ -6,7 +6,8 @@ rest wait in arrival order and know their place, so the page can say "2nd in the
 of a progress bar that never moves. A waiting job that is cancelled leaves the queue.
 
 No Streamlit here (tests/unit/test_slots.py); dashboard/ui/state.py wraps build targets with
-`SlotQueue.admit` in classroom mode.
+`admit` of `server_queue()` in classroom mode: this `SlotQueue`, or in a hub's seat the
+machine's own queue (engine/node_queue.py), which every seat on that machine shares.
 """
 
 from __future__ import annotations
@@ -106,3 +107,24 @@ class SlotQueue:
             if ticket in self._waiting:
                 return self._position(ticket)
             return None
+
+
+def server_queue():
+    """The build queue of this dashboard: its own `SlotQueue` (one process holds the class),
+    or, in a classroom hub's seat, the queue of the machine's engine that every seat on that
+    machine shares (engine/node_queue.py): DASHBOARD_BUILD_SLOTS, else one per CPU of the
+    machine."""
+    student = settings.seat_student()
+    if not student:
+        return SlotQueue(default_slots())
+    from dashboard.engine import node_queue
+    from dashboard.engine.connection import connect
+
+    slots = settings.build_slots()
+    if not slots:
+        client = connect()
+        try:
+            slots = max(1, int(client.info().get("NCPU") or 1))
+        finally:
+            client.close()
+    return node_queue.NodeQueue(connect, slots, student=student)
