@@ -14,6 +14,7 @@ machines (each line printed says how to remove one).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PROXY = REPO_ROOT / "docker" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
 OPTIONS_FILE = "hub-options.json"  # what jupyterhub_config.py reads
 MOVED = "moved"  # state/moved/NAME: the next start of NAME's seat may land anywhere
+HUB_STOP_S = 30.0  # how long `down` lets the hub stop by itself
 
 
 class ClassroomError(RuntimeError):
@@ -243,11 +245,15 @@ def down(client, say=print) -> int:
     state = state_dir()
     pid = _hub_pid(state)
     if pid:
+        # The hub stops its proxy and services first; what is left after the wait is killed
+        # with its process group (`up` started it in a session of its own).
         os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
+        for _ in range(int(HUB_STOP_S * 10)):
             if not Path(f"/proc/{pid}").exists():
                 break
             time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
         say("The hub is stopped.")
     label = f"{seats.CLASSROOM_LABEL}={seats.CLASSROOM_VALUE}"
     removed = 0

@@ -1,7 +1,7 @@
 """The load section's small form: 10 Locust students (bench/locustfile.py, Streamlit's protocol
 without a browser) on one classroom server against the real daemon, the idle scenario: each
 signs in, runs lesson 1's image, visits two lessons, starts a container and follows its logs,
-then the class idles 30 s with the live panels open while one student at a time moves to
+then the class idles 15 s with the live panels open while one student at a time moves to
 "Sizes and clean-up" and back. It fails when a simulated student breaks: a failed step (a
 missing button, a timeout, an exception or error box in the page), a lost WebSocket, a server
 traceback, a live panel that never asked for its fragment, or a student who never got through.
@@ -33,7 +33,7 @@ def test_ten_locust_students_get_through_and_idle_without_errors(
         out_dir=tmp_path / "locust",
         prefix=prefix,
         rate=1.0,
-        idle_s=30.0,
+        idle_s=15.0,
         limit_s=240.0,
     )
     summary = {
