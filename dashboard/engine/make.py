@@ -177,9 +177,9 @@ class Makefile:
     def get(self, name: str) -> MakeTarget | None:
         return next((t for t in self.targets if t.name == name), None)
 
-    def recipe_lines(self, goal: str | None) -> list[str]:
-        """Every recipe line `make GOAL` may run: the goal's and its prerequisites', in order."""
-        lines: list[str] = []
+    def reached(self, goal: str | None) -> list[MakeTarget]:
+        """The targets `make GOAL` may run: the goal's prerequisites first, then the goal."""
+        found: list[MakeTarget] = []
         seen: set[str] = set()
 
         def visit(name: str) -> None:
@@ -189,11 +189,15 @@ class Makefile:
             seen.add(name)
             for prerequisite in target.prerequisites:
                 visit(prerequisite)
-            lines.extend(target.recipe)
+            found.append(target)
 
         if goal or self.default_goal:
             visit(goal or self.default_goal or "")
-        return lines
+        return found
+
+    def recipe_lines(self, goal: str | None) -> list[str]:
+        """Every recipe line `make GOAL` may run: the goal's and its prerequisites', in order."""
+        return [line for target in self.reached(goal) for line in target.recipe]
 
     def removes_containers(self, goal: str | None) -> bool:
         return any(_REMOVES_CONTAINER_RE.search(line) for line in self.recipe_lines(goal))
@@ -607,22 +611,15 @@ def _check_image(client: docker.DockerClient, ref: str, goal: str) -> None:
 
 def _own_targets(makefile: Makefile, lab_makefile: Makefile, goal: str) -> list[MakeTarget]:
     """The targets `make GOAL` reaches that the lab's own Makefile does not hold as they are."""
-    found: list[MakeTarget] = []
-    seen: set[str] = set()
 
-    def visit(name: str) -> None:
-        target = makefile.get(name)
-        if name in seen or target is None:
-            return
-        seen.add(name)
-        for prerequisite in target.prerequisites:
-            visit(prerequisite)
-        lab = lab_makefile.get(name)
-        if lab is None or (lab.prerequisites, lab.recipe) != (target.prerequisites, target.recipe):
-            found.append(target)
+    def as_the_lab_has_it(target: MakeTarget) -> bool:
+        lab = lab_makefile.get(target.name)
+        return lab is not None and (lab.prerequisites, lab.recipe) == (
+            target.prerequisites,
+            target.recipe,
+        )
 
-    visit(goal)
-    return found
+    return [t for t in makefile.reached(goal) if not as_the_lab_has_it(t)]
 
 
 def prepare(
