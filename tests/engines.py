@@ -247,9 +247,18 @@ def start_daemon(engine: Engine, timeout: float = 90) -> None:
     spawn_daemon(command, engine.log_path, env, lambda: _answers(engine), engine.name, timeout)
 
 
+def normal_priority() -> None:
+    """A long-lived server (a dockerd, a wheelhouse) runs at normal priority even when a niced
+    process starts it (CI's background starts the Swarm): every container of that dockerd would
+    inherit the nice value, and a class's seats, which the suite's hub tests wait on, would
+    starve behind the suite's builds (a seat took over five minutes to start that way)."""
+    with contextlib.suppress(OSError):  # lowering a nice value needs root
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+
+
 def spawn_daemon(command, log_path: Path, env, answers, name: str, timeout: float) -> None:
-    """Start a dockerd in the background (its own session, output to `log_path`) and wait until
-    `answers()`; the log's tail in the error when it does not."""
+    """Start a dockerd in the background (its own session, output to `log_path`, at normal
+    priority) and wait until `answers()`; the log's tail in the error when it does not."""
     log = log_path.open("ab")
     subprocess.Popen(
         command,
@@ -258,6 +267,7 @@ def spawn_daemon(command, log_path: Path, env, answers, name: str, timeout: floa
         stderr=log,
         env=env,
         start_new_session=True,
+        preexec_fn=normal_priority,
     )
     deadline = time.monotonic() + timeout
     while not answers():
@@ -294,6 +304,7 @@ def serve_wheelhouse(engine: Engine) -> None:
         stdout=log,
         stderr=log,
         start_new_session=True,
+        preexec_fn=normal_priority,
     )
     (RUN / f"{engine.name}.wheelhouse.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + 15

@@ -158,6 +158,23 @@ def _seat_node(manager, name: str) -> str:
     return manager.api.inspect_node(tasks[0]["NodeID"])["Description"]["Hostname"]
 
 
+def _wait_for_seat(page, manager, name: str) -> None:
+    """The spawn page moves on to the student's seat; when it does not, what the page said and
+    what the Swarm did with the seat's task, so a failure says why."""
+    try:
+        page.wait_for_url(re.compile(rf"/user/{name}/"), timeout=JOB_MS)
+    except Exception as error:
+        said = page.locator("body").inner_text()[-1500:]
+        tasks = manager.api.tasks(filters={"service": f"dml-seat-{name}"})
+        states = [
+            (t["Status"]["State"], t["Status"].get("Err", ""), t["Status"]["Message"])
+            for t in tasks
+        ]
+        raise AssertionError(
+            f"{name}'s seat did not open: the page says {said!r}; tasks {states}"
+        ) from error
+
+
 def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(hub, manager, browser):
     base, _ = hub
     context = browser.new_context(viewport=VIEWPORT)
@@ -173,7 +190,7 @@ def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(hub, ma
         page.fill("input[name=password]", PASSWORD)
         page.click("input[type=submit], button[type=submit]")
         page.goto(base + "/hub/spawn/ada", timeout=PAGE_MS)
-        page.wait_for_url(re.compile(r"/user/ada/"), timeout=JOB_MS)
+        _wait_for_seat(page, manager, "ada")
         page.goto(base + "/user/ada/lesson1", timeout=PAGE_MS)
         wait_idle(page)
         expect(button(page, "build-iris")).to_contain_text(f"ada/{IRIS}", timeout=PAGE_MS)
