@@ -9,6 +9,10 @@ node: each seat reads its own student's history and its own node's engine.
 
 - `GET  .../_dashboard/seat/progress`: the student's `StudentRecord` (engine/classroom.py) as
   JSON, with the node's name.
+- `GET  .../_dashboard/seat/ready`: answers once the modules the pages import are loaded
+  (dashboard/work/warm_up.py), so the student's first page is not the one that loads them. The
+  seat's proxy checks readiness there, and counts any answer as ready: this one holds its
+  answer until then (at most `READY_WAIT_S`).
 - `POST .../_dashboard/seat/clean` (a JSON body, so no other site's form can send it): removes
   what carries the student's label on this node, as the one-machine roster's clean-up does, and
   answers what was removed. The seat itself carries no dashboard-managed label and stays.
@@ -19,11 +23,13 @@ No Streamlit here.
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime
 
 from dashboard import settings
 
 PATH = "_dashboard/seat"
+READY_WAIT_S = 120.0  # then it answers anyway: a seat that loads slowly still opens
 
 
 def progress() -> dict:
@@ -74,6 +80,19 @@ def routes(base: str) -> list:
     def get_progress(request):
         return JSONResponse(progress())
 
+    async def get_ready(request):
+        import asyncio
+
+        from dashboard.work.warm_up import WARMING
+
+        WARMING.start()
+        deadline = time.monotonic() + READY_WAIT_S
+        while not WARMING.done and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return JSONResponse(
+            {"warm": WARMING.done, "modules": WARMING.modules, "seconds": WARMING.seconds}
+        )
+
     def post_clean(request):
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return JSONResponse({"error": "send a JSON body"}, status_code=415)
@@ -82,5 +101,6 @@ def routes(base: str) -> list:
     at = f"{base.rstrip('/')}/{PATH}"
     return [
         Route(f"{at}/progress", get_progress, methods=["GET"], name="seat-progress"),
+        Route(f"{at}/ready", get_ready, methods=["GET"], name="seat-ready"),
         Route(f"{at}/clean", post_clean, methods=["POST"], name="seat-clean"),
     ]

@@ -67,7 +67,16 @@ def open_terminal(page, lesson_url: str, container: str):
 
 
 def wait_text(frame, pattern: str, timeout_ms: int = 30_000) -> None:
-    """Until the terminal's buffer (scrollback and screen) matches the regex `pattern`."""
-    frame.wait_for_function(
-        "p => new RegExp(p, 'm').test(window.__terminal.text())", arg=pattern, timeout=timeout_ms
-    )
+    """Until the terminal's buffer (scrollback and screen) matches the regex `pattern`; when it
+    does not, what the terminal shows and what its connection said, in the error."""
+    try:
+        frame.wait_for_function(
+            "p => new RegExp(p, 'm').test(window.__terminal.text())",
+            arg=pattern,
+            timeout=timeout_ms,
+        )
+    except Exception as error:
+        shown = frame.evaluate("window.__terminal.text()")[-800:]
+        raise AssertionError(
+            f"the terminal never showed {pattern!r}; it shows {shown!r}"
+        ) from error

@@ -16,6 +16,7 @@ import urllib.request
 import docker.errors
 import pytest
 
+from bench.st_client import Client
 from dashboard.engine import labels, offline, owner
 from tests.e2e.browser import app_env, serve
 
@@ -89,10 +90,33 @@ def test_a_seat_reports_and_cleans_only_its_students_things(
         assert record["containers"] == 0
 
 
+def test_a_seat_is_ready_once_its_pages_modules_are_loaded(tmp_path, session_id):
+    """The seat's proxy asks the ready route; it answers once the modules the pages import are
+    in the server's process, so the student's first page is a warm one."""
+    env = app_env(tmp_path, session_id) | {"DASHBOARD_SEAT": "ada", "DASHBOARD_CLASSROOM": "1"}
+    with serve(tmp_path / "seat.log", env) as url:
+        status, kind, body = _get(f"{url}/_dashboard/seat/ready")
+        assert status == 200 and kind.startswith("application/json"), (status, body[:300])
+        ready = json.loads(body)
+        assert ready["warm"] and ready["modules"] > 20, ready
+        again = json.loads(_get(f"{url}/_dashboard/seat/ready")[2])
+        assert again == ready  # loaded once
+        # What the warm-up leaves to the page run still works: the terminal's component, which
+        # Streamlit registers only when a page run declares it.
+        tab = Client(url)
+        try:
+            tab.open("lesson1", timeout=120)
+        finally:
+            tab.close()
+        status, kind, body = _get(f"{url}/component/dashboard.ui.terminal.terminal/index.html")
+        assert status == 200 and "<html" in body.lower(), (status, body[:200])
+
+
 def test_a_dashboard_that_is_not_a_seat_has_no_seat_routes(tmp_path, session_id, two_students):
     env = app_env(tmp_path, session_id) | {"DASHBOARD_CLASSROOM": "1"}
     with serve(tmp_path / "server.log", env) as url:
-        status, kind, _ = _get(f"{url}/_dashboard/seat/progress")
-        assert not kind.startswith("application/json"), (status, kind)
+        for route in ("progress", "ready"):
+            status, kind, _ = _get(f"{url}/_dashboard/seat/{route}")
+            assert not kind.startswith("application/json"), (route, status, kind)
         status, _ = _post(f"{url}/_dashboard/seat/clean", "application/json")
         assert status in {404, 405}, status
