@@ -20,9 +20,13 @@ Scenarios (BENCH_LOAD_SCENARIO):
 The run ends by itself: the lecture once every student is done (or failed), the idle scenario
 BENCH_LOAD_IDLE_S seconds after every student finished setting up (or failed).
 
-Names are BENCH_LOAD_PREFIX + a number from 01, in the order the users start. At the end each
-process writes BENCH_LOAD_OUT (JSON): every timed sample, and per student the messages sent
-(fragment timers apart), the runs the server started for it, the bytes received, its problems.
+Names are BENCH_LOAD_PREFIX + a number from 01, in the order the users start. With
+BENCH_LOAD_SEATS (a JSON file: a list of {"name", "base", "cookie"}, bench/hub_class.py writes
+it) each user is instead the next student of a classroom hub, on their own seat
+(`--host` is then the hub): already logged in (the hub's cookies), nobody signs in on the page.
+At the end each process writes BENCH_LOAD_OUT (JSON): every timed sample, and per student the
+messages sent (fragment timers apart), the runs the server started for it, the bytes received,
+its problems.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import json
 import os
 import random
 import time
+from pathlib import Path
 
 import gevent
 from locust import User, events, task
@@ -43,6 +48,8 @@ from dashboard.ui import text as T
 SCENARIO = os.environ.get("BENCH_LOAD_SCENARIO", "idle")
 PREFIX = os.environ.get("BENCH_LOAD_PREFIX", "ls")
 OUT = os.environ.get("BENCH_LOAD_OUT", "")
+_SEATS_FILE = os.environ.get("BENCH_LOAD_SEATS", "")
+SEATS = json.loads(Path(_SEATS_FILE).read_text()) if _SEATS_FILE else []
 COUNTER_LINES = int(os.environ.get("BENCH_LOAD_LINES", "600"))
 PAGE_S = 90.0  # one page, under load
 JOB_S = float(os.environ.get("BENCH_LOAD_JOB_S", "600"))  # a run or a build, to its end
@@ -141,8 +148,14 @@ class Student(User):
     """One student's tab (see the module docstring)."""
 
     def on_start(self) -> None:
-        self.name = f"{PREFIX}{next(_numbers):02d}"
-        self.client = Client(self.host)
+        number = next(_numbers)
+        if SEATS:  # a hub's student on their own seat (wraps round if Locust starts more users)
+            seat = SEATS[(number - 1) % len(SEATS)]
+            self.name = seat["name"]
+            self.client = Client(seat["base"], cookie=seat["cookie"])
+        else:
+            self.name = f"{PREFIX}{number:02d}"
+            self.client = Client(self.host)
         CLIENTS[self.name] = self.client
         self.record = STUDENTS.setdefault(
             self.name,
@@ -222,10 +235,15 @@ class Student(User):
     def arrive(self) -> None:
         def open_page():
             self.client.open(HOME, timeout=PAGE_S)
-            if T.TITLE_WELCOME not in (self.client.headings() or [""])[0]:
+            if SEATS:  # a seat knows its student: the lesson itself
+                self._expect_title(HOME)
+            elif T.TITLE_WELCOME not in (self.client.headings() or [""])[0]:
                 raise StepFailed(f"no welcome page: {self.client.headings()[:1]}")
 
         self.step("page", "open lesson1", open_page)
+        if SEATS:
+            SIGNED_IN.add(self.name)
+            return
 
         def sign_in():
             self.client.submit(T.START_CLASS, {T.STUDENT_NAME: self.name}, timeout=PAGE_S)

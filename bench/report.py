@@ -1060,6 +1060,122 @@ def load_section(r: dict) -> list[str]:
     return lines + locust_report.locust_lines(r)
 
 
+def hub_section(r: dict) -> list[str]:
+    """Classes on many machines (bench/hub_class.py) beside the one-process classroom."""
+    hubs = [h for h in (*(r.get("smaller") or []), r.get("hub") or {}) if h]
+    one = r.get("one") or {}
+
+    def pages(part: dict, key: str, keys=("p50", "p95", "p99")) -> str:
+        got = part.get(key)
+        return " / ".join(seconds(got[k]) for k in keys) if got else "-"
+
+    def cpu(part: dict, phase: str, keys: tuple[str, ...]) -> str:
+        """The idle window's mean, or the setting up's when the class never got there."""
+        phases = part.get(phase) or {}
+        for name, said in (("idle", ""), ("setup", " (setting up: it never got to idle)")):
+            found = (phases.get(name) or {}).get("cpu_mean")
+            if found:
+                return " / ".join(f"{found.get(k, 0):.0f}" for k in keys) + said
+        return "-"
+
+    def starts(h: dict) -> str:
+        return pages(h, "seat_start_s", ("p50", "p95", "max"))
+
+    def memory(h: dict) -> str:
+        mem = h.get("seat_memory_bytes")
+        if not mem:
+            return "-"
+        return (
+            f"{human_bytes(mem['p50'])} per seat (median), "
+            f"{human_bytes(h.get('seat_memory_total_bytes', 0))} in all"
+        )
+
+    def per_node(h: dict) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in sorted((h.get("seats_per_node") or {}).items()))
+
+    node_keys = ("node1", "node2", "node3", "hub", "driver", "machine")
+    columns = [(f"Hub, {h.get('students_asked', '?')} students", h) for h in hubs]
+    rows = [
+        (
+            "Students who got through",
+            lambda h: (
+                f"{h.get('ready', '-')} of {h.get('students_asked', '-')}"
+                f" (seats ready: {h.get('seats_ready', '-')})"
+            ),
+            f"{one.get('ready', '-')} of {one.get('students', '-')}",
+        ),
+        (
+            "Page response p50 / p95 / p99, every page",
+            lambda h: pages(h, "page_s"),
+            pages(one, "page_s"),
+        ),
+        (
+            "Page response p50 / p95 / p99, the idle window",
+            lambda h: pages(h, "idle_page_s"),
+            pages(one, "idle_page_s"),
+        ),
+        (
+            "Errors (failed steps, lost WebSockets, never through)",
+            lambda h: str(h.get("errors", h.get("failed", "-"))),
+            str(one.get("errors", "-")),
+        ),
+        ("Seat start: login to the seat ready, p50 / p95 / max", starts, "- (no seat)"),
+        ("Seats per machine", per_node, "-"),
+        (
+            "Memory",
+            memory,
+            f"the server: {human_bytes(one.get('rss_before_bytes') or 0)} before,"
+            f" {human_bytes(one.get('peak_rss_bytes') or 0)} at its peak",
+        ),
+        (
+            "CPU in the idle window, % of one core (hub: node1 / node2 / node3 / hub /"
+            " students' side / machine; one process: server / Locust / daemon / machine)",
+            lambda h: cpu(h, "cpu", node_keys),
+            cpu(one, "phases", ("server", "driver", "daemon", "machine")),
+        ),
+    ]
+    header = (
+        "| | "
+        + " | ".join(t for t, _ in columns)
+        + f" | One process, {one.get('students', '?')} students |"
+    )
+    lines = [
+        "## A class on many machines: the classroom hub beside one process",
+        "",
+        "Locust students (bench/locustfile.py, the idle scenario: arriving"
+        f" {r.get('rate')} a second, lesson 1's run, two lessons and back, a detached"
+        " container's live log open, then"
+        f" {r.get('idle_s', 0):.0f} s idle while one student at a time moves to Sizes and"
+        " back). **Hub**: JupyterHub on a Swarm of three namespaced Engine 26 machines"
+        " (tests/swarm.py) started by `python -m dashboard classroom up`; every student signs"
+        " up, logs in and gets a seat of their own (a Streamlit process behind the seat's"
+        " proxy, reserving 0.1 CPU and 192 MiB, limited to 1 CPU and 1 GiB), then Locust plays"
+        " them through the hub's proxy. **One process**: the classroom server as the load"
+        " section runs it (one Streamlit process, the host's engine). All on this machine's"
+        " CPUs: the three machines are namespaces of one, so these figures show what a seat"
+        " per student costs and where the work goes, not three machines' capacity."
+        " bench/hub_class.py says how each figure is taken.",
+        "",
+        header,
+        "|---" * (len(columns) + 2) + "|",
+    ]
+    for title, of_hub, of_one in rows:
+        lines.append(f"| {title} | " + " | ".join(of_hub(h) for _, h in columns) + f" | {of_one} |")
+    for h in hubs:
+        n = h.get("students_asked", "?")
+        failed = h.get("seats_failed") or {}
+        if failed:
+            lines += [
+                "",
+                f"Hub, {n}: seats that did not start: "
+                + "; ".join(f"{k}: {v}" for k, v in failed.items()),
+            ]
+        steps = h.get("failed_steps") or []
+        if steps:
+            lines += ["", f"Hub, {n}: failed steps (the first ones): " + "; ".join(steps[:5])]
+    return lines
+
+
 SECTION_RENDERERS = {
     "prepare": prepare_section,
     "overhead": overhead_section,
@@ -1071,6 +1187,7 @@ SECTION_RENDERERS = {
     "classroom": classroom_section,
     "terminal": terminal_section,
     "load": load_section,
+    "hub": hub_section,
 }
 ORDER = (
     "overhead",
@@ -1083,6 +1200,7 @@ ORDER = (
     "classroom",
     "terminal",
     "load",
+    "hub",
 )
 SECTION_NAMES = (
     "prepare",
@@ -1095,6 +1213,7 @@ SECTION_NAMES = (
     "classroom",
     "terminal",
     "load",
+    "hub",
     "fresh",
 )
 

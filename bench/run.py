@@ -9,7 +9,10 @@ builds at once vs in the build queue), terminal (lesson 1's browser terminal: ke
 local pty behind the same page), load (a class of students on one classroom server: Chromium
 with 1 and `--load-students` as the browser-side check, Locust students on the same scenario
 beside them, then Locust classes of `--load-sizes` in the idle and lecture scenarios:
-page responses, errors, the server's memory and CPU; `--load-idle` sets the idle time), fresh
+page responses, errors, the server's memory and CPU; `--load-idle` sets the idle time), hub
+(classes on many machines: `--hub-sizes` classes of Locust students through the classroom hub
+on the Swarm of three namespaced engines, each on a seat of their own, the largest also on one
+classroom server; bench/hub_class.py), fresh
 (prepare's fresh-machine parts, timed one by one; not in --quick). `--only` keeps the other
 sections' figures from the previous results file (RESULTS.md says which run measured them).
 A section that fails is recorded with its error and the others still run; the exit status is
@@ -32,6 +35,7 @@ from bench import (
     classroom,
     flood,
     fresh,
+    hub_class,
     layers,
     load,
     machine,
@@ -74,6 +78,9 @@ class Plan:
     load_idle_seconds: float = 300.0
     load_class_sizes: tuple[int, ...] = (1, 10, 30, 60, 100)  # Locust classes, each scenario
     load_scenarios: tuple[str, ...] = ("idle", "lecture")
+    hub_sizes: tuple[int, ...] = (30, 60)  # Locust classes through the hub; the largest also
+    # on one process
+    hub_idle_seconds: float = 120.0
     startup_repeats: int = 7
 
 
@@ -99,6 +106,8 @@ QUICK = Plan(
     load_idle_seconds=30.0,
     load_class_sizes=(3,),
     startup_repeats=3,
+    hub_sizes=(3,),
+    hub_idle_seconds=20.0,
 )
 
 
@@ -371,6 +380,16 @@ def judge(results: dict) -> list[stats.Goal]:
             "s",
         ),
         stats.goal(
+            "hub_class_p95",
+            f"Classroom hub (Locust): p95 page response of {get('hub', 'students') or 'N'} "
+            "students, each on their own seat, across 3 machines",
+            get("hub", "hub", "page_s", "p95"),
+            "<",
+            1.0,
+            "s",
+            note=_hub_note(results),
+        ),
+        stats.goal(
             "load_p95_ratio",
             f"Load: p95 page response, {load_n} students / 1 (reported; the bound is "
             f"linear, {load_n}x)",
@@ -381,6 +400,18 @@ def judge(results: dict) -> list[stats.Goal]:
             note=_load_response_note(results),
         ),
     ]
+
+
+def _hub_note(results: dict) -> str:
+    get = _getter(results)
+    one = get("hub", "one", "page_s", "p95")
+    idle = get("hub", "hub", "idle_page_s", "p95")
+    parts = []
+    if idle is not None:
+        parts.append(f"in the idle window {idle:.2f} s")
+    if one is not None:
+        parts.append(f"one process, the same class: {one:.2f} s")
+    return "; ".join(parts)
 
 
 def _locust_classes(results: dict) -> list[dict]:
@@ -803,6 +834,16 @@ def run_sections(ws: Workspace, plan: Plan, only: set[str], ci_log: Path | None)
             log=log,
         ),
     )
+    section(
+        "hub",
+        lambda: hub_class.run(
+            ws,
+            sizes=plan.hub_sizes,
+            idle_s=plan.hub_idle_seconds,
+            out=BENCH_DIR / "out" / "hub",
+            log=log,
+        ),
+    )
     section("fresh", lambda: fresh.run(ws))
     results["section_seconds"] = timings
     results["errors"] = errors
@@ -856,6 +897,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--load-idle", type=float, help="seconds the load section's students idle (300, quick: 30)"
     )
     parser.add_argument(
+        "--hub-sizes", help="class sizes of the hub section, comma-separated (30,60; quick: 3)"
+    )
+    parser.add_argument(
+        "--hub-idle", type=float, help="seconds the hub section's students idle (120, quick: 20)"
+    )
+    parser.add_argument(
         "--out", type=Path, help="where to write the results (default bench/, bench/out/ if quick)"
     )
     return parser
@@ -872,6 +919,10 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     if args.load_students is not None:
         plan = replace(plan, load_students=args.load_students)
+    if args.hub_sizes:
+        plan = replace(plan, hub_sizes=tuple(int(x) for x in args.hub_sizes.split(",")))
+    if args.hub_idle is not None:
+        plan = replace(plan, hub_idle_seconds=args.hub_idle)
     if args.load_idle is not None:
         plan = replace(plan, load_idle_seconds=args.load_idle)
     if args.load_sizes:

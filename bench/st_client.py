@@ -41,8 +41,9 @@ class Timeout(RuntimeError):
 class Client:
     """One tab on `base` (http://127.0.0.1:PORT). Use `open(path)`, then `run`/`click`/..."""
 
-    def __init__(self, base: str, *, problem_markers: tuple[str, ...] = ()):
+    def __init__(self, base: str, *, problem_markers: tuple[str, ...] = (), cookie: str = ""):
         self.base = base.rstrip("/")
+        self.cookie = cookie  # a Cookie header to send (a seat behind the hub: its login)
         self.tab = Tab(problem_markers=problem_markers)
         self.ws: websocket.WebSocket | None = None
         self.cond = threading.Condition()
@@ -63,20 +64,23 @@ class Client:
         started = time.monotonic()
         self.path = path.strip("/")
         page_url = f"{self.base}/{self.path}"
-        with urllib.request.urlopen(page_url, timeout=timeout) as r:
+        with urllib.request.urlopen(self._get(page_url), timeout=timeout) as r:
             r.read()
             cookies = r.headers.get_all("Set-Cookie") or []
         xsrf = xsrf_from(cookies)
         for probe in ("_stcore/health", "_stcore/host-config"):
-            with urllib.request.urlopen(f"{self.base}/{probe}", timeout=timeout) as r:
+            with urllib.request.urlopen(self._get(f"{self.base}/{probe}"), timeout=timeout) as r:
                 r.read()
         ws_url = "ws" + self.base[len("http") :] + "/_stcore/stream"
+        sent = [f"{XSRF_COOKIE}={xsrf}"] if xsrf else []
+        sent += [self.cookie] if self.cookie else []
+        parts = urllib.parse.urlsplit(self.base)
         self.ws = websocket.create_connection(
             ws_url,
             timeout=timeout,
             subprotocols=["streamlit", xsrf] if xsrf else ["streamlit"],
-            origin=self.base,
-            cookie=f"{XSRF_COOKIE}={xsrf}" if xsrf else None,
+            origin=f"{parts.scheme}://{parts.netloc}",  # as a browser sends it: no path
+            cookie="; ".join(sent) or None,
             enable_multithread=True,
         )
         self.ws.settimeout(None)
@@ -86,6 +90,9 @@ class Client:
             self._threads.append(t)
         self.run(page=self.path, timeout=timeout - (time.monotonic() - started))
         return time.monotonic() - started
+
+    def _get(self, url: str) -> urllib.request.Request:
+        return urllib.request.Request(url, headers={"Cookie": self.cookie} if self.cookie else {})
 
     def close(self) -> None:
         self._stop.set()

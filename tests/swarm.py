@@ -274,21 +274,26 @@ def seat_image() -> None:
             cwd=REPO,
             capture_output=True,
         )
+    copy_image(SEAT_IMAGE)
+
+
+def copy_image(image: str, say=_say) -> None:
+    """`image` from the manager to every other node that lacks it (or has another build)."""
     want = _docker(
-        MANAGER, "image", "inspect", "-f", "{{.Id}}", SEAT_IMAGE, capture_output=True
+        MANAGER, "image", "inspect", "-f", "{{.Id}}", image, capture_output=True
     ).stdout.strip()
     for node in NODES[1:]:
         have = subprocess.run(
-            ["docker", "image", "inspect", "-f", "{{.Id}}", SEAT_IMAGE],
+            ["docker", "image", "inspect", "-f", "{{.Id}}", image],
             env=dict(os.environ, **env_for(node)),
             capture_output=True,
             text=True,
         ).stdout.strip()
         if have == want:
             continue
-        _say(f"{node}: copying {SEAT_IMAGE} from {MANAGER}")
+        say(f"{node}: copying {image} from {MANAGER}")
         save = subprocess.Popen(
-            ["docker", "save", SEAT_IMAGE],
+            ["docker", "save", image],
             env=dict(os.environ, **env_for(MANAGER)),
             stdout=subprocess.PIPE,
         )
@@ -371,6 +376,23 @@ def down(purge: bool = False) -> None:
     if purge:
         subprocess.run(["rm", "-rf", str(ROOT)], check=False)
     _say("swarm: down" + (" (data deleted)" if purge else ""))
+
+
+def classroom(data: Path, *args: str, check: bool = True, timeout: float = 300):
+    """`python -m dashboard classroom ARGS` on the manager (in its network namespace, on its
+    engine), with the hub's folder under `data`; the finished process."""
+    env = dict(os.environ, DOCKER_HOST=docker_host(MANAGER), DASHBOARD_DATA_DIR=str(data))
+    env.pop("DOCKER_CONFIG", None)
+    return subprocess.run(
+        ["nsenter", f"--net={netns_path(MANAGER)}", "--"]
+        + [sys.executable, "-m", "dashboard", "classroom", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+        cwd=REPO,
+    )
 
 
 def hub(port: int, classroom_args: list[str]) -> None:
