@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import docker
-import requests
 
 from dashboard.engine import images, labels, labs, lessons, registry, runs
+from dashboard.engine.connection import DAEMON_ERRORS
 from dashboard.engine.docker_text import parse_docker_time
 from dashboard.engine.history import RUN, SERVICE, BuildRecord, History, StepRecord
 from dashboard.engine.lab_output import parse_lab_output
@@ -31,8 +31,6 @@ PREDICTOR_SERVICE = "predictor"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 LOG_TAIL = 200  # lines of a predictor's log read to find its predictions
 MAX_LOG_READS = 3  # predictor containers whose logs are read, newest first
-
-DAEMON_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 
 @dataclass(frozen=True)

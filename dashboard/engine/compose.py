@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import docker
 
-from dashboard.engine import api_versions, labels, labs, offline
+from dashboard.engine import api_versions, child_process, labels, labs, offline
 from dashboard.engine.docker_text import LineSplitter, parse_docker_time
 from dashboard.engine.paths import REPO_ROOT, cache_dir
 
@@ -550,13 +550,8 @@ class ComposeProject:
                 yield line
             rc = proc.wait()
         finally:
-            if proc.poll() is None:  # the caller stopped reading: stop the CLI too
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            # the caller may have stopped reading: stop the CLI too
+            child_process.stop(proc, grace=10)
         result = OpResult(cmd, rc, tuple(tail), time.monotonic() - start)
         self.history.append(result)
         if rc != 0:
@@ -679,13 +674,8 @@ class ComposeProject:
             yield from parser.finish()
             rc = proc.wait()
         finally:
-            if proc.poll() is None:  # the caller stopped reading: stop the CLI too
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            # the caller may have stopped reading: stop the CLI too
+            child_process.stop(proc, grace=10)
             drain.join(5)
         messages = [_compose_message(line) for line in said]
         lines = list(parser.tail) + [m for m in messages if m]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import docker
 import requests
+import urllib3
 from docker.context import ContextAPI
 
 from dashboard.engine import api_versions
@@ -146,7 +147,11 @@ def explain(exc: BaseException, endpoint: str) -> DaemonUnavailable:
     )
 
 
-CONNECTION_ERRORS = (docker.errors.DockerException, requests.exceptions.ConnectionError, OSError)
+# The one home of what a call to the daemon raises (every engine module catches these):
+# the way to the daemon failed or broke mid-call (refused, reset, timed out, a stream cut) ...
+TRANSPORT_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
+# ... or that, or the daemon's own refusal (the SDK's errors: APIError and the rest).
+DAEMON_ERRORS = (docker.errors.DockerException, *TRANSPORT_ERRORS)
 
 
 def connect(timeout: int = 60) -> docker.DockerClient:
@@ -167,6 +172,6 @@ def connect(timeout: int = 60) -> docker.DockerClient:
             tls=endpoint.tls or False,
         )
         client.ping()
-    except CONNECTION_ERRORS as exc:
+    except DAEMON_ERRORS as exc:
         raise explain(exc, endpoint.base_url) from exc
     return client

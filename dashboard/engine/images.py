@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import docker
 
 from dashboard.engine import labels
-from dashboard.engine.offline import BASE_IMAGE
+from dashboard.engine.lessons import BASE_IMAGE
 
 # Instructions that only change the image config: the classic builder commits no layer for them.
 METADATA_INSTRUCTIONS = frozenset(

@@ -1,4 +1,4 @@
-"""The lesson catalog: each lesson's id, titles, page, labs, checks and hint topics, in one place.
+"""The lesson catalog: each lesson's id, titles, page and labs, and the base image they build on.
 
 Pages, the navigation (ui/shell.py), the guided checks (engine/checks.py), the Dockerfile hints
 (engine/dockerfile_lint.py) and the lab catalog (engine/labs.py) all read `LESSONS`. Adding a
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard.engine.paths import labs_dir
+
+BASE_IMAGE = "python:3.11-slim"  # every lab's FROM, as in the lecture
 
 
 @dataclass(frozen=True)
@@ -58,20 +60,6 @@ class Lesson:
     page: str  # the file in dashboard/pages/ (its stem is the URL path)
     icon: str
     labs: tuple[Lab, ...]
-
-    @property
-    def checks(self) -> tuple:
-        """The guided checks of this lesson (engine/checks.py), in teaching order."""
-        from dashboard.engine.checks import checks_for
-
-        return tuple(checks_for(self.id))
-
-    @property
-    def hint_topics(self) -> tuple[str, ...]:
-        """The Dockerfile hint rules that link to this lesson (engine/dockerfile_lint.py)."""
-        from dashboard.engine.dockerfile_lint import RULES
-
-        return tuple(rule.id for rule in RULES.values() if rule.lesson == self.id)
 
 
 IRIS = Lab("iris", "iris", "iris-model:1.0", title="Lesson 1: a single-stage image")

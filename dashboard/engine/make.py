@@ -25,7 +25,6 @@ prefix ignores the error, so make exits 0 while docker printed it) and a taken c
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import re
@@ -44,7 +43,7 @@ import docker
 import docker.errors
 
 from dashboard import settings
-from dashboard.engine import labels, owner, runs, validation
+from dashboard.engine import child_process, labels, owner, runs, validation
 from dashboard.engine.docker_text import LineSplitter
 from dashboard.engine.lessons import Lab
 from dashboard.engine.validation import InvalidInput
@@ -756,21 +755,9 @@ def make_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-
-
 def _stop(proc: subprocess.Popen, grace: float) -> None:
     """Ctrl-C to make and the docker commands it started, SIGKILL to all after `grace`."""
-    if proc.poll() is not None:
-        return
-    _signal_group(proc, signal.SIGINT)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        _signal_group(proc, signal.SIGKILL)
-        proc.wait()
+    child_process.stop(proc, grace=grace, first=signal.SIGINT, group=True)
 
 
 def _pump(stream, lines: queue.Queue) -> None:

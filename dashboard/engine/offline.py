@@ -36,19 +36,13 @@ import docker
 from dashboard import settings
 from dashboard.engine import labels, wheelhouse
 from dashboard.engine.labs import requirement_files
+from dashboard.engine.lessons import BASE_IMAGE
 from dashboard.engine.paths import REPO_ROOT, cache_dir
+from dashboard.engine.progress import Report, quiet
 
-BASE_IMAGE = "python:3.11-slim"
 PYTHON_VERSION = "3.11"
 DEBIAN_SUITE = "bookworm"  # Debian 12 ships Python 3.11, as the real image has
 WHEELHOUSE_LABEL = f"{labels.PREFIX}.wheelhouse"
-
-Report = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
-
 
 DEFAULT_PORT = 3141
 PORT_FILE = "wheelhouse-port"  # beside the wheelhouse: the port `prepare` moved the server to
@@ -142,7 +136,7 @@ def build_network(client: docker.DockerClient) -> str | None:
     return None
 
 
-def try_pull(client: docker.DockerClient, report: Report = _quiet) -> bool:
+def try_pull(client: docker.DockerClient, report: Report = quiet) -> bool:
     report(f"Pulling {BASE_IMAGE} ...")
     try:
         client.images.pull(BASE_IMAGE)
@@ -152,7 +146,7 @@ def try_pull(client: docker.DockerClient, report: Report = _quiet) -> bool:
     return True
 
 
-def ensure_base_image(client: docker.DockerClient, report: Report = _quiet) -> BaseImageStatus:
+def ensure_base_image(client: docker.DockerClient, report: Report = quiet) -> BaseImageStatus:
     """The base image, pulled if a registry answers, otherwise made as a labelled stand-in."""
     status = base_image_status(client)
     if status.present:
@@ -206,7 +200,7 @@ def _customize_rootfs(rootfs: Path) -> None:
             target.mkdir()
 
 
-def build_standin(client: docker.DockerClient, report: Report = _quiet) -> None:
+def build_standin(client: docker.DockerClient, report: Report = quiet) -> None:
     """debootstrap a minimal Debian with Python 3.11 and pip, then `docker import` it."""
     if shutil.which("debootstrap") is None:
         raise RuntimeError(
@@ -335,7 +329,7 @@ def _local_missing(files: list[Path], folder: Path) -> list[str]:
     return wheelhouse.missing_pins(wheelhouse.pins_of(files), offered)
 
 
-def ensure_wheelhouse(report: Report = _quiet) -> Path:
+def ensure_wheelhouse(report: Report = quiet) -> Path:
     """Download wheels for every lab's and the dashboard's requirements (for Python 3.11), once,
     and again for a pin the folder lacks (a wheel deleted, a download cut short).
 
@@ -450,7 +444,7 @@ def _serve(folder: Path, port: int, report: Report) -> None:
     )
 
 
-def settle_wheelhouse(report: Report = _quiet, *, move: bool = False) -> wheelhouse.WheelhouseCheck:
+def settle_wheelhouse(report: Report = quiet, *, move: bool = False) -> wheelhouse.WheelhouseCheck:
     """A wheelhouse on the wheelhouse port that serves every build, or WheelhouseUnusable.
 
     Nothing answers: this dashboard's wheelhouse is filled and served there. Its own server
@@ -490,7 +484,7 @@ def _served_or_raise() -> wheelhouse.WheelhouseCheck:
     return found
 
 
-def ensure_wheelhouse_server(report: Report = _quiet) -> str:
+def ensure_wheelhouse_server(report: Report = quiet) -> str:
     """The wheelhouse URL, once it serves every build (see `settle_wheelhouse`)."""
     return settle_wheelhouse(report).url
 
@@ -597,7 +591,7 @@ STANDIN_ELSEWHERE = (
 
 def ensure_build_wheelhouse(
     client: docker.DockerClient,
-    report: Report = _quiet,
+    report: Report = quiet,
     *,
     status: BaseImageStatus | None = None,
 ) -> str:
@@ -622,7 +616,7 @@ def ensure_build_wheelhouse(
 
 
 def restamp_standin(
-    client: docker.DockerClient, url: str, report: Report = _quiet, image: str | None = None
+    client: docker.DockerClient, url: str, report: Report = quiet, image: str | None = None
 ) -> None:
     """Point the stand-in's pip at `url`: its files with a new /etc/pip.conf, imported again
     under its name with its settings and a new wheelhouse label (one layer, as `build_standin`
@@ -668,7 +662,7 @@ def restamp_standin(
 
 def prepare_offline(
     client: docker.DockerClient,
-    report: Report = _quiet,
+    report: Report = quiet,
     *,
     restamp: Callable[[docker.DockerClient, str, Report], None] | None = None,
 ) -> BaseImageStatus:

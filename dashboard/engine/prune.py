@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import docker
 
 from dashboard.engine import cleanup, labels, validation
-from dashboard.engine.connection import CONNECTION_ERRORS
+from dashboard.engine.connection import DAEMON_ERRORS
 
 PREDEFINED_NETWORKS = frozenset({"bridge", "host", "none"})
 
@@ -80,7 +80,7 @@ def remove_tag(client: docker.DockerClient, ref: str) -> RmiResult:
                 users=found,
             ) from exc
         raise RemoveRefused(f"Docker refused `{cli}`: {exc.explanation or exc}.") from exc
-    except CONNECTION_ERRORS as exc:
+    except DAEMON_ERRORS as exc:
         raise RemoveRefused(f"Lost the Docker daemon during `{cli}` ({exc}).") from exc
     untagged = tuple(a["Untagged"] for a in answer or () if a.get("Untagged"))
     deleted = tuple(a["Deleted"] for a in answer or () if a.get("Deleted"))

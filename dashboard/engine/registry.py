@@ -32,6 +32,7 @@ import docker
 from dashboard import settings
 from dashboard.engine import images, labels, offline, validation
 from dashboard.engine.paths import cache_dir
+from dashboard.engine.progress import Report, quiet
 
 UPSTREAM_IMAGE = "registry:2"
 DEBIAN_PACKAGE = "docker-registry"
@@ -79,12 +80,6 @@ EXPOSE 5000
 ENTRYPOINT ["/usr/bin/docker-registry"]
 CMD ["serve", "/etc/docker/registry/config.yml"]
 """
-
-Report = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 class RegistryError(RuntimeError):
@@ -182,7 +177,7 @@ def fallback_note(why: str) -> str:
     )
 
 
-def registry_image(client: docker.DockerClient, report: Report = _quiet) -> RegistryImage:
+def registry_image(client: docker.DockerClient, report: Report = quiet) -> RegistryImage:
     """registry:2 when it is here or can be pulled; otherwise `dashboard-registry:2.8.2`, built
     from the Debian package once. The pull is tried each time registry:2 is missing (it fails
     at once offline, and the note says why); DASHBOARD_OFFLINE=1: never."""
@@ -203,7 +198,7 @@ def _work_dir() -> Path:
     return cache_dir() / "registry"
 
 
-def fetch_package(report: Report = _quiet) -> Path:
+def fetch_package(report: Report = quiet) -> Path:
     """Debian's docker-registry package in the cache folder (`apt-get download`, once)."""
     folder = _work_dir() / "debs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,7 +241,7 @@ def registry_context(deb: Path, base: str = offline.BASE_IMAGE) -> Path:
     return context
 
 
-def build_registry_image(client: docker.DockerClient, report: Report = _quiet) -> str:
+def build_registry_image(client: docker.DockerClient, report: Report = quiet) -> str:
     """`docker build -t dashboard-registry:2.8.2` from the Debian package; returns the image id."""
     offline.ensure_base_image(client, report)
     context = registry_context(fetch_package(report))
@@ -360,7 +355,7 @@ class RegistryUp:
     started: bool  # False: it was running already
 
 
-def up(client: docker.DockerClient, report: Report = _quiet) -> RegistryUp:
+def up(client: docker.DockerClient, report: Report = quiet) -> RegistryUp:
     """Start the registry (its image first, when missing) and wait until its API answers."""
     began = time.monotonic()
     image = registry_image(client, report)
@@ -716,7 +711,7 @@ def _transfer(kind: str, image: str, on_line: Callable[[str], None], start) -> T
 
 
 def push(
-    client: docker.DockerClient, image: str, on_line: Callable[[str], None] = _quiet
+    client: docker.DockerClient, image: str, on_line: Callable[[str], None] = quiet
 ) -> Transfer:
     """`docker tag IMAGE 127.0.0.1:5000/IMAGE` and `docker push` it, layer by layer."""
     try:
@@ -733,7 +728,7 @@ def push(
 
 
 def pull(
-    client: docker.DockerClient, image: str, on_line: Callable[[str], None] = _quiet
+    client: docker.DockerClient, image: str, on_line: Callable[[str], None] = quiet
 ) -> Transfer:
     """`docker pull 127.0.0.1:5000/IMAGE`, layer by layer."""
 

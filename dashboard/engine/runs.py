@@ -34,13 +34,11 @@ from datetime import UTC, datetime
 
 import docker
 import docker.errors
-import requests
-import urllib3.exceptions
 from docker.models.containers import Container
 
 from dashboard.engine import labels, validation
 from dashboard.engine import labs as lab_catalog
-from dashboard.engine.connection import short_reason
+from dashboard.engine.connection import DAEMON_ERRORS, TRANSPORT_ERRORS, short_reason
 from dashboard.engine.docker_text import LineSplitter, clean_line, parse_docker_time
 from dashboard.engine.validation import InvalidInput
 
@@ -60,12 +58,6 @@ FAILED_TO_START = "failed_to_start"
 Command = str | Sequence[str] | None
 # A daemon that dies mid-stream surfaces as any of these (urllib3's ProtocolError is not wrapped
 # by requests when docker-py reads the raw response).
-CONNECTION_ERRORS = (
-    requests.exceptions.RequestException,
-    urllib3.exceptions.HTTPError,
-    ConnectionError,
-)
-DAEMON_ERRORS = (docker.errors.APIError, *CONNECTION_ERRORS)
 
 # The only `containers.create` options this module ever passes. User text reaches none but
 # `command`, `name`, `environment` and `mem_limit`, and those are checked first.
@@ -527,7 +519,7 @@ def _get_ours(client: docker.DockerClient, container_id: str):
         container = client.containers.get(container_id)
     except docker.errors.NotFound:
         raise ContainerNotFound(f"No container {container_id!r} (was it removed?).") from None
-    except CONNECTION_ERRORS as exc:
+    except TRANSPORT_ERRORS as exc:
         raise _lost(exc, "while looking for the container", container_id) from exc
     if not _container_is_ours(client, container):
         raise NotOurs(container.id, container.name)
@@ -578,7 +570,7 @@ def _create(client: docker.DockerClient, image: str, lab: str, **kwargs):
         raise RunFailed(
             f"Could not create a container from {image}: {_explain(exc)}", image=image
         ) from exc
-    except CONNECTION_ERRORS as exc:
+    except TRANSPORT_ERRORS as exc:
         raise _lost(exc, "before the container was created", name=name or "") from exc
     except docker.errors.DockerException as exc:  # the SDK refusing an option value
         raise RunFailed(f"Could not create a container from {image}: {exc}", image=image) from exc
@@ -785,7 +777,7 @@ def run_container(
             emit(out.flush(), "stdout")
             emit(err.flush(), "stderr")
             state = _final_state(container, started + limit + grace + 30)
-        except CONNECTION_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise _lost(exc, f"while {container.name} ran", container.id, container.name) from exc
     except BaseException:
         # A failing callback or an interrupt must not leave a runaway container.
@@ -811,7 +803,7 @@ def run_container(
     error = state.get("Error") or ("" if state else "the container was removed while it ran")
     try:
         removed = _remove_quietly(container) if remove else not state
-    except CONNECTION_ERRORS:
+    except TRANSPORT_ERRORS:
         removed = False
     return RunResult(
         container_id=container.id,
@@ -869,7 +861,7 @@ def exec_in(client: docker.DockerClient, container_id: str, command: Command) ->
         exit_code, output = container.exec_run(argv, stdout=True, stderr=True)
     except docker.errors.APIError as exc:
         raise RunError(f"Could not run `{cli}`: {_explain(exc)}") from exc
-    except CONNECTION_ERRORS as exc:
+    except TRANSPORT_ERRORS as exc:
         raise _lost(exc, f"during `{cli}`", container.id, container.name) from exc
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output or "")
     clean = "\n".join(clean_line(line) for line in text.split("\n"))
@@ -966,7 +958,7 @@ def follow_logs(
         stream = container.logs(stream=True, follow=True, stdout=True, stderr=True)
     except docker.errors.NotFound:
         return ending(FOLLOW_GONE, None, 0)
-    except CONNECTION_ERRORS as exc:
+    except TRANSPORT_ERRORS as exc:
         raise _lost(exc, f"while reading the logs of {container.name}", container.id) from exc
     done = threading.Event()
 
@@ -995,7 +987,7 @@ def follow_logs(
                 on_line(RunLine(total, text, time.monotonic() - started))
     except Exception as exc:  # closing the stream under the reader raises whatever it hits
         if not asked():
-            if isinstance(exc, CONNECTION_ERRORS):
+            if isinstance(exc, TRANSPORT_ERRORS):
                 raise _lost(
                     exc, f"while following the logs of {container.name}", container.id
                 ) from exc
@@ -1011,7 +1003,7 @@ def follow_logs(
             state = client.api.inspect_container(container.id)["State"]
         except docker.errors.NotFound:
             return ending(FOLLOW_GONE, None, total)
-        except CONNECTION_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise _lost(exc, f"while following the logs of {container.name}", container.id) from exc
         if asked():
             return ending(FOLLOW_STOPPED, state, total)
@@ -1093,7 +1085,7 @@ def _act_on_ours(
         return ContainerAction(container.id, container.name, verb, True, command)
     except docker.errors.APIError as exc:
         raise RunError(failed(container, exc)) from exc
-    except CONNECTION_ERRORS as exc:
+    except TRANSPORT_ERRORS as exc:
         doing = {"stop": "stopping", "rm": "removing"}.get(verb, verb)
         raise _lost(exc, f"while {doing} {container.name}", container.id, container.name) from exc
     return ContainerAction(container.id, container.name, verb, False, command)

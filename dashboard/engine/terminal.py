@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import docker
 
 from dashboard.engine import labels, owner
-from dashboard.engine.connection import CONNECTION_ERRORS
+from dashboard.engine.connection import DAEMON_ERRORS
 from dashboard.engine.runs import ContainerNotFound, NotOurs, RunError, _get_ours, _lost
 
 # bash where the image has it (the lecture's `docker exec -it NAME bash`), else sh.
@@ -111,21 +111,21 @@ class ExecTerminal:
 
     def resize(self, cols: int, rows: int) -> None:
         cols, rows = max(1, min(int(cols), 1000)), max(1, min(int(rows), 1000))
-        with contextlib.suppress(docker.errors.APIError, *CONNECTION_ERRORS):
+        with contextlib.suppress(*DAEMON_ERRORS):
             self.client.api.exec_resize(self.exec_id, height=rows, width=cols)
 
     def exit_code(self) -> int | None:
         """The shell's exit code once it ended, None while it runs (or if Docker cannot say)."""
         try:
             info = self.client.api.exec_inspect(self.exec_id)
-        except (docker.errors.APIError, *CONNECTION_ERRORS):
+        except DAEMON_ERRORS:
             return None
         return None if info.get("Running") else info.get("ExitCode")
 
     def running(self) -> bool:
         try:
             return bool(self.client.api.exec_inspect(self.exec_id).get("Running"))
-        except (docker.errors.APIError, *CONNECTION_ERRORS):
+        except DAEMON_ERRORS:
             return False
 
     def ended(self) -> str:
@@ -141,7 +141,7 @@ class ExecTerminal:
                 state = self.client.api.inspect_container(self.target.id).get("State") or {}
             except docker.errors.NotFound:
                 return f"The container {self.target.name} was removed; the shell went with it."
-            except (docker.errors.APIError, *CONNECTION_ERRORS):
+            except DAEMON_ERRORS:
                 return "The connection to the Docker daemon broke."
             if not state.get("Running"):
                 return f"The container {self.target.name} stopped; the shell went with it."
@@ -177,7 +177,7 @@ class ExecTerminal:
             f"for e in /proc/[0-9]*/environ; do grep -q '{MARK}={self.mark}' \"$e\" 2>/dev/null"
             f' && p=${{e#/proc/}} && kill -{name} "${{p%/environ}}" 2>/dev/null; done; true'
         )
-        with contextlib.suppress(docker.errors.APIError, *CONNECTION_ERRORS):
+        with contextlib.suppress(*DAEMON_ERRORS):
             self.client.api.exec_start(
                 self.client.api.exec_create(self.target.id, ["/bin/sh", "-c", script])["Id"]
             )
@@ -204,7 +204,7 @@ def open_exec(
         raise TerminalRefused(
             f"No terminal into {target.name}: Docker refused the exec ({exc.explanation or exc})."
         ) from exc
-    except CONNECTION_ERRORS as exc:
+    except DAEMON_ERRORS as exc:
         raise _lost(exc, "while opening the terminal", target.id, target.name) from exc
     terminal = ExecTerminal(client, target, exec_id, sock, mark)
     terminal.resize(cols, rows)

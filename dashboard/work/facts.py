@@ -66,7 +66,7 @@ def read_facts(cli_check: Callable[[str], object] | None = None) -> DaemonFacts:
     """
     from dashboard.engine import gpu, offline
     from dashboard.engine.connection import (
-        CONNECTION_ERRORS,
+        DAEMON_ERRORS,
         DaemonUnavailable,
         connect,
         explain,
@@ -82,7 +82,7 @@ def read_facts(cli_check: Callable[[str], object] | None = None) -> DaemonFacts:
             base = offline.base_image_status(client)
         finally:
             client.close()
-    except CONNECTION_ERRORS as exc:  # it answered the ping, then went away
+    except DAEMON_ERRORS as exc:  # it answered the ping, then went away
         exc = explain(exc, endpoint.base_url)
         return _unreachable(exc, endpoint.source)
     except DaemonUnavailable as exc:

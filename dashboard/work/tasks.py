@@ -10,6 +10,7 @@ so a page can be shown (and its import checked) before every engine module exist
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,20 @@ def docker_client() -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+def engine_call(module: str, function: str, *args, progress: str = "", **kwargs) -> Target:
+    """The target of a job that is one engine call, `dashboard.engine.MODULE.FUNCTION(client,
+    *args, **kwargs)`, on a client of its own; `progress` is what the job says meanwhile."""
+
+    def target(job: Job):
+        call = getattr(importlib.import_module(f"dashboard.engine.{module}"), function)
+        if progress:
+            job.progress(None, progress)
+        with docker_client() as client:
+            return call(client, *args, **kwargs)
+
+    return target
 
 
 # ---------------------------------------------------------------- builds
@@ -191,14 +206,7 @@ def rmi_then_rebuild(lab_name: str) -> Target:
 def prune_preview() -> Target:
     """What `docker builder prune -a` and `docker system prune -a` would remove (reads only)."""
 
-    def target(job: Job):
-        from dashboard.engine import prune
-
-        job.progress(None, "docker system df")
-        with docker_client() as client:
-            return prune.prune_preview(client)
-
-    return target
+    return engine_call("prune", "prune_preview", progress="docker system df")
 
 
 @dataclass(frozen=True)
@@ -643,13 +651,7 @@ def gpu_run(image: str, timeout: float = 120) -> Target:
 
 
 def gpu_probe() -> Target:
-    def target(job: Job):
-        from dashboard.engine import gpu
-
-        with docker_client() as client:
-            return gpu.gpu_status(client, probe=True)
-
-    return target
+    return engine_call("gpu", "gpu_status", probe=True)
 
 
 # ---------------------------------------------------------------- sizes and clean-up
@@ -715,14 +717,8 @@ def analyse_image(ref: str) -> Target:
 def remove_leftovers(inventory) -> Target:
     """Remove exactly these leftovers of earlier sessions (cleanup.remove_all: never forced)."""
 
-    def target(job: Job):
-        from dashboard.engine import cleanup
-
-        job.progress(None, f"Removing {len(inventory.all)} leftovers")
-        with docker_client() as client:
-            return cleanup.remove_all(client, inventory)
-
-    return target
+    progress = f"Removing {len(inventory.all)} leftovers"
+    return engine_call("cleanup", "remove_all", inventory, progress=progress)
 
 
 def reset(
@@ -756,14 +752,8 @@ def reset(
 def reset_student(student: str) -> Target:
     """The instructor's clean-up of one classroom student: everything with their label."""
 
-    def target(job: Job):
-        from dashboard.engine import cleanup
-
-        job.progress(None, f"Removing what {student} made")
-        with docker_client() as client:
-            return cleanup.reset(client, include_images=True, student=student)
-
-    return target
+    progress = f"Removing what {student} made"
+    return engine_call("cleanup", "reset", include_images=True, student=student, progress=progress)
 
 
 # ---------------------------------------------------------------- the registry lesson
@@ -783,13 +773,7 @@ def registry_up() -> Target:
 
 
 def registry_down(volume: bool) -> Target:
-    def target(job: Job):
-        from dashboard.engine import registry
-
-        with docker_client() as client:
-            return registry.down(client, volume=volume)
-
-    return target
+    return engine_call("registry", "down", volume=volume)
 
 
 @dataclass(frozen=True)

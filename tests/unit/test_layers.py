@@ -4,6 +4,7 @@ import Streamlit (so the CLI and the tests use them without it) nor anything abo
 from __future__ import annotations
 
 import ast
+import graphlib
 import json
 import subprocess
 import sys
@@ -72,3 +73,35 @@ def test_no_module_imports_a_layer_above_its_own():
                 if name.startswith(above):
                     wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert wrong == []
+
+
+def engine_imports() -> dict[str, set[str]]:
+    """Each engine module and the engine modules it imports (at the top or inside a function);
+    `from dashboard.engine.analysis import records` is an import of the module records, not of
+    the package."""
+    known = set(modules("engine"))
+    graph: dict[str, set[str]] = {}
+    for name in known:
+        stem = name.replace(".", "/")
+        path = ROOT / (f"{stem}/__init__.py" if (ROOT / stem).is_dir() else f"{stem}.py")
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    found.add(sub if sub in known else node.module)
+        graph[name] = {n for n in found if n in known and n != name}
+    return graph
+
+
+def test_the_engine_has_no_import_circle():
+    """Every import inside the engine goes down or sideways: a circle (even through an import
+    inside a function) would tie its modules into one knot."""
+    try:
+        order = list(graphlib.TopologicalSorter(engine_imports()).static_order())
+    except graphlib.CycleError as circle:
+        knot = " -> ".join(circle.args[1])
+        raise AssertionError(f"an import circle in the engine: {knot}") from None
+    assert "dashboard.engine.lessons" in order
