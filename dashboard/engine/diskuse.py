@@ -132,7 +132,10 @@ def summarize(df: dict) -> DiskUsage:
         size_bytes=layers,
         reclaimable_bytes=max(0, layers - in_use),
         ours_count=len(ours_images),
-        ours_bytes=sum(o.size_bytes for o in ours_images),
+        # At most the total: on the containerd image store Docker counts a base's compressed
+        # blobs as the own size of every image built on it, so five lab images on one base
+        # would sum to more than the disk holds.
+        ours_bytes=min(layers, sum(o.size_bytes for o in ours_images)),
     )
 
     containers = df.get("Containers") or []

@@ -264,6 +264,20 @@ def test_disk_use_sums_like_docker_system_df():
     assert usage.volumes.ours_bytes == usage.volumes.size_bytes > 0
 
 
+def test_our_share_of_images_is_never_more_than_the_disk_holds():
+    """Engine 26's containerd image store: every lab image's "unique" size includes the base's
+    compressed blobs (figures from `docker system df -v` there), so five of them sum to twice
+    the disk's total; the share stays within it."""
+    ours = labels.for_image("iris")
+    base = {"Id": "sha256:b", "Size": 375602677, "SharedSize": 195223552, "Containers": 0}
+    lab = {"Size": 746378575, "SharedSize": 195223552, "Containers": 0, "Labels": ours}
+    images = [base] + [dict(lab, Id=f"sha256:{n}", RepoTags=[f"iris:{n}"]) for n in range(5)]
+    usage = diskuse.summarize({"LayersSize": 1366892544, "Images": images})
+    assert sum(o.size_bytes for o in usage.ours if o.kind == "image") > 2 * 1366892544
+    assert usage.images.ours_bytes == usage.images.size_bytes == 1366892544
+    assert usage.ours_bytes <= usage.total_bytes
+
+
 def test_removal_errors_are_classified():
     import requests
 

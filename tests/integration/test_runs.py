@@ -65,6 +65,11 @@ def iris_image(docker_client, prefix):
     errors = [e["error"] for e in events if "error" in e]
     assert not errors, errors
     yield tag
+    # `made` goes after this fixture (set up first, torn down last): this module's containers of
+    # the image go now, or the image cannot be removed.
+    mine = {"ancestor": tag, "name": prefix}
+    for container in docker_client.containers.list(all=True, filters=mine):
+        container.remove(force=True)
     docker_client.images.remove(tag)
 
 
