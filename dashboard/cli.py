@@ -475,6 +475,7 @@ def cmd_classroom(args, out: Output) -> int:
                 cull_every_s=args.cull_every,
                 open_signup=not args.approve,
                 limits=limits,
+                build_cgroup=args.build_cgroup,
             )
             url = classroom.up(client, options, say)
             out.emit({"type": "classroom", "url": url}, None)
@@ -542,6 +543,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mem-limit", type=int, default=1536, help="up: MiB one seat may use")
     p.add_argument("--mem-reserve", type=int, default=384, help="up: MiB kept per seat")
     p.add_argument("--pids", type=int, default=512, help="up: processes one seat may run")
+    p.add_argument(
+        "--build-cgroup",
+        help="up: the cgroup each machine's owner limits; every student's builds run below it "
+        "(/dml-builds or dml-builds.slice; see the classroom guide)",
+    )
     return parser
 
 

@@ -24,6 +24,7 @@ CLASSROOM = "DASHBOARD_CLASSROOM"
 SEAT = "DASHBOARD_SEAT"
 INSTRUCTOR_KEY = "DASHBOARD_INSTRUCTOR_KEY"
 BUILD_SLOTS = "DASHBOARD_BUILD_SLOTS"
+BUILD_CGROUP = "DASHBOARD_BUILD_CGROUP"
 OFFLINE = "DASHBOARD_OFFLINE"
 WHEELHOUSE_PORT = "DASHBOARD_WHEELHOUSE_PORT"
 IN_CONTAINER = "DASHBOARD_IN_CONTAINER"
@@ -77,6 +78,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(INSTRUCTOR_KEY, "none", "the key the instructor's Classroom page asks for"),
     Setting(BUILD_SLOTS, "one per CPU", "how many builds run at once in classroom mode"),
+    Setting(
+        BUILD_CGROUP,
+        "none",
+        "the cgroup that a build's steps run under, one per student below it (`docker buildx "
+        "build --cgroup-parent`): a cgroupfs path, /dml-builds -> /dml-builds/NAME, or a systemd "
+        "slice, dml-builds.slice -> dml-builds-NAME.slice; the machine's owner gives it its CPU "
+        "and memory limits (the classroom guide says how)",
+    ),
     Setting(OFFLINE, "off", "1: never try to pull the base image, build the stand-in"),
     Setting(
         WHEELHOUSE_PORT,
@@ -175,6 +184,12 @@ def build_slots() -> int | None:
         return max(1, int(_get(BUILD_SLOTS)))
     except ValueError:
         return None
+
+
+def build_cgroup() -> str | None:
+    """DASHBOARD_BUILD_CGROUP: the cgroup (path or systemd slice) builds run below; None when
+    unset."""
+    return _get(BUILD_CGROUP) or None
 
 
 def offline() -> bool:

@@ -39,10 +39,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-import requests
-import urllib3.exceptions
 
-from dashboard.engine import build_context, labels, offline, pip_errors, stages, validation
+from dashboard import settings
+from dashboard.engine import (
+    build_context,
+    child_process,
+    labels,
+    offline,
+    owner,
+    pip_errors,
+    stages,
+    validation,
+)
 from dashboard.engine.build_stream import (
     BuildStep,
     ClassicStreamParser,
@@ -52,7 +60,7 @@ from dashboard.engine.build_stream import (
     StreamEnded,
 )
 from dashboard.engine.buildkit_stream import BuildKitStreamParser, stage_names
-from dashboard.engine.connection import short_reason
+from dashboard.engine.connection import DAEMON_ERRORS, short_reason
 from dashboard.engine.images import ImageGone, ImageSize, image_size
 from dashboard.engine.labs import LABS, Lab
 from dashboard.engine.paths import REPO_ROOT
@@ -117,11 +125,6 @@ BuildEvent = StepStarted | StepOutput | StepFinished | BuildFinished
 
 # What a daemon that stops mid-stream raises: docker-py reads the raw response, so urllib3's
 # ProtocolError ("Connection broken: IncompleteRead") arrives unwrapped.
-CONNECTION_ERRORS = (
-    requests.exceptions.RequestException,
-    urllib3.exceptions.HTTPError,
-    OSError,
-)
 LOST_CONNECTION = (
     "Lost the connection to the Docker daemon during the build ({detail}). Start Docker again "
     "and rebuild: the steps that finished before are reused from the cache."
@@ -130,6 +133,13 @@ DISK_FULL = (
     "The Docker disk is full: {detail}. Free space with `python -m dashboard reset` (removes only "
     "what the dashboard made) and see what uses it with `docker system df` (`docker image prune` "
     "removes dangling images)."
+)
+
+KILLED_RE = re.compile(r"exit code: 137\b")
+BUILD_CAPPED = (
+    "A build step was killed (exit code 137, SIGKILL), most likely by the memory limit of this "
+    "classroom's builds: your steps run in cgroup {cgroup}, and the machine's owner caps its "
+    "memory. Ask your instructor, or make the step need less. Docker said: {detail}."
 )
 
 
@@ -149,6 +159,9 @@ def explain_error(
     missing = pip_errors.find_no_distribution([*(log or []), *texts])
     if missing is not None:
         return pip_errors.sentence(missing, error, wheelhouse_holds=offline.wheelhouse_holds)
+    cgroup = build_cgroup(settings.build_cgroup(), owner.current().student)
+    if cgroup and error and KILLED_RE.search(error):
+        return BUILD_CAPPED.format(cgroup=cgroup, detail=error.strip().rstrip("."))
     return error
 
 
@@ -159,7 +172,7 @@ def _failure_log(step: BuildStep | None, tail) -> list[str]:
 def _daemon_answers(client: docker.DockerClient) -> bool:
     try:
         return bool(client.ping())
-    except (docker.errors.DockerException, *CONNECTION_ERRORS):
+    except DAEMON_ERRORS:
         return False
 
 
@@ -553,7 +566,7 @@ def stream_build(
         result.seconds = clock() - started
         yield BuildFinished(result)
         return
-    except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
+    except DAEMON_ERRORS as exc:
         command = build_command(folder, network=None, **words)
         result = BuildResult(lab=lab_name, ok=False, command=command)
         result.error = (
@@ -588,7 +601,14 @@ def stream_build(
     )
     build_labels = labels.for_image(lab_name)
     if builder.kind == "buildkit":
-        argv = _buildkit_argv(builder, folder, network=network, labels=build_labels, **words)
+        argv = _buildkit_argv(
+            builder,
+            folder,
+            network=network,
+            labels=build_labels,
+            cgroup_parent=build_cgroup(settings.build_cgroup(), owner.current().student),
+            **words,
+        )
         result.argv = argv
         outcome = yield from _run_buildkit(client, argv, stage_names(text), cancel)
         if outcome.error and SNAPSHOT_GONE_RE.search(outcome.error):
@@ -636,7 +656,7 @@ def stream_build(
             ]
             if current is not None:
                 build_context.save(key, current)
-        except (docker.errors.DockerException, ImageGone, *CONNECTION_ERRORS) as exc:
+        except (ImageGone, *DAEMON_ERRORS) as exc:
             result.error = explain_error(
                 f"The image was built but could not be tagged or read: {exc}"
             )
@@ -661,7 +681,7 @@ def _base_image_ids(client: docker.DockerClient, dockerfile_text: str) -> dict[s
     for ref in build_context.base_refs(dockerfile_text):
         try:
             found[ref] = client.images.get(ref).id
-        except (docker.errors.DockerException, *CONNECTION_ERRORS):
+        except DAEMON_ERRORS:
             continue  # not here yet (the build pulls it) or unreadable: no claim about it
     return found
 
@@ -699,7 +719,7 @@ def _run_classic(
     except docker.errors.APIError as exc:  # e.g. a Dockerfile parse error answers 400 at once
         parser.error = f"Docker refused the build: {exc.explanation or exc}"
         events = list(parser.finish())
-    except (docker.errors.DockerException, *CONNECTION_ERRORS) as exc:
+    except DAEMON_ERRORS as exc:
         parser.error = LOST_CONNECTION.format(detail=short_reason(exc))
         events = list(parser.finish())
     ended = next(e for e in events if isinstance(e, StreamEnded))
@@ -722,8 +742,10 @@ def _buildkit_argv(
     network: str | None,
     labels: dict[str, str],
     target: str | None = None,
+    cgroup_parent: str | None = None,
 ) -> list[str]:
-    """`docker buildx build` with the student's words, our labels, rawjson and the metadata."""
+    """`docker buildx build` with the student's words, our labels (and the classroom's cgroup),
+    rawjson and the metadata."""
     words = build_args(
         folder,
         dockerfile,
@@ -737,6 +759,8 @@ def _buildkit_argv(
     handle, metadata = tempfile.mkstemp(prefix="dashboard-build-", suffix=".json")
     os.close(handle)
     ours = [w for name, value in labels.items() for w in ("--label", f"{name}={value}")]
+    if cgroup_parent:
+        ours += ["--cgroup-parent", cgroup_parent]
     return [
         builder.docker or "docker",
         "buildx",
@@ -750,6 +774,20 @@ def _buildkit_argv(
         "--metadata-file",
         metadata,
     ]
+
+
+def build_cgroup(parent: str | None, student: str | None) -> str | None:
+    """The cgroup a build's steps run under (`--cgroup-parent`), one per student below the
+    classroom's `parent` (DASHBOARD_BUILD_CGROUP), whose limits the machine's owner set: a
+    cgroupfs path, /dml-builds -> /dml-builds/ada, or a systemd slice, where a dash nests,
+    dml-builds.slice -> dml-builds-ada.slice (a dash in a student's name becomes `_`). A build
+    of the dashboard's own process (no student) runs under PARENT/dashboard."""
+    if not parent:
+        return None
+    who = student or "dashboard"
+    if parent.endswith(".slice"):
+        return f"{parent.removesuffix('.slice')}-{who.replace('-', '_')}.slice"
+    return f"{parent.rstrip('/')}/{who}"
 
 
 def _reader(stream, chunks: queue.Queue) -> None:
@@ -767,16 +805,7 @@ def _reader(stream, chunks: queue.Queue) -> None:
 
 def _stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
     """SIGINT (BuildKit cancels the solve and its running steps), SIGKILL after `grace`."""
-    if proc.poll() is not None:
-        return
-    try:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    except OSError:
-        pass
+    child_process.stop(proc, grace=grace, first=signal.SIGINT)
 
 
 def _run_buildkit(
@@ -864,7 +893,7 @@ def _image_from_metadata(
             continue
         try:
             return client.images.get(digest)
-        except (docker.errors.DockerException, *CONNECTION_ERRORS):
+        except DAEMON_ERRORS:
             continue
     return None
 
@@ -902,7 +931,7 @@ def _image_named_instead(
     for name in filter(None, (metadata.get("image.name") or "").split(",")):
         try:
             image = client.images.get(name)
-        except (docker.errors.DockerException, *CONNECTION_ERRORS):
+        except DAEMON_ERRORS:
             continue
         tag = name.removeprefix("docker.io/library/")
         return image, REPLACED.format(tag=tag, short=image.id.removeprefix("sha256:")[:12])

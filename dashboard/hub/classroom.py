@@ -58,6 +58,7 @@ class Options:
     open_signup: bool = True
     admin: str = "instructor"
     limits: seats.Limits = field(default_factory=seats.Limits)
+    build_cgroup: str | None = None  # the seats' DASHBOARD_BUILD_CGROUP (builds capped below it)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,11 @@ def up(client, options: Options, say=print) -> str:
     say(f"Sign up as '{options.admin}' first: that account is the instructor's (the hub's admin).")
     say(f"The instructor's roster: http://127.0.0.1:{options.port}/services/roster/")
     say(f"Seats: {options.limits.describe()}.")
+    if options.build_cgroup:
+        say(
+            f"Builds: each student's below {options.build_cgroup} on their machine, within the "
+            "limits its owner gave that cgroup."
+        )
     say("Lab machines join the class with:")
     say("  " + join_line(client))
     return url

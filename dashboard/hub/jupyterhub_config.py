@@ -55,6 +55,7 @@ c.SeatSpawner.image = o["seat_image"]
 c.SeatSpawner.node_socket = o["node_socket"]
 c.SeatSpawner.docker_gid = o["docker_gid"] or 0
 c.SeatSpawner.state_dir = str(state)
+c.SeatSpawner.build_cgroup = o.get("build_cgroup") or ""
 c.SeatSpawner.cpu_limit = float(limits["cpu_limit"])
 c.SeatSpawner.cpu_guarantee = float(limits["cpu_reserve"])
 c.SeatSpawner.mem_limit = int(limits["mem_limit"])

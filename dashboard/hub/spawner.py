@@ -37,6 +37,7 @@ from dockerspawner import SwarmSpawner
 from tornado import web
 from traitlets import Float, Int, Unicode, default
 
+from dashboard import settings
 from dashboard.hub import seats
 
 _WAITING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
@@ -52,6 +53,7 @@ class SeatSpawner(SwarmSpawner):
     pids_limit = Int(seats.Limits.pids, config=True, help="processes one seat may run")
     full_after = Float(seats.FULL_AFTER_S, config=True, help="seconds unplaced = class full")
     state_dir = Unicode("", config=True, help="the hub's folder (`classroom move` marks there)")
+    build_cgroup = Unicode("", config=True, help="DASHBOARD_BUILD_CGROUP of every seat")
     pinned_node = Unicode("", help="the node id that holds this student's things")
 
     @default("image")
@@ -108,6 +110,8 @@ class SeatSpawner(SwarmSpawner):
         env[seats.SEAT_ENV] = seats.student(self.user.name)
         env["DASHBOARD_CLASSROOM"] = "1"
         env["DASHBOARD_DATA_DIR"] = seats.SEAT_DATA
+        if self.build_cgroup:  # each student's builds run below it, capped by the machine
+            env[settings.BUILD_CGROUP] = self.build_cgroup
         return env
 
     async def _node_state(self, node_id: str) -> seats.NodeState:

@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 
 import docker
 import pytest
-import requests
 from playwright.sync_api import expect
 
-from tests import engines, swarm
+from tests import cgroups, engines, swarm
 from tests.e2e.browser import (
     ARTIFACTS,
     JOB_MS,
@@ -37,6 +34,7 @@ from tests.e2e.browser import (
     wait_idle,
 )
 from tests.e2e.terminal_page import KEY, choose, terminal_frame, wait_text
+from tests.hub_student import HubStudent
 
 pytestmark = pytest.mark.hub
 PASSWORD = "class-pw-1"
@@ -45,23 +43,22 @@ STUDENT_LABEL = "io.dockerml.dashboard.student"
 
 
 def _classroom(tmp, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, DOCKER_HOST=swarm.docker_host(swarm.MANAGER))
-    env["DASHBOARD_DATA_DIR"] = str(tmp)
-    env.pop("DOCKER_CONFIG", None)
-    return subprocess.run(
-        ["nsenter", f"--net={swarm.netns_path(swarm.MANAGER)}", "--"]
-        + [sys.executable, "-m", "dashboard", "classroom", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=check,
-        cwd=engines.Path(__file__).resolve().parents[2],
-    )
+    return swarm.classroom(tmp, *args, check=check, timeout=180)
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def build_cgroup():
+    """The machines' owner capped the students' builds (the classroom guide's step; the three
+    machines share this one's cgroups): 1.5 GiB and 1.5 CPUs, pip's install fits."""
+    reason = cgroups.unavailable_reason()
+    if reason:
+        pytest.fail(reason)
+    with cgroups.capped(1536, 1.5, prefix="dml-test-hub-builds") as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, build_cgroup):
     swarm.up()
     data = tmp_path_factory.mktemp("hub")
     up = _classroom(
@@ -69,6 +66,8 @@ def hub(tmp_path_factory):
         "up",
         "--node-socket",
         swarm.NODE_SOCKET,
+        "--build-cgroup",
+        f"/{build_cgroup}",
         "--cpu-reserve",
         "2",
         "--cpu-limit",
@@ -105,51 +104,11 @@ def manager():
     client.close()
 
 
-class HttpStudent:
+class HttpStudent(HubStudent):
     """A student who signs up, logs in and starts a seat with plain HTTP (as the hub's pages)."""
 
     def __init__(self, base: str, name: str):
-        self.base, self.name = base, name
-        self.http = requests.Session()
-
-    def _xsrf(self, path: str) -> str:
-        page = self.http.get(self.base + path, timeout=30).text
-        found = re.search(r'name="_xsrf" value="([^"]+)"', page)
-        return found.group(1) if found else self.http.cookies.get("_xsrf", "")
-
-    def sign_up_and_log_in(self) -> None:
-        form = {"username": self.name, "signup_password": PASSWORD}
-        form["signup_password_confirmation"] = PASSWORD
-        form["_xsrf"] = self._xsrf("/hub/signup")
-        self.http.post(self.base + "/hub/signup", data=form, timeout=30)
-        form = {"username": self.name, "password": PASSWORD, "_xsrf": self._xsrf("/hub/login")}
-        done = self.http.post(self.base + "/hub/login", data=form, timeout=30)
-        assert done.status_code == 200 and "/hub/login" not in done.url, done.url
-
-    def start(self) -> dict:
-        """Ask the hub for the seat and wait for its answer: the events of the spawn page."""
-        token = self._xsrf("/hub/home")
-        headers = {"X-XSRFToken": token, "Referer": self.base + "/hub/home"}
-        url = f"{self.base}/hub/api/users/{self.name}/server"
-        self.http.post(url, headers=headers, timeout=60)
-        events = self.http.get(url + "/progress", headers=headers, stream=True, timeout=300)
-        last = {}
-        for line in events.iter_lines(decode_unicode=True):
-            if line.startswith("data:"):
-                last = json.loads(line[5:])
-                if last.get("ready") or last.get("failed"):
-                    break
-        return last
-
-    def stop(self) -> None:
-        token = self._xsrf("/hub/home")
-        headers = {"X-XSRFToken": token, "Referer": self.base + "/hub/home"}
-        url = f"{self.base}/hub/api/users/{self.name}/server"
-        self.http.delete(url, headers=headers, timeout=120)
-        for _ in range(120):
-            if self.http.get(url + "/progress", headers=headers, timeout=30).status_code != 200:
-                break
-            time.sleep(1)
+        super().__init__(base, name, PASSWORD, timeout=30)
 
 
 def _seat_node(manager, name: str) -> str:
@@ -175,7 +134,9 @@ def _wait_for_seat(page, manager, name: str) -> None:
         ) from error
 
 
-def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(hub, manager, browser):
+def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(
+    hub, manager, browser, build_cgroup
+):
     base, _ = hub
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
@@ -231,8 +192,12 @@ def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(hub, ma
         tags = {t for image in client.images.list() for t in image.tags}
         client.close()
         assert (f"ada/{IRIS}" in tags) == (other == node), (other, node, sorted(tags))
+    # Her build's steps ran below the classroom's capped cgroup, in one of her own.
+    below = sorted(str(p) for p in cgroups.CGROUP.glob(f"*/{build_cgroup}/*"))
+    assert cgroups.student_cgroup(build_cgroup, "ada").is_dir(), below
     # Its limits are in force on the seat's service.
     spec = manager.api.inspect_service("dml-seat-ada")["Spec"]["TaskTemplate"]
+    assert f"DASHBOARD_BUILD_CGROUP=/{build_cgroup}" in spec["ContainerSpec"]["Env"]
     assert spec["Resources"]["Limits"]["Pids"] == 512
     assert spec["Resources"]["Reservations"]["NanoCPUs"] == 2_000_000_000
 
