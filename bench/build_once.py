@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from dashboard import cli
-from dashboard.engine import labs
+from dashboard.engine.catalog import labs
 
 
 def main(argv: list[str]) -> int:

@@ -25,8 +25,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from bench import app_probe, stats
 from bench.responsive import app_env, new_page, open_page, wait_idle
 from bench.workspace import Workspace
-from dashboard.engine import labels
-from dashboard.engine.offline import BASE_IMAGE
+from dashboard.engine.base import labels
+from dashboard.engine.offline.offline import BASE_IMAGE
 
 LINE_CHARS = 200
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from bench.overhead import BenchFailure, engine_build
 from bench.workspace import Workspace
-from dashboard.engine import offline
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.base.paths import REPO_ROOT
+from dashboard.engine.offline import offline
 
 # (lab folder, Dockerfile path inside it): what `prepare` builds.
 LAB_BUILDS = (
@@ -92,7 +92,7 @@ def run(ws: Workspace) -> dict:
 def _standin(tag: str) -> dict:
     """offline.build_standin, imported under `tag` instead of the shared base image's name."""
     offline.BASE_IMAGE = tag  # read by build_standin when it imports; this process only
-    from dashboard.engine.connection import connect
+    from dashboard.engine.base.connection import connect
 
     client = connect()
     offline.build_standin(client)

@@ -35,7 +35,7 @@ from pathlib import Path
 import docker
 
 from bench import load, locust_run, stats
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.base.paths import REPO_ROOT
 
 RATE = 1.0  # students arriving per second (a class sits down in a minute)
 PREFIX = "hc"

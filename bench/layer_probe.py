@@ -1,9 +1,9 @@
 """One layer analysis in a process of its own, so its peak memory is its own.
 
 `python -m bench.layer_probe IMAGE [METHOD]` reads every layer's file list of IMAGE
-(analysis.image_files: METHOD "save" through `docker save`, "overlay2" from the daemon's
+(layerfiles.image_files: METHOD "save" through `docker save`, "overlay2" from the daemon's
 overlay2 layer store, "containerd" from containerd's content store, "auto" the dashboard's
-choice), computes wasted space and efficiency (analysis.efficiency) and prints one JSON object:
+choice), computes wasted space and efficiency (layerfiles.efficiency) and prints one JSON object:
 the time of each part, the path used and the process's peak resident memory.
 """
 
@@ -17,13 +17,13 @@ import time
 
 def probe(ref: str, method: str = "auto") -> dict:
     started = time.perf_counter()
-    from dashboard.engine import analysis
-    from dashboard.engine.analysis import efficiency
-    from dashboard.engine.connection import connect
+    from dashboard.engine.analysis import layerfiles
+    from dashboard.engine.analysis.layerfiles import efficiency
+    from dashboard.engine.base.connection import connect
 
     client = connect()
     ready = time.perf_counter()
-    files = analysis.image_files(client, ref, method=method)
+    files = layerfiles.image_files(client, ref, method=method)
     listed = time.perf_counter()
     report = efficiency.efficiency(files.layers)
     done = time.perf_counter()

@@ -22,9 +22,10 @@ import docker
 from bench import stats
 from bench.overhead import BenchFailure
 from bench.workspace import BIG_IMAGE, BIG_LAB, Workspace
-from dashboard.engine import builds, labels
-from dashboard.engine.offline import BASE_IMAGE
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.base import labels
+from dashboard.engine.base.paths import REPO_ROOT
+from dashboard.engine.offline.offline import BASE_IMAGE
+from dashboard.engine.ops import builds
 
 
 @dataclass(frozen=True)

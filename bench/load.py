@@ -66,8 +66,8 @@ import docker
 
 from bench import app_probe, counted_server, stats
 from bench.workspace import Workspace
-from dashboard.engine import labels, owner
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.base import labels, owner
+from dashboard.engine.base.paths import REPO_ROOT
 from dashboard.ui import errors as ui_errors
 from dashboard.ui import text as T
 
@@ -419,7 +419,7 @@ class Sampler(threading.Thread):
         self._listed = time.monotonic()
         try:
             if not hasattr(self, "_client"):
-                from dashboard.engine.connection import connect
+                from dashboard.engine.base.connection import connect
 
                 self._client = connect(timeout=10)
             found = self._client.api.containers(filters={"label": [labels.STUDENT]})

@@ -29,8 +29,8 @@ import docker
 
 from bench import app_probe, load
 from bench.st_client import Client
-from dashboard.engine import labels, owner
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.base import labels, owner
+from dashboard.engine.base.paths import REPO_ROOT
 
 IRIS = "iris-model:1.0"
 LOCUSTFILE = REPO_ROOT / "bench" / "locustfile.py"

@@ -255,7 +255,8 @@ class Student(User):
     @property
     def image(self) -> str:
         """Lesson 1's image under this student's name: its buttons say it."""
-        from dashboard.engine import labs, owner
+        from dashboard.engine.base import owner
+        from dashboard.engine.catalog import labs
 
         return labs.scoped(labs.LABS["iris"], owner.for_student(owner.slug(self.name))).image
 

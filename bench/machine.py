@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import docker
 
-from dashboard.engine import offline
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.base.paths import REPO_ROOT
+from dashboard.engine.offline import offline
 
 
 def _mem_total() -> int | None:

@@ -30,8 +30,8 @@ from pathlib import Path
 from bench import stats
 from bench.workspace import Workspace, run_cli
 from dashboard import settings
-from dashboard.engine import builds
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.base.paths import REPO_ROOT
+from dashboard.engine.ops import builds
 
 # The verbs of `python -m dashboard`, as the start-up table runs them (against no daemon).
 VERBS = (

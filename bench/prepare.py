@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench import stats
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.base.paths import REPO_ROOT
 
 PREPARE = [sys.executable, "-m", "dashboard", "--json", "prepare"]
 CI_PREPARE_STEP = "offline classroom mode and lab images"

@@ -31,9 +31,10 @@ import docker
 
 from bench import app_probe, replica, stats
 from bench.workspace import Workspace
-from dashboard.engine import builds, labels, runs
-from dashboard.engine.build_stream import StepStarted
-from dashboard.engine.offline import BASE_IMAGE
+from dashboard.engine.base import labels
+from dashboard.engine.offline.offline import BASE_IMAGE
+from dashboard.engine.ops import builds, runs
+from dashboard.engine.ops.build_stream import StepStarted
 
 LESSON1_RUN_BUTTON = "run-iris"
 TRICKLE_LINES = 40

@@ -48,8 +48,8 @@ from bench import (
     terminal,
 )
 from bench.workspace import Workspace
-from dashboard.engine.connection import DaemonUnavailable, connect
-from dashboard.engine.lessons import LESSONS
+from dashboard.engine.base.connection import DaemonUnavailable, connect
+from dashboard.engine.catalog.lessons import LESSONS
 
 BENCH_DIR = Path(__file__).resolve().parent
 SECTIONS = report.SECTION_NAMES  # in the order they run

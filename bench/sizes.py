@@ -18,7 +18,10 @@ import docker
 
 from bench import stats
 from bench.workspace import Workspace
-from dashboard.engine import images, labels, labs, offline
+from dashboard.engine.analysis import images
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
+from dashboard.engine.offline import offline
 
 # Lesson 3's images, by lab: the distributions its program imports (the du floor's roots).
 LESSON3 = {
@@ -160,7 +163,7 @@ def run(ws: Workspace) -> dict:
 
 
 if __name__ == "__main__":  # a quick look: python -m bench.sizes
-    from dashboard.engine.connection import connect
+    from dashboard.engine.base.connection import connect
 
     workspace = Workspace(connect())
     try:

@@ -41,8 +41,8 @@ from urllib.parse import quote, urlsplit
 
 from bench import app_probe, stats
 from bench.workspace import Workspace
-from dashboard.engine import labels
-from dashboard.engine.offline import BASE_IMAGE
+from dashboard.engine.base import labels
+from dashboard.engine.offline.offline import BASE_IMAGE
 from dashboard.ui.terminal import COMPONENT  # the path only; nothing of Streamlit runs here
 from dashboard.work import terminal_standalone, terminals
 
@@ -232,7 +232,7 @@ def run(ws: Workspace, *, rounds: int = 5, keys: int = 20) -> dict:
 
 
 if __name__ == "__main__":
-    from dashboard.engine.connection import connect
+    from dashboard.engine.base.connection import connect
 
     workspace = Workspace(connect())
     try:

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import docker
 
-from dashboard.engine import build_context, builds, labels, offline
-from dashboard.engine.paths import labs_dir
+from dashboard.engine.base import labels
+from dashboard.engine.base.paths import labs_dir
+from dashboard.engine.offline import offline
+from dashboard.engine.ops import build_context, builds
 
 BIG_IMAGE = "bench-big:1"
 BIG_LAB = "bench-big"  # a fixed lab label, so a kept bench-big:1 is found again by a later run

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 
 from dashboard import settings
-from dashboard.engine import labs, validation
+from dashboard.engine.base import validation
+from dashboard.engine.catalog import labs
 
 
 class Output:
@@ -47,8 +48,8 @@ def human_size(n: int) -> str:
 
 
 def connect():
-    """A client that answered a ping (engine/connection.py, which imports the docker SDK)."""
-    from dashboard.engine import connection
+    """A client that answered a ping (engine/base/connection.py, which imports the docker SDK)."""
+    from dashboard.engine.base import connection
 
     return connection.connect()
 
@@ -71,7 +72,7 @@ def cmd_doctor(args, out: Output) -> int:
 
 
 def cmd_prepare(args, out: Output) -> int:
-    from dashboard.engine import offline
+    from dashboard.engine.offline import offline
 
     client = connect()
     status = offline.prepare_offline(client, out.say)
@@ -129,7 +130,7 @@ def _emit_step(out: Output, lab_name: str, s, quiet: bool) -> None:
 
 def _steps(events, out: Output, lab_name: str, quiet: bool):
     """Emit each finished step of a build's events; the build's result."""
-    from dashboard.engine.build_stream import StepFinished
+    from dashboard.engine.ops.build_stream import StepFinished
 
     result = None
     for event in events:
@@ -142,7 +143,7 @@ def _steps(events, out: Output, lab_name: str, quiet: bool):
 
 def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
     """`docker compose build` of a Compose lab, step by step, kept in the history per image."""
-    from dashboard.engine import compose
+    from dashboard.engine.ops import compose
     from dashboard.work.tasks import ComposeBuildOutcome, compose_project_name
 
     project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
@@ -179,7 +180,7 @@ def _build_compose(client, lab, out: Output, *, quiet: bool = False) -> bool:
 def _build(client, lab, out: Output, *, nocache: bool = False, quiet_steps: bool = False):
     import shlex
 
-    from dashboard.engine import builds
+    from dashboard.engine.ops import builds
 
     result = _steps(
         builds.stream_lab_build(client, lab, nocache=nocache), out, lab.name, quiet_steps
@@ -252,7 +253,8 @@ def cmd_build(args, out: Output) -> int:
 
 
 def cmd_run(args, out: Output) -> int:
-    from dashboard.engine import lab_output, runs
+    from dashboard.engine.catalog import lab_output
+    from dashboard.engine.ops import runs
     from dashboard.work.tasks import RunOutcome
 
     client = connect()
@@ -285,7 +287,8 @@ def cmd_run(args, out: Output) -> int:
 
 
 def _run_compose(client, lab, args, out: Output) -> int:
-    from dashboard.engine import compose, lab_output
+    from dashboard.engine.catalog import lab_output
+    from dashboard.engine.ops import compose
     from dashboard.work.tasks import compose_project_name
 
     project = compose.ComposeProject(client, compose_project_name(), lab=lab.name)
@@ -323,7 +326,7 @@ def _run_compose(client, lab, args, out: Output) -> int:
 
 
 def cmd_layers(args, out: Output) -> int:
-    from dashboard.engine import images
+    from dashboard.engine.analysis import images
 
     validation.check_image_lookup(args.image)  # InvalidInput, as the pages say it, before any call
     client = connect()
@@ -344,10 +347,10 @@ def cmd_layers(args, out: Output) -> int:
 
 def _emit_efficiency(client, image: str, out: Output) -> None:
     """dive's efficiency and wasted bytes, as the Sizes page shows them."""
-    from dashboard.engine import analysis
-    from dashboard.engine.analysis import efficiency
+    from dashboard.engine.analysis import layerfiles
+    from dashboard.engine.analysis.layerfiles import efficiency
 
-    files = analysis.image_files(client, image)
+    files = layerfiles.image_files(client, image)
     report = efficiency.efficiency(files.layers)
     why = f": no fast path, {files.fallback_reason}" if files.fallback_reason else ""
     out.emit(
@@ -367,7 +370,7 @@ def _emit_efficiency(client, image: str, out: Output) -> None:
 
 
 def cmd_reset(args, out: Output) -> int:
-    from dashboard.engine import cleanup
+    from dashboard.engine.ops import cleanup
 
     client = connect()
     report = cleanup.reset(client, session=args.session)
@@ -387,7 +390,7 @@ def cmd_reset(args, out: Output) -> int:
 def cmd_registry(args, out: Output) -> int:
     """`registry up` (its image first: pulled, or built from Debian's package), `registry down
     [--volume]`, `registry push LAB` (tag and push the lab's image, one line per layer)."""
-    from dashboard.engine import registry
+    from dashboard.engine.ops import registry
 
     if args.action == "push" and not args.lab:  # before any Docker call, as the pages check
         raise validation.InvalidInput(
@@ -566,10 +569,12 @@ HANDLERS: dict[str, Callable] = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(args.json)
-    from dashboard.engine.connection import DaemonUnavailable  # the SDK: after parsing, see above
+    from dashboard.engine.base.connection import (
+        DaemonUnavailable,  # the SDK: after parsing, see above
+    )
 
     try:
-        from dashboard.engine import paths
+        from dashboard.engine.base import paths
 
         paths.data_dir()  # an earlier version's history moves to the data folder first, once
         return HANDLERS[args.verb](args, out)
@@ -600,7 +605,7 @@ def _say_data_move() -> None:
     """Once, on stderr: an earlier version's history was moved to the data folder."""
     import sys
 
-    from dashboard.engine import paths
+    from dashboard.engine.base import paths
 
     moved = paths.data_move()
     if moved is not None:

@@ -4,7 +4,8 @@ Each is a function that reads the environment when called, never at import, so a
 a variable (monkeypatch.setenv) sees it at once. `SETTINGS` is the table of them in
 docs/configuration.md, generated at every build of the docs (docs/hooks/generated.py). Docker's
 own variables (DOCKER_HOST, DOCKER_CONFIG, DOCKER_API_VERSION) keep their meaning and are read
-where the engine talks to Docker (engine/connection.py, engine/api_versions.py, engine/builds.py).
+where the engine talks to Docker (engine/base/connection.py, engine/base/api_versions.py,
+engine/ops/builds.py).
 """
 
 from __future__ import annotations
@@ -123,12 +124,12 @@ def _path(name: str) -> Path | None:
 
 
 def data_dir() -> Path | None:
-    """DASHBOARD_DATA_DIR, or None for the default (engine/paths.py)."""
+    """DASHBOARD_DATA_DIR, or None for the default (engine/base/paths.py)."""
     return _path(DATA_DIR)
 
 
 def cache_dir() -> Path | None:
-    """DASHBOARD_CACHE_DIR, or None for the default (engine/paths.py)."""
+    """DASHBOARD_CACHE_DIR, or None for the default (engine/base/paths.py)."""
     return _path(CACHE_DIR)
 
 
@@ -197,8 +198,8 @@ def offline() -> bool:
 
 
 def wheelhouse_port() -> int | None:
-    """DASHBOARD_WHEELHOUSE_PORT, or None when unset (engine/offline.py: the recorded port, or
-    3141)."""
+    """DASHBOARD_WHEELHOUSE_PORT, or None when unset (engine/offline/offline.py: the recorded port,
+    or 3141)."""
     value = _get(WHEELHOUSE_PORT)
     return int(value) if value else None
 

@@ -27,8 +27,8 @@ if ENGINE != _engines.HOST:
         raise SystemExit(f"DASHBOARD_TEST_ENGINE={ENGINE}: pick one of {choices}")
     os.environ.update(_engines.env_for(ENGINE))
 
-from dashboard.engine import offline  # noqa: E402
-from dashboard.engine.connection import DaemonUnavailable, connect  # noqa: E402
+from dashboard.engine.base.connection import DaemonUnavailable, connect  # noqa: E402
+from dashboard.engine.offline import offline  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

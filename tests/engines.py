@@ -135,7 +135,7 @@ def fetch_packages() -> Path:
     root = packages_root()
     if (root / "usr/sbin/dockerd").exists():
         return root
-    from dashboard.engine.offline import debian_mirror
+    from dashboard.engine.offline.offline import debian_mirror
 
     work = ROOT / "packages"
     lists, cache, debs = work / "lists", work / "cache", work / "debs"
@@ -289,7 +289,7 @@ def _netns_serves(engine: Engine, url: str) -> bool:
 def serve_wheelhouse(engine: Engine) -> None:
     """The offline wheelhouse on the namespace's own loopback, where `--network host` builds
     look for it (the namespace's 127.0.0.1 is not the host's)."""
-    from dashboard.engine import offline
+    from dashboard.engine.offline import offline
 
     folder = offline.ensure_wheelhouse(_say)
     url = offline.wheelhouse_url()
@@ -319,7 +319,7 @@ def copy_base_image(engine: Engine) -> None:
     (through a file), or, with none on the host, made there as `prepare` makes it."""
     import docker
 
-    from dashboard.engine import offline
+    from dashboard.engine.offline import offline
 
     target = docker.DockerClient(base_url=engine.docker_host, version="auto", timeout=600)
     try:
@@ -454,7 +454,7 @@ def clear_test_leftovers(name: str) -> int:
     """
     import docker
 
-    from dashboard.engine import labels
+    from dashboard.engine.base import labels
 
     env = env_for(name)
     client = docker.DockerClient(

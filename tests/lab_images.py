@@ -6,7 +6,8 @@ import contextlib
 
 import docker
 
-from dashboard.engine import builds, labs
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds
 
 
 def iris_image(client: docker.DockerClient) -> str:
@@ -28,7 +29,7 @@ def lab_image(client: docker.DockerClient, name: str) -> str:
 def untag_pushed(client: docker.DockerClient) -> None:
     """Drop the `127.0.0.1:5000/...` names the registry tests gave the lab images (an untag:
     the images keep their own names)."""
-    from dashboard.engine import registry
+    from dashboard.engine.ops import registry
 
     for name in ("iris", "iris-multistage"):
         with contextlib.suppress(docker.errors.APIError):

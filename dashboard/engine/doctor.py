@@ -6,9 +6,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from dashboard.engine import api_versions, offline
-from dashboard.engine.connection import DaemonUnavailable, connect, resolve_endpoint
-from dashboard.engine.paths import data_dir
+from dashboard.engine.base import api_versions
+from dashboard.engine.base.connection import DaemonUnavailable, connect, resolve_endpoint
+from dashboard.engine.base.paths import data_dir
+from dashboard.engine.offline import offline
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ def _compose_check(reachable: bool = True) -> Check:
     With the daemon reachable, `compose ls` asks it something: `compose version` alone never
     talks to the daemon, so it cannot tell whether the daemon takes Compose's API version.
     """
-    from dashboard.engine import compose
+    from dashboard.engine.ops import compose
 
     try:
         cli = compose.find_compose()
@@ -146,7 +147,7 @@ def run_checks() -> list[Check]:
         checks.append(Check("wheelhouse", True, "not needed: the base image is the real one"))
 
     try:
-        from dashboard.engine import gpu
+        from dashboard.engine.ops import gpu
 
         g = gpu.gpu_status(client)
         checks.append(
@@ -164,7 +165,7 @@ def run_checks() -> list[Check]:
     except Exception as exc:  # GPU detection must never fail the doctor
         checks.append(Check("gpu", False, f"could not check: {exc}", optional=True))
 
-    from dashboard.engine import hadolint
+    from dashboard.engine.analysis import hadolint
 
     linter = hadolint.version()
     checks.append(

@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dashboard.engine import paths
+from dashboard.engine.base import paths
 from dashboard.hub import seats
 
 HUB_CONFIG = Path(__file__).with_name("jupyterhub_config.py")

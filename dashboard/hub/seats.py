@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dashboard.engine import labels, owner
+from dashboard.engine.base import labels, owner
 
 CLASSROOM_LABEL = "io.dockerml.dashboard.classroom"  # on the seats the hub made (value: "hub")
 CLASSROOM_VALUE = "hub"

@@ -3,8 +3,8 @@ then the same edit with the dependencies installed before vs after the code is c
 
 import streamlit as st
 
-from dashboard.engine.builds import build_command
-from dashboard.engine.labs import get
+from dashboard.engine.catalog.labs import get
+from dashboard.engine.ops.builds import build_command
 from dashboard.ui import charts, common, exports, figures, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks, workspace

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.base.paths import REPO_ROOT
 from dashboard.ui import common, diagrams, shell
 from dashboard.ui import text as T
 

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import settings
-from dashboard.engine import labels, owner
+from dashboard.engine.base import labels, owner
 from dashboard.ui import common, shell, state
 from dashboard.ui import text as T
 from dashboard.work import tasks

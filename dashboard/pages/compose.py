@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import settings
-from dashboard.engine import labs
+from dashboard.engine.catalog import labs
 from dashboard.ui import charts, common, exports, figures, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks, workspace

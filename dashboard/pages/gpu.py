@@ -3,8 +3,9 @@ train/predict run that asks for a GPU and falls back to the CPU when there is no
 
 import streamlit as st
 
-from dashboard.engine import labs, runs
-from dashboard.engine.gpu import gpu_request
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import runs
+from dashboard.engine.ops.gpu import gpu_request
 from dashboard.ui import common, diagrams, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks

@@ -1,15 +1,15 @@
 """Progress & history: every lesson's steps, and the builds and runs of this machine over time.
 
-Reads the history database (engine/history.py) that every build and run of the dashboard writes
-to: image size across tags, cold vs warm build times, the cache hit rate of each build, the runs,
-and the Dockerfile diff between any two builds. Readable while the daemon is down (the checks
+Reads the history database (engine/progress/history.py) that every build and run of the dashboard
+writes to: image size across tags, cold vs warm build times, the cache hit rate of each build, the
+runs, and the Dockerfile diff between any two builds. Readable while the daemon is down (the checks
 then show what was ticked before).
 """
 
 import streamlit as st
 
-from dashboard.engine import checks
-from dashboard.engine.lessons import LESSONS
+from dashboard.engine.catalog.lessons import LESSONS
+from dashboard.engine.progress import checks
 from dashboard.ui import common, exports, guide, shell, state
 from dashboard.ui import history_charts as hc
 

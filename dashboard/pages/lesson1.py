@@ -4,9 +4,11 @@ follow a detached container's logs, and run the lab's Makefile."""
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import labels, labs, runs
-from dashboard.engine.builds import build_command
-from dashboard.engine.terminal import docker_exec_it_command
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import runs
+from dashboard.engine.ops.builds import build_command
+from dashboard.engine.ops.terminal import docker_exec_it_command
 from dashboard.ui import (
     charts,
     common,

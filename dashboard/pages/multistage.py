@@ -7,8 +7,10 @@ images side by side, each against its floor."""
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import images, labs, runs, stages
-from dashboard.engine.builds import build_command, target_tag
+from dashboard.engine.analysis import images, stages
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import runs
+from dashboard.engine.ops.builds import build_command, target_tag
 from dashboard.ui import charts, common, exports, figures, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks

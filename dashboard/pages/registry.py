@@ -7,8 +7,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import labs, runs
-from dashboard.engine import registry as reg
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import registry as reg
+from dashboard.engine.ops import runs
 from dashboard.ui import common, guide, shell, state, theme, views
 from dashboard.ui import text as T
 from dashboard.work import tasks

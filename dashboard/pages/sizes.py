@@ -4,8 +4,10 @@ it, what `docker system df` reports, and a clean-up that touches only what the d
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import cleanup, labels, labs, owner, registry
-from dashboard.engine import images as image_facts
+from dashboard.engine.analysis import images as image_facts
+from dashboard.engine.base import labels, owner
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import cleanup, registry
 from dashboard.ui import charts, common, exports, figures, shell, state, theme
 from dashboard.ui import text as T
 from dashboard.work import tasks

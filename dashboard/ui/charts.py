@@ -351,7 +351,7 @@ def compose_timeline(
     events: Sequence, states: Mapping[str, object], now: datetime | None = None
 ) -> go.Figure:
     """Each service's life as a bar (started to exited), with what it did marked on it."""
-    from dashboard.engine.compose import EventKind
+    from dashboard.engine.ops.compose import EventKind
 
     starts = [e.at for e in events if e.kind == EventKind.STARTED]
     t0 = min(starts) if starts else (min((e.at for e in events), default=now) or now)
@@ -428,7 +428,7 @@ def compose_timeline(
 
 def timeline_rows(events: Sequence) -> list[dict]:
     """The timeline as rows for a table: seconds after the first start, service, what, detail."""
-    from dashboard.engine.compose import EventKind
+    from dashboard.engine.ops.compose import EventKind
 
     starts = [e.at for e in events if e.kind == EventKind.STARTED]
     t0 = min(starts) if starts else min((e.at for e in events), default=None)

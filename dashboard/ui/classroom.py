@@ -1,5 +1,5 @@
 """Classroom mode in the page: the name a student picks on their first visit, and who they are in
-the sidebar. The namespacing itself is engine/owner.py; the queue is dashboard/work/slots.py.
+the sidebar. The namespacing itself is engine/base/owner.py; the queue is dashboard/work/slots.py.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import settings
-from dashboard.engine import owner
+from dashboard.engine.base import owner
 from dashboard.ui import state
 from dashboard.ui import text as T
 

@@ -60,7 +60,7 @@ def live(
     @st.fragment(run_every=interval if polling else None)
     def panel() -> None:
         # A fragment-only rerun starts without the context variables of the full run: act for
-        # this browser's student again (engine/owner.py), or the panel reads the process's job.
+        # this browser's student again (engine/base/owner.py), or the panel reads the process's job.
         state.bind_owner()
         with errors.boundary():
             snap = state.snapshot(key)

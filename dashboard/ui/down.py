@@ -6,7 +6,7 @@ answers but refuses the API version we ask for (then: how to see and fix the ver
 
 import streamlit as st
 
-from dashboard.engine.connection import API_VERSION
+from dashboard.engine.base.connection import API_VERSION
 from dashboard.ui import state
 from dashboard.ui import text as T
 

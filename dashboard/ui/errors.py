@@ -28,7 +28,7 @@ def describe(exc: BaseException) -> tuple[str, str | None]:
     """(message, hint) for a page: the engine's words where it has them."""
     import requests
 
-    from dashboard.engine.connection import DaemonUnavailable
+    from dashboard.engine.base.connection import DaemonUnavailable
 
     if isinstance(exc, DaemonUnavailable):
         return exc.message, exc.hint
@@ -48,7 +48,7 @@ def _expected(exc: BaseException) -> bool:
     import docker
     import requests
 
-    from dashboard.engine.connection import DaemonUnavailable
+    from dashboard.engine.base.connection import DaemonUnavailable
 
     known: tuple[type[BaseException], ...] = (
         DaemonUnavailable,
@@ -60,15 +60,15 @@ def _expected(exc: BaseException) -> bool:
         ValueError,
     )
     with contextlib.suppress(ImportError):
-        from dashboard.engine.runs import RunError
+        from dashboard.engine.ops.runs import RunError
 
         known += (RunError,)
     with contextlib.suppress(ImportError):
-        from dashboard.engine.compose import ComposeFailed, ComposeUnavailable
+        from dashboard.engine.ops.compose import ComposeFailed, ComposeUnavailable
 
         known += (ComposeFailed, ComposeUnavailable)
     with contextlib.suppress(ImportError):
-        from dashboard.engine.images import ImageGone
+        from dashboard.engine.analysis.images import ImageGone
 
         known += (ImageGone,)
     return isinstance(exc, known)

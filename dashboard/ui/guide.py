@@ -1,12 +1,14 @@
 """Guided checks, Dockerfile hints and the history notice, as panels the pages call in one line.
 
-- `progress(lesson)`: "Your progress", the lesson's checks (engine/checks.py) ticked from what
+- `progress(lesson)`: "Your progress", the lesson's checks (engine/progress/checks.py) ticked from
+what
   the daemon and the history really show, or with the hint of what to do. It is a parallel
   fragment: it runs beside the page's own script, so a slow daemon answer never holds the page
   up, and its "Check again" button reruns only the panel. Results are cached, keyed by how many
   jobs have finished and by the daemon's events (ui/state.py), so a build or run that just ended,
   or a `docker rm` typed in a terminal, is seen at once, and a plain rerun asks the daemon nothing.
-- `dockerfile_hints(path)` / `hints_for_text(text)`: what engine/dockerfile_lint.py (hadolint and
+- `dockerfile_hints(path)` / `hints_for_text(text)`: what engine/analysis/dockerfile_lint.py
+(hadolint and
   the dashboard's own rules) says about a Dockerfile, each hint with a link to the lesson page
   that explains it and, for hadolint's, to its page on the rule; a note when hadolint is off.
 - `history_notice()`: one line in the sidebar when the history database is off (damaged,
@@ -19,8 +21,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.engine import dockerfile_lint as dl
-from dashboard.engine import lessons
+from dashboard.engine.analysis import dockerfile_lint as dl
+from dashboard.engine.catalog import lessons
 from dashboard.ui import errors, state
 
 # Lesson id -> the page that teaches it (st.page_link's path), from the catalog.
@@ -44,7 +46,7 @@ LEVEL_ICONS = {
 def _evaluate(
     endpoint: str, generation: tuple, history_path: str, lesson: str | None, session: str
 ):
-    from dashboard.engine import checks
+    from dashboard.engine.progress import checks
 
     client = state.client() if state.facts().ok else None
     return checks.evaluate(client, state.history(), lesson, session=session)
@@ -52,7 +54,7 @@ def _evaluate(
 
 def evaluate(lesson: str | None = None):
     """The checks of `lesson` (all when None), for this dashboard's session's containers."""
-    from dashboard.engine import labels
+    from dashboard.engine.base import labels
 
     history = state.history()
     return _evaluate(
@@ -145,8 +147,8 @@ def dockerfile_hints(
 
 def lab_hints(lab_name: str, expanded=None) -> None:
     """Hints for every Dockerfile of a catalog lab (each Compose service's too)."""
-    from dashboard.engine import labs
-    from dashboard.engine.paths import labs_dir
+    from dashboard.engine.base.paths import labs_dir
+    from dashboard.engine.catalog import labs
 
     for report in dl.lint_lab(labs.get(lab_name)):
         path = Path(report.file)
@@ -171,8 +173,8 @@ def _off_reason() -> str | None:
 
 def history_notice() -> None:
     """One line in the sidebar while the history is off; once per session, where an earlier
-    version's history was moved from (engine/paths.py)."""
-    from dashboard.engine import paths
+    version's history was moved from (engine/base/paths.py)."""
+    from dashboard.engine.base import paths
 
     moved = paths.data_move()
     if moved is not None and not st.session_state.get("data-move-said"):
@@ -195,8 +197,8 @@ def history_notice() -> None:
 
 def history_status() -> None:
     """On the history page: where the file is, or why history is off and what to do."""
-    from dashboard.engine import history as hist
-    from dashboard.engine import paths
+    from dashboard.engine.base import paths
+    from dashboard.engine.progress import history as hist
 
     history = state.history()
     moved = paths.data_move()

@@ -35,7 +35,7 @@ def job_key() -> JobKey:
 
 
 def created_at(value: str | int) -> datetime | None:
-    from dashboard.engine.runs import parse_docker_time
+    from dashboard.engine.ops.runs import parse_docker_time
 
     if isinstance(value, int | float) and value > 0:
         return datetime.fromtimestamp(value, tz=UTC)
@@ -56,7 +56,7 @@ def age(value: str | int, now: datetime | None = None) -> str:
 
 def commands(sessions: list[str]) -> str:
     """What the button does, typed in a terminal."""
-    from dashboard.engine import labels
+    from dashboard.engine.base import labels
 
     lines = []
     for session in sessions:
@@ -71,7 +71,8 @@ def commands(sessions: list[str]) -> str:
 
 def _find():
     """Leftovers as of now, read once per browser session and again after its clean-up."""
-    from dashboard.engine import cleanup, labels
+    from dashboard.engine.base import labels
+    from dashboard.engine.ops import cleanup
 
     snap = state.snapshot(job_key())
     after = snap.number if snap is not None and snap.finished else 0
@@ -111,7 +112,7 @@ DISMISSED_FILE = "leftovers-dismissed.json"  # in the owner's data folder: survi
 
 
 def _dismissed_path():
-    from dashboard.engine import paths
+    from dashboard.engine.base import paths
 
     return paths.owner_data_dir() / DISMISSED_FILE
 

@@ -2,15 +2,16 @@
 what Docker refused and the fix, and a target of the student's own (lessons 1 and 3).
 
 A page calls `render(LAB_NAME, heading)`; everything else is here. The engine side is
-dashboard/engine/make.py, the job dashboard/work/tasks.py's `make_target`.
+dashboard/engine/ops/make.py, the job dashboard/work/tasks.py's `make_target`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.engine import labs, make
-from dashboard.engine.validation import InvalidInput
+from dashboard.engine.base.validation import InvalidInput
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import make
 from dashboard.ui import common, state, views
 from dashboard.ui import text as T
 from dashboard.work import tasks, workspace

@@ -21,7 +21,8 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import settings
-from dashboard.engine import lessons, owner
+from dashboard.engine.base import owner
+from dashboard.engine.catalog import lessons
 from dashboard.ui import errors, leftovers, sidebar, state, theme
 from dashboard.ui import text as T
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.engine.connection import API_VERSION
+from dashboard.engine.base.connection import API_VERSION
 from dashboard.ui import classroom, guide, state, theme
 from dashboard.ui import text as T
 from dashboard.work.facts import DaemonFacts
 
 
 def render(facts: DaemonFacts) -> None:
-    from dashboard.engine import labels
+    from dashboard.engine.base import labels
 
     with st.sidebar:
         st.toggle(

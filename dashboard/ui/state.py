@@ -3,7 +3,7 @@ reads, the sidebar's facts and short-lived caches of what the daemon lists.
 
 Reads are cached, keyed by the daemon endpoint (pointing DOCKER_HOST elsewhere never serves
 another daemon's answer), by how many jobs have finished (a finished build or run is seen at
-once) and by the daemon's event stream (engine/daemon_events.py: anything that changes, the
+once) and by the daemon's event stream (engine/base/daemon_events.py: anything that changes, the
 student's own `docker` commands too, is seen at the next rerun). So a rerun that changed nothing
 makes no Docker call. Anything slow goes through a job instead (dashboard/work/jobs.py).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import settings
-from dashboard.engine import owner
+from dashboard.engine.base import owner
 from dashboard.work import recording
 from dashboard.work.facts import DaemonFacts, read_facts
 from dashboard.work.jobs import DEFAULT_MAX_JOBS, AnyKey, JobKey, JobRegistry, JobSnapshot
@@ -43,7 +43,7 @@ def registry() -> JobRegistry:
 
 
 def endpoint() -> str:
-    from dashboard.engine.connection import resolve_endpoint
+    from dashboard.engine.base.connection import resolve_endpoint
 
     return resolve_endpoint().base_url
 
@@ -54,9 +54,9 @@ def _stop_watch(watch) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_stop_watch)  # cleared: the thread ends
 def _watch(endpoint_url: str):
-    """One `docker events` stream per daemon and server process (engine/daemon_events.py)."""
-    from dashboard.engine.connection import connect
-    from dashboard.engine.daemon_events import DaemonWatch
+    """One `docker events` stream per daemon and server process (engine/base/daemon_events.py)."""
+    from dashboard.engine.base.connection import connect
+    from dashboard.engine.base.daemon_events import DaemonWatch
 
     watch = DaemonWatch(lambda: connect(timeout=10)).start()
     watch.settle(timeout=2)  # a daemon that is down answers at once; one that hangs, not
@@ -69,7 +69,7 @@ def watch():
 
 @st.cache_data(ttl=FACTS_TTL, show_spinner=False)
 def _cli_check(endpoint_url: str, connection: tuple[int, int]):
-    from dashboard.engine import api_versions
+    from dashboard.engine.base import api_versions
 
     return api_versions.check_docker_cli(endpoint_url)
 
@@ -87,7 +87,7 @@ def facts() -> DaemonFacts:
 
 @st.cache_resource(show_spinner=False)
 def _client(endpoint_url: str):
-    from dashboard.engine.connection import connect
+    from dashboard.engine.base.connection import connect
 
     return connect(timeout=30)
 
@@ -109,21 +109,21 @@ def generation() -> tuple[int, int, int]:
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
 def _lab_containers(endpoint_url: str, generation: tuple, lab: str | None, session: str | None):
-    from dashboard.engine import runs
+    from dashboard.engine.ops import runs
 
     return runs.list_lab_containers(client(), lab=lab, session=session)
 
 
 def lab_containers(lab: str | None, session: str | None = None):
     """`docker ps -a` of our containers of `lab` (the current owner's by default)."""
-    from dashboard.engine import labels
+    from dashboard.engine.base import labels
 
     return _lab_containers(endpoint(), generation(), lab, session or labels.current_session())
 
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
 def _image_report(endpoint_url: str, generation: tuple, ref: str):
-    from dashboard.engine import images
+    from dashboard.engine.analysis import images
 
     try:
         return images.image_layers(client(), ref)
@@ -138,7 +138,7 @@ def image_report(ref: str):
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
 def _registry_state(endpoint_url: str, generation: tuple):
-    from dashboard.engine import registry as local_registry
+    from dashboard.engine.ops import registry as local_registry
 
     return local_registry.state(client())
 
@@ -150,7 +150,7 @@ def registry_state():
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
 def _lab_images(endpoint_url: str, generation: tuple, student: str | None):
-    from dashboard.engine import images
+    from dashboard.engine.analysis import images
 
     return images.list_images(client(), student=student)
 
@@ -162,7 +162,7 @@ def lab_images():
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
 def _disk_usage(endpoint_url: str, generation: tuple):
-    from dashboard.engine import diskuse
+    from dashboard.engine.analysis import diskuse
 
     return diskuse.disk_usage(client())
 
@@ -173,7 +173,7 @@ def disk_usage():
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
 def _inventory(endpoint_url: str, generation: tuple, session: str | None, student: str | None):
-    from dashboard.engine import cleanup
+    from dashboard.engine.ops import cleanup
 
     return cleanup.list_ours(client(), session=session, student=student)
 
@@ -185,8 +185,8 @@ def inventory(session: str | None = None):
 
 @st.cache_data(ttl=READS_TTL, show_spinner=False)
 def _roster(endpoint_url: str, generation: tuple):
-    from dashboard.engine import classroom
-    from dashboard.engine.paths import data_dir
+    from dashboard.engine.base.paths import data_dir
+    from dashboard.engine.progress import classroom
 
     return classroom.roster(client(), data_dir())
 
@@ -357,7 +357,7 @@ def presenting() -> bool:
 
 @st.cache_resource(show_spinner=False)
 def _history(path: str):
-    from dashboard.engine.history import History
+    from dashboard.engine.progress.history import History
 
     return History.open(path)  # never raises: a damaged or locked file gives a disabled one
 
@@ -368,7 +368,7 @@ def history():
     Keyed by its path, so pointing DASHBOARD_DATA_DIR / DASHBOARD_HISTORY_DB elsewhere opens
     another file.
     """
-    from dashboard.engine.history import default_path
+    from dashboard.engine.progress.history import default_path
 
     return _history(str(default_path()))
 

@@ -14,8 +14,8 @@ import streamlit as st
 import streamlit.components.v1 as components
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dashboard.engine.connection import DaemonUnavailable
-from dashboard.engine.runs import RunError
+from dashboard.engine.base.connection import DaemonUnavailable
+from dashboard.engine.ops.runs import RunError
 from dashboard.work import terminals
 
 COMPONENT = Path(__file__).parent / "terminal_component"

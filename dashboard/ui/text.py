@@ -4,11 +4,11 @@ so they stay stable. Change one here and the pages follow.
 
 from __future__ import annotations
 
-from dashboard.engine import lessons
+from dashboard.engine.catalog import lessons
 
 # Page titles (each page's st.title) and the navigation labels.
 TITLE_WHY = "Why Docker"
-# The lessons' own come from the catalog (engine/lessons.py).
+# The lessons' own come from the catalog (engine/catalog/lessons.py).
 TITLE_LESSON1 = lessons.get("lesson1").title
 TITLE_CACHE = lessons.get("cache").title
 TITLE_MULTISTAGE = lessons.get("multistage").title

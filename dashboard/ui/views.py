@@ -13,7 +13,9 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from dashboard.engine import images, labels, labs
+from dashboard.engine.analysis import images
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
 from dashboard.ui import charts, common, exports, figures, state, theme
 from dashboard.ui import text as T
 from dashboard.work import tasks
@@ -154,8 +156,8 @@ def input_problem(
 
     `empty`: what to call the command when an empty one is not allowed (docker exec needs one).
     """
-    from dashboard.engine import runs
-    from dashboard.engine.validation import InvalidInput
+    from dashboard.engine.base.validation import InvalidInput
+    from dashboard.engine.ops import runs
 
     try:
         if empty and not (command or "").strip():
@@ -233,7 +235,7 @@ def build_panel(
 ) -> None:
     """A build job: live while it runs, the full report when it is done. Before any build of
     this session, `image` (the tag the button builds) says what is already there, so the panel
-    agrees with the progress checks (engine/checks.py) about who built it and when."""
+    agrees with the progress checks (engine/progress/checks.py) about who built it and when."""
     if snap is None:
         st.caption(idle)
         if image:
@@ -431,7 +433,7 @@ PRUNE_KINDS = (
 
 
 def prune_preview_panel(snap: JobSnapshot | None) -> None:
-    """What `docker system prune -a` would remove (engine/prune.py), ours and not ours."""
+    """What `docker system prune -a` would remove (engine/ops/prune.py), ours and not ours."""
     preview = common.outcome(snap, working="docker system df…")
     if preview is None:
         return
@@ -476,7 +478,7 @@ def prune_preview_panel(snap: JobSnapshot | None) -> None:
 def logs_panel(snap: JobSnapshot | None) -> None:
     """`docker logs -f`: the lines as they come and a "Stop following" button, then how it
     ended (the container stopped, with its exit code, or the student stopped following)."""
-    from dashboard.engine import runs
+    from dashboard.engine.ops import runs
 
     if snap is None:
         st.caption("Not following any container's logs.")

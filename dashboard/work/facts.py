@@ -64,14 +64,15 @@ def read_facts(cli_check: Callable[[str], object] | None = None) -> DaemonFacts:
     refuses its API version is a warning with the fix. `cli_check(endpoint)` stands in for
     `api_versions.check_docker_cli` (the app asks it once per connection, not on every read).
     """
-    from dashboard.engine import gpu, offline
-    from dashboard.engine.connection import (
+    from dashboard.engine.base.connection import (
         DAEMON_ERRORS,
         DaemonUnavailable,
         connect,
         explain,
         resolve_endpoint,
     )
+    from dashboard.engine.offline import offline
+    from dashboard.engine.ops import gpu
 
     endpoint = resolve_endpoint()
     try:
@@ -91,12 +92,12 @@ def read_facts(cli_check: Callable[[str], object] | None = None) -> DaemonFacts:
     warnings: list[str] = []
     compose_version = compose_error = None
     try:
-        from dashboard.engine import compose
+        from dashboard.engine.ops import compose
 
         compose_version = compose.default_cli().version
     except Exception as exc:  # ComposeUnavailable, or a CLI that hangs: say so, do not fail
         compose_error = str(exc)
-    from dashboard.engine import api_versions
+    from dashboard.engine.base import api_versions
 
     cli = (cli_check or api_versions.check_docker_cli)(endpoint.base_url)
     if cli.status == "refused":

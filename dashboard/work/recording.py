@@ -11,7 +11,7 @@ row per service's image), a `tasks.ComposeOutcome` (one row per service containe
 `tasks.GpuOutcome` (the GPU lesson's run) and a `tasks.ExecOutcome` (one `docker exec`). Other
 results (container actions, clean-up) are not builds or runs and are
 left out. Recording never fails a job: the history swallows its own errors (see
-engine/history.py), and anything else is logged.
+engine/progress/history.py), and anything else is logged.
 
 No Streamlit here: the app hands in the History it keeps open (ui/state.py).
 """
@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from dashboard.engine.history import History, default_path
+from dashboard.engine.progress.history import History, default_path
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def record(history: History | None, result: Any) -> list[int | None]:
     """Record what a finished job returned; the new row ids (None for a dropped write)."""
     if history is None or not history.enabled or result is None:
         return []
-    from dashboard.engine.builds import BuildResult
+    from dashboard.engine.ops.builds import BuildResult
 
     if isinstance(result, BuildResult):  # before importing tasks: the CLI's `build` needs none
         return _record_build(history, result)
@@ -80,7 +80,7 @@ def record_services(
 def open_history() -> History:
     """The current owner's history file, for a process that keeps none open (the CLI).
 
-    Never raises: a damaged or locked file gives a disabled History (engine/history.py).
+    Never raises: a damaged or locked file gives a disabled History (engine/progress/history.py).
     """
     return History.open(default_path())
 

@@ -7,7 +7,8 @@ only with the hub's OAuth for this seat: the student's own browser, or a token t
 their server (the roster service's). So the instructor reads progress without root on any
 node: each seat reads its own student's history and its own node's engine.
 
-- `GET  .../_dashboard/seat/progress`: the student's `StudentRecord` (engine/classroom.py) as
+- `GET  .../_dashboard/seat/progress`: the student's `StudentRecord` (engine/progress/classroom.py)
+as
   JSON, with the node's name.
 - `GET  .../_dashboard/seat/ready`: answers once the modules the pages import are loaded
   (dashboard/work/warm_up.py), so the student's first page is not the one that loads them. The
@@ -34,8 +35,8 @@ READY_WAIT_S = 120.0  # then it answers anyway: a seat that loads slowly still o
 
 def progress() -> dict:
     """The seat's student's record, ready for JSON."""
-    from dashboard.engine import classroom
-    from dashboard.engine.connection import connect
+    from dashboard.engine.base.connection import connect
+    from dashboard.engine.progress import classroom
 
     client = connect()
     try:
@@ -55,8 +56,8 @@ def progress() -> dict:
 
 def clean() -> dict:
     """Remove what carries the seat's student's label on this node; what was removed."""
-    from dashboard.engine import cleanup
-    from dashboard.engine.connection import connect
+    from dashboard.engine.base.connection import connect
+    from dashboard.engine.ops import cleanup
 
     student = settings.seat_student() or ""
     client = connect()

@@ -7,7 +7,7 @@ of a progress bar that never moves. A waiting job that is cancelled leaves the q
 
 No Streamlit here (tests/unit/test_slots.py); dashboard/ui/state.py wraps build targets with
 `admit` of `server_queue()` in classroom mode: this `SlotQueue`, or in a hub's seat the
-machine's own queue (engine/node_queue.py), which every seat on that machine shares.
+machine's own queue (engine/ops/node_queue.py), which every seat on that machine shares.
 """
 
 from __future__ import annotations
@@ -112,13 +112,13 @@ class SlotQueue:
 def server_queue():
     """The build queue of this dashboard: its own `SlotQueue` (one process holds the class),
     or, in a classroom hub's seat, the queue of the machine's engine that every seat on that
-    machine shares (engine/node_queue.py): DASHBOARD_BUILD_SLOTS, else one per CPU of the
+    machine shares (engine/ops/node_queue.py): DASHBOARD_BUILD_SLOTS, else one per CPU of the
     machine."""
     student = settings.seat_student()
     if not student:
         return SlotQueue(default_slots())
-    from dashboard.engine import node_queue
-    from dashboard.engine.connection import connect
+    from dashboard.engine.base.connection import connect
+    from dashboard.engine.ops import node_queue
 
     slots = settings.build_slots()
     if not slots:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard import settings
-from dashboard.engine.build_stream import StepLike
+from dashboard.engine.ops.build_stream import StepLike
 from dashboard.work import workspace
 from dashboard.work.jobs import Job
 
@@ -30,7 +30,7 @@ LIVE_LOG_LINES = 400  # what a job keeps for the live log (the engine keeps its 
 
 @contextlib.contextmanager
 def docker_client() -> Iterator[Any]:
-    from dashboard.engine.connection import connect
+    from dashboard.engine.base.connection import connect
 
     client = connect()
     try:
@@ -93,8 +93,8 @@ class StepRow(StepLike):
 
 def consume_build(job: Job, events, *, state_key: str = "steps", prefix: str = ""):
     """Follow a `builds.stream_build` generator: live log, progress, steps; return the result."""
-    from dashboard.engine.build_stream import StepFinished, StepOutput, StepStarted
-    from dashboard.engine.builds import BuildFinished
+    from dashboard.engine.ops.build_stream import StepFinished, StepOutput, StepStarted
+    from dashboard.engine.ops.builds import BuildFinished
 
     rows: dict[tuple[int, int], StepRow] = {}
     total = 1
@@ -139,7 +139,8 @@ def build_lab(lab_name: str, nocache: bool = False, stage: str | None = None) ->
     """`docker build -t IMAGE -f DOCKERFILE labs/FOLDER` for a catalog lab (`--target STAGE`)."""
 
     def target(job: Job):
-        from dashboard.engine import builds, labs
+        from dashboard.engine.catalog import labs
+        from dashboard.engine.ops import builds
 
         lab = labs.get(lab_name)
         with docker_client() as client:
@@ -155,7 +156,7 @@ def build_folder(folder: Path, dockerfile: str, tag: str, lab_name: str) -> Targ
     """A build of a folder that is not a catalog lab (a working copy)."""
 
     def target(job: Job):
-        from dashboard.engine import builds
+        from dashboard.engine.ops import builds
 
         with docker_client() as client:
             events = builds.stream_build(
@@ -183,7 +184,8 @@ def rmi_then_rebuild(lab_name: str) -> Target:
     """`docker rmi IMAGE`, then `docker build` of the lab: the layers were never deleted."""
 
     def target(job: Job):
-        from dashboard.engine import builds, labs, prune
+        from dashboard.engine.catalog import labs
+        from dashboard.engine.ops import builds, prune
 
         lab = labs.get(lab_name)
         with docker_client() as client:
@@ -206,7 +208,7 @@ def rmi_then_rebuild(lab_name: str) -> Target:
 def prune_preview() -> Target:
     """What `docker builder prune -a` and `docker system prune -a` would remove (reads only)."""
 
-    return engine_call("prune", "prune_preview", progress="docker system df")
+    return engine_call("ops.prune", "prune_preview", progress="docker system df")
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ def cache_order_pair(folder: Path, variants: dict[str, tuple[str, str]]) -> Targ
     """
 
     def target(job: Job):
-        from dashboard.engine import builds
+        from dashboard.engine.ops import builds
 
         baseline: dict[str, Any] = {}
         rebuild: dict[str, Any] = {}
@@ -280,7 +282,8 @@ def run_image(
     """`docker run [--name NAME] IMAGE`: stream its lines, then parse what the lab printed."""
 
     def target(job: Job):
-        from dashboard.engine import lab_output, runs
+        from dashboard.engine.catalog import lab_output
+        from dashboard.engine.ops import runs
 
         job.progress(None, runs.docker_run_command(image, command=command, name=name))
         with docker_client() as client:
@@ -309,7 +312,7 @@ class ActionOutcome:
 
 def start_detached(image: str, lab: str, command: str, name: str | None) -> Target:
     def target(job: Job):
-        from dashboard.engine import runs
+        from dashboard.engine.ops import runs
 
         with docker_client() as client:
             record = runs.start_detached(client, image, lab=lab, command=command, name=name or None)
@@ -324,7 +327,7 @@ def start_detached(image: str, lab: str, command: str, name: str | None) -> Targ
 
 def stop_container(container_id: str) -> Target:
     def target(job: Job):
-        from dashboard.engine import runs
+        from dashboard.engine.ops import runs
 
         with docker_client() as client:
             action = runs.stop_container(client, container_id)
@@ -336,7 +339,7 @@ def stop_container(container_id: str) -> Target:
 
 def remove_container(container_id: str, force: bool = False) -> Target:
     def target(job: Job):
-        from dashboard.engine import runs
+        from dashboard.engine.ops import runs
 
         with docker_client() as client:
             action = runs.remove_container(client, container_id, force=force)
@@ -350,7 +353,7 @@ def remove_containers(container_ids: list[str], force: bool = True) -> Target:
     """`docker rm -f A B ...` of containers of ours (a refusal's fix: they may still run)."""
 
     def target(job: Job):
-        from dashboard.engine import runs
+        from dashboard.engine.ops import runs
 
         done = []
         with docker_client() as client:
@@ -374,7 +377,8 @@ class ExecOutcome:
 
 def exec_in(container_id: str, name: str, command: str) -> Target:
     def target(job: Job):
-        from dashboard.engine import lab_output, runs
+        from dashboard.engine.catalog import lab_output
+        from dashboard.engine.ops import runs
 
         job.progress(None, f"docker exec {name} {command}")
         with docker_client() as client:
@@ -389,7 +393,7 @@ def follow_logs(container_id: str, name: str) -> Target:
     container stops or the job is cancelled ("Stop following"; the container keeps running)."""
 
     def target(job: Job):
-        from dashboard.engine import runs
+        from dashboard.engine.ops import runs
 
         job.progress(None, runs.docker_logs_command(name, follow=True))
         with docker_client() as client:
@@ -419,7 +423,10 @@ def make_target(lab_name: str, target: str | None) -> Target:
     owner's names): make's and docker's lines into the job, then what Docker refused."""
 
     def run(job: Job):
-        from dashboard.engine import builds, lab_output, labs, make, offline, paths
+        from dashboard.engine.base import paths
+        from dashboard.engine.catalog import lab_output, labs
+        from dashboard.engine.offline import offline
+        from dashboard.engine.ops import builds, make
         from dashboard.work import workspace
 
         lab = labs.get(lab_name)
@@ -454,9 +461,10 @@ def compose_project_name() -> str:
     """The wine pair's Compose project: "wine", as `docker compose` names it after the folder.
 
     DASHBOARD_COMPOSE_PROJECT picks another name (tests, or two dashboards on one daemon); a
-    classroom student gets their own (`wine-alice`, see engine/owner.py).
+    classroom student gets their own (`wine-alice`, see engine/base/owner.py).
     """
-    from dashboard.engine import compose, owner
+    from dashboard.engine.base import owner
+    from dashboard.engine.ops import compose
 
     return owner.current().compose_project(settings.compose_project() or compose.DEFAULT_PROJECT)
 
@@ -468,7 +476,7 @@ def compose_project(client, env: dict[str, str] | None = None, *, bind: bool = F
     """The wine pair's project (`compose_project_name`) on `client`. `bind`: the lecture's
     version, from a working copy of labs/wine with compose.bind.yaml on top, so the model lands
     in the copy's `shared/` folder (never in the repository)."""
-    from dashboard.engine import compose
+    from dashboard.engine.ops import compose
 
     if not bind:
         return compose.ComposeProject(client, compose_project_name(), lab="wine", env=env or {})
@@ -490,7 +498,7 @@ def compose_build(env: dict[str, str], *, bind: bool = False) -> Target:
             result = consume_build(job, project.build_steps())  # the steps go to state "steps"
             job.update(build=result)
             if result is None or not result.ok:
-                from dashboard.engine.compose import ComposeBuildFailed
+                from dashboard.engine.ops.compose import ComposeBuildFailed
 
                 raise ComposeBuildFailed(result.error if result else "The build did not finish.")
             return ComposeBuildOutcome(result, project.service_builds(result))
@@ -536,8 +544,8 @@ def compose_up(env: dict[str, str], timeout: float = 300, *, bind: bool = False)
     """`docker compose up -d`, then watch both services until they exit (or the deadline)."""
 
     def target(job: Job):
-        from dashboard.engine import lab_output
-        from dashboard.engine.compose import EventKind
+        from dashboard.engine.catalog import lab_output
+        from dashboard.engine.ops.compose import EventKind
 
         started = time.monotonic()
         with docker_client() as client:
@@ -630,7 +638,9 @@ def gpu_run(image: str, timeout: float = 120) -> Target:
     def target(job: Job):
         import docker
 
-        from dashboard.engine import gpu, lab_output, labels
+        from dashboard.engine.base import labels
+        from dashboard.engine.catalog import lab_output
+        from dashboard.engine.ops import gpu
 
         job.progress(None, f"docker run --gpus all {image}")
         with docker_client() as client:
@@ -651,7 +661,7 @@ def gpu_run(image: str, timeout: float = 120) -> Target:
 
 
 def gpu_probe() -> Target:
-    return engine_call("gpu", "gpu_status", probe=True)
+    return engine_call("ops.gpu", "gpu_status", probe=True)
 
 
 # ---------------------------------------------------------------- sizes and clean-up
@@ -674,7 +684,7 @@ class EfficiencyOutcome:
     layers: tuple[LayerFilesSummary, ...]
     archive_bytes: int
     save_seconds: float
-    source: str = ""  # analysis.SOURCE_SAVE, SOURCE_OVERLAY2 or SOURCE_CONTAINERD
+    source: str = ""  # layerfiles.SOURCE_SAVE, SOURCE_OVERLAY2 or SOURCE_CONTAINERD
     fallback_reason: str = ""  # why `docker save` was used instead of a fast path
 
 
@@ -683,12 +693,12 @@ def analyse_image(ref: str) -> Target:
     `docker save`), score it the way dive does."""
 
     def target(job: Job):
-        from dashboard.engine import analysis
-        from dashboard.engine.analysis import efficiency
+        from dashboard.engine.analysis import layerfiles
+        from dashboard.engine.analysis.layerfiles import efficiency
 
         job.progress(None, f"reading every layer's files of {ref}")
         with docker_client() as client:
-            files = analysis.image_files(client, ref)
+            files = layerfiles.image_files(client, ref)
         report = efficiency.efficiency(files.layers, top=15)
         layers = tuple(
             LayerFilesSummary(
@@ -718,7 +728,7 @@ def remove_leftovers(inventory) -> Target:
     """Remove exactly these leftovers of earlier sessions (cleanup.remove_all: never forced)."""
 
     progress = f"Removing {len(inventory.all)} leftovers"
-    return engine_call("cleanup", "remove_all", inventory, progress=progress)
+    return engine_call("ops.cleanup", "remove_all", inventory, progress=progress)
 
 
 def reset(
@@ -733,7 +743,8 @@ def reset(
     but containers; `keep_volumes`: volumes never removed here (by name)."""
 
     def target(job: Job):
-        from dashboard.engine import cleanup, owner
+        from dashboard.engine.base import owner
+        from dashboard.engine.ops import cleanup
 
         student = owner.current().student
         with docker_client() as client:
@@ -753,7 +764,9 @@ def reset_student(student: str) -> Target:
     """The instructor's clean-up of one classroom student: everything with their label."""
 
     progress = f"Removing what {student} made"
-    return engine_call("cleanup", "reset", include_images=True, student=student, progress=progress)
+    return engine_call(
+        "ops.cleanup", "reset", include_images=True, student=student, progress=progress
+    )
 
 
 # ---------------------------------------------------------------- the registry lesson
@@ -763,7 +776,7 @@ def registry_up() -> Target:
     """Start the local registry on 127.0.0.1:5000 (its image first: pulled, or from Debian)."""
 
     def target(job: Job):
-        from dashboard.engine import registry
+        from dashboard.engine.ops import registry
 
         job.progress(None, "Starting the registry")
         with docker_client() as client:
@@ -773,7 +786,7 @@ def registry_up() -> Target:
 
 
 def registry_down(volume: bool) -> Target:
-    return engine_call("registry", "down", volume=volume)
+    return engine_call("ops.registry", "down", volume=volume)
 
 
 @dataclass(frozen=True)
@@ -790,7 +803,8 @@ def registry_push(lab_name: str) -> Target:
     def target(job: Job):
         import docker
 
-        from dashboard.engine import builds, labs, registry
+        from dashboard.engine.catalog import labs
+        from dashboard.engine.ops import builds, registry
 
         lab = labs.get(lab_name)
         built = None
@@ -815,7 +829,7 @@ def registry_push(lab_name: str) -> Target:
 
 def registry_rmi(image: str, also_source: bool = False) -> Target:
     def target(job: Job):
-        from dashboard.engine import registry
+        from dashboard.engine.ops import registry
 
         with docker_client() as client:
             untagged = registry.remove_local(client, image, also_source=also_source)
@@ -835,7 +849,7 @@ class RegistryPullOutcome:
 
 def registry_pull(image: str) -> Target:
     def target(job: Job):
-        from dashboard.engine import registry
+        from dashboard.engine.ops import registry
 
         job.progress(None, registry.pull_command(image))
         with docker_client() as client:
@@ -859,7 +873,7 @@ def registry_view(image: str) -> Target:
     """The catalog, the tags, and `image`'s manifest next to `docker history` (reads only)."""
 
     def target(job: Job):
-        from dashboard.engine import registry
+        from dashboard.engine.ops import registry
 
         job.progress(None, registry.api_command("/v2/_catalog"))
         with docker_client() as client:

@@ -218,9 +218,9 @@ def exec_opener(container: str, owner) -> Opener:
     ownership and running checks made again at connect time."""
 
     def open_(cols: int, rows: int) -> Stream:
-        from dashboard.engine import owner as owners
-        from dashboard.engine import terminal
-        from dashboard.engine.connection import connect
+        from dashboard.engine.base import owner as owners
+        from dashboard.engine.base.connection import connect
+        from dashboard.engine.ops import terminal
 
         with owners.acting_for(owner):
             client = connect()
@@ -245,7 +245,7 @@ class Opened:
 
 def check(container: str):
     """The engine's `terminal.check` on a fresh client: the `Target`, or `TerminalRefused`."""
-    from dashboard.engine import terminal
+    from dashboard.engine.ops import terminal
     from dashboard.work.tasks import docker_client
 
     with docker_client() as client:
@@ -255,7 +255,7 @@ def check(container: str):
 def open_terminal(container: str, *, session: str, origin: str, xsrf: bytes | None) -> Opened:
     """Check `container` now (the engine's `TerminalRefused` says why not) and issue a grant
     for it to this browser session; the exec starts when the browser connects."""
-    from dashboard.engine import owner
+    from dashboard.engine.base import owner
 
     target = check(container)
     grant = _registry.issue(

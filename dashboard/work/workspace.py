@@ -29,7 +29,7 @@ WORKING_TAGS = {
 
 def working_tag(folder: str, dockerfile: str) -> str:
     """The tag a working copy builds as; DASHBOARD_TAG_SUFFIX makes it unique (tests)."""
-    from dashboard.engine import owner
+    from dashboard.engine.base import owner
 
     tag = WORKING_TAGS[folder][dockerfile]
     suffix = settings.tag_suffix()
@@ -41,8 +41,8 @@ _SKIP = shutil.ignore_patterns("model_pipeline.joblib", "__pycache__", "*.pyc", 
 
 
 def root() -> Path:
-    """The working copies' folder (a classroom student's own, see engine/owner.py)."""
-    from dashboard.engine.paths import owner_data_dir
+    """The working copies' folder (a classroom student's own, see engine/base/owner.py)."""
+    from dashboard.engine.base.paths import owner_data_dir
 
     return owner_data_dir() / "workspace"
 
@@ -53,7 +53,7 @@ def copy_path(folder: str) -> Path:
 
 def ensure_copy(folder: str) -> Path:
     """The working copy of labs/FOLDER, made from the lab on first use."""
-    from dashboard.engine.paths import labs_dir
+    from dashboard.engine.base.paths import labs_dir
 
     dest = copy_path(folder)
     if not dest.exists():
@@ -75,7 +75,7 @@ def reset_copy(folder: str) -> Path:
 
 def reset_file(folder: str, name: str) -> Path:
     """One file of the copy made again from the lab (the others keep their edits)."""
-    from dashboard.engine.paths import labs_dir
+    from dashboard.engine.base.paths import labs_dir
 
     target = ensure_copy(folder) / name
     shutil.copyfile(labs_dir() / folder / name, target)
@@ -85,9 +85,9 @@ def reset_file(folder: str, name: str) -> Path:
 def add_make_target(folder: str, name: str, recipe: str) -> str:
     """Append a target of the student's own to the copy's Makefile (never to labs/); its name.
 
-    Raises InvalidInput (engine/make.py checks the name and the one-line recipe).
+    Raises InvalidInput (engine/ops/make.py checks the name and the one-line recipe).
     """
-    from dashboard.engine import make
+    from dashboard.engine.ops import make
 
     path = ensure_copy(folder) / make.MAKEFILE
     makefile = make.read_makefile(path)
@@ -129,7 +129,7 @@ def edits(folder: str, name: str = "main.py") -> int:
 def changed_files(folder: str) -> tuple[str, ...]:
     """The files of the copy (top level) whose bytes differ from the lab's, or that the lab
     does not have."""
-    from dashboard.engine.paths import labs_dir
+    from dashboard.engine.base.paths import labs_dir
 
     copy = copy_path(folder)
     if not copy.exists():
@@ -146,7 +146,7 @@ def changed_files(folder: str) -> tuple[str, ...]:
 
 
 def differs_from_lab(folder: str, name: str = "main.py") -> bool:
-    from dashboard.engine.paths import labs_dir
+    from dashboard.engine.base.paths import labs_dir
 
     path = copy_path(folder) / name
     return path.exists() and path.read_bytes() != (labs_dir() / folder / name).read_bytes()

@@ -15,7 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard.engine import labels
+from dashboard.engine.base import labels
 from tests.app.helpers import new_app
 
 

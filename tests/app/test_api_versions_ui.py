@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine import api_versions
+from dashboard.engine.base import api_versions
 from dashboard.ui import text as T
 from tests import fault_daemon
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.engine import builds, labs
-from dashboard.engine.paths import labs_dir
+from dashboard.engine.base.paths import labs_dir
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds
 from dashboard.work import workspace
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 

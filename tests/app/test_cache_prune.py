@@ -44,7 +44,8 @@ def test_prune_is_shown_not_run_and_a_rebuild_from_zero_is_measured(
 def test_rmi_then_rebuild_and_a_prune_from_zero_side_by_side(
     docker_client, app, session_id, expected_builder
 ):
-    from dashboard.engine import builds, labs
+    from dashboard.engine.catalog import labs
+    from dashboard.engine.ops import builds
 
     iris = labs.get("iris")
     assert builds.build_lab(docker_client, iris).ok

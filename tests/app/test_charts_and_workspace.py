@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine import images
-from dashboard.engine.paths import REPO_ROOT
+from dashboard.engine.analysis import images
+from dashboard.engine.base.paths import REPO_ROOT
 from dashboard.ui import charts, diagrams, theme
 from dashboard.work import workspace
 from dashboard.work.tasks import StepRow

@@ -11,7 +11,9 @@ from __future__ import annotations
 import docker
 import pytest
 
-from dashboard.engine import cleanup, labels, labs, owner
+from dashboard.engine.base import labels, owner
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import cleanup
 from tests.app.helpers import assert_clean, metrics, new_app, succeeded, wait_for
 
 pytestmark = pytest.mark.docker

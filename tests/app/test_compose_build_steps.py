@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.engine import compose
-from dashboard.engine.history import History
-from dashboard.engine.history import default_path as history_path
+from dashboard.engine.ops import compose
+from dashboard.engine.progress.history import History
+from dashboard.engine.progress.history import default_path as history_path
 from dashboard.ui import state
 from dashboard.work.jobs import JobKey
 from tests.app.helpers import assert_clean, open_page, wait_for

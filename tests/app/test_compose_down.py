@@ -13,7 +13,7 @@ import contextlib
 import docker
 import pytest
 
-from dashboard.engine import compose
+from dashboard.engine.ops import compose
 from dashboard.work import workspace
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 

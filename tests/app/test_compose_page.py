@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.engine import compose, labs
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import compose
 from dashboard.work import workspace
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 

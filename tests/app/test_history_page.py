@@ -18,10 +18,11 @@ from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import app_test
 
-from dashboard.engine import hadolint, labs
-from dashboard.engine import history as hist
-from dashboard.engine.history import History
-from dashboard.engine.paths import labs_dir
+from dashboard.engine.analysis import hadolint
+from dashboard.engine.base.paths import labs_dir
+from dashboard.engine.catalog import labs
+from dashboard.engine.progress import history as hist
+from dashboard.engine.progress.history import History
 from dashboard.ui import guide
 from tests.app.helpers import assert_clean, metrics, new_app, open_page, wait_for
 from tests.unit.test_history import recorded_build, recorded_run
@@ -31,7 +32,7 @@ IRIS = labs.get("iris")
 
 @pytest.fixture
 def db_path(isolated, tmp_path) -> Path:
-    from dashboard.engine.history import default_path
+    from dashboard.engine.progress.history import default_path
 
     path = default_path()
     assert path.is_relative_to(tmp_path)  # the test's own data folder, not the user's
@@ -305,7 +306,7 @@ def test_an_earlier_versions_history_is_moved_and_the_sidebar_says_so(
     isolated, tmp_path, monkeypatch
 ):
     from dashboard import settings
-    from dashboard.engine import paths
+    from dashboard.engine.base import paths
 
     monkeypatch.delenv(settings.DATA_DIR)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))

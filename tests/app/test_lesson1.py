@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.engine import labs
-from dashboard.engine.history import EXEC, History
-from dashboard.engine.history import default_path as history_path
-from dashboard.engine.offline import BASE_IMAGE as BASE
+from dashboard.engine.catalog import labs
+from dashboard.engine.offline.offline import BASE_IMAGE as BASE
+from dashboard.engine.progress.history import EXEC, History
+from dashboard.engine.progress.history import default_path as history_path
 from dashboard.ui import theme
 from tests.app.helpers import (
     assert_clean,

@@ -14,7 +14,8 @@ import contextlib
 import docker
 import pytest
 
-from dashboard.engine import labels, make
+from dashboard.engine.base import labels
+from dashboard.engine.ops import make
 from dashboard.work import workspace
 from tests.app.helpers import assert_clean, metrics, open_page, succeeded, wait_for
 

@@ -8,7 +8,10 @@ import json
 import docker
 import pytest
 
-from dashboard.engine import builds, gpu, images, labels, labs
+from dashboard.engine.analysis import images
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds, gpu
 from dashboard.ui import state, theme
 from dashboard.work.jobs import JobKey
 from tests.app.helpers import assert_clean, metrics, open_page, unpacked_layers, wait_for
@@ -105,7 +108,7 @@ def test_sizes_lists_lab_images_and_scores_one(docker_client, app):
 
 
 def test_session_clean_up_removes_ours_and_leaves_others(docker_client, app, session_id):
-    from dashboard.engine import runs
+    from dashboard.engine.ops import runs
 
     ours = runs.start_detached(
         docker_client,

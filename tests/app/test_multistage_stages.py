@@ -11,7 +11,8 @@ import contextlib
 import docker
 import pytest
 
-from dashboard.engine import labels, labs
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
 from dashboard.ui import state
 from dashboard.work.jobs import JobKey
 from tests.app.helpers import assert_clean, open_page, wait_for

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dashboard.engine import labels
+from dashboard.engine.base import labels
 from dashboard.ui import state
 from dashboard.ui import text as T
 from dashboard.work import facts as facts_module

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from dashboard.engine import offline
+from dashboard.engine.offline import offline
 from dashboard.work import workspace
 from tests.app.helpers import assert_clean, open_page
 from tests.app.test_safety_ui import rebuild_copy, texts

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.engine import registry
+from dashboard.engine.ops import registry
 from tests.app.helpers import assert_clean, open_page, wait_for
 from tests.lab_images import iris_image, untag_pushed
 

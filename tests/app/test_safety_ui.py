@@ -19,7 +19,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import labels, labs
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
 from dashboard.ui import common
 from dashboard.ui import text as T
 from dashboard.ui.leftovers import age

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.engine import analysis
-from dashboard.engine.analysis import dispatch
-from dashboard.engine.analysis.efficiency import efficiency
+from dashboard.engine.analysis import layerfiles
+from dashboard.engine.analysis.layerfiles import dispatch
+from dashboard.engine.analysis.layerfiles.efficiency import efficiency
 from tests.app.helpers import assert_clean, metrics, open_page, wait_for
 from tests.lab_images import iris_image
 from tests.tcp_forward import TcpForward
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
 
-SOURCES = {"overlay2": analysis.SOURCE_OVERLAY2, "containerd": analysis.SOURCE_CONTAINERD}
+SOURCES = {"overlay2": layerfiles.SOURCE_OVERLAY2, "containerd": layerfiles.SOURCE_CONTAINERD}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def image(docker_client) -> str:
 
 @pytest.fixture(scope="module")
 def expected(docker_client, image):
-    return efficiency(analysis.image_files(docker_client, image, method="save").layers)
+    return efficiency(layerfiles.image_files(docker_client, image, method="save").layers)
 
 
 def analyse(at, ref: str):

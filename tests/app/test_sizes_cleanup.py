@@ -13,7 +13,8 @@ import uuid
 import docker
 import pytest
 
-from dashboard.engine import labels, registry, runs
+from dashboard.engine.base import labels
+from dashboard.engine.ops import registry, runs
 from tests.app.helpers import assert_clean, open_page, wait_for
 
 pytestmark = pytest.mark.docker

@@ -13,8 +13,10 @@ from datetime import datetime
 import docker
 import pytest
 
-from dashboard.engine import cleanup, labs, owner
-from dashboard.engine.docker_text import parse_docker_time
+from dashboard.engine.base import owner
+from dashboard.engine.base.docker_text import parse_docker_time
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import cleanup
 from dashboard.ui import guide
 from dashboard.ui import text as T
 from tests.app.helpers import assert_clean, metrics, new_app, succeeded, wait_for
@@ -258,7 +260,7 @@ def test_a_refused_rmi_offers_the_fix_and_does_not_go_stale(docker_client, stude
 def test_the_first_rebuild_of_a_copy_names_the_edit_and_no_cache_says_no_cache(
     app, docker_client, working_tag
 ):
-    from dashboard.engine import builds
+    from dashboard.engine.ops import builds
 
     assert builds.build_lab(docker_client, labs.get("iris")).ok  # lesson 1's build of the lab
     at = app
@@ -294,7 +296,7 @@ def test_the_ci_page_lists_every_step_it_draws(app):
     at.run()
     at.switch_page("pages/cicd.py").run()
     assert_clean(at)
-    from dashboard.engine.paths import REPO_ROOT
+    from dashboard.engine.base.paths import REPO_ROOT
 
     script = diagrams.read_ci_script(REPO_ROOT / ".ci" / "run")
     steps = [s for s in diagrams.ci_steps(script) if s != "done"]
@@ -307,7 +309,7 @@ def test_the_ci_page_lists_every_step_it_draws(app):
 
 
 def test_dismissed_leftovers_stay_dismissed_after_a_reload(app, docker_client, monkeypatch):
-    from dashboard.engine import labels
+    from dashboard.engine.base import labels
 
     old = "test-old-" + datetime.now().strftime("%H%M%S%f")
     container = docker_client.containers.create(
@@ -341,7 +343,7 @@ def test_the_history_diff_compares_two_builds_of_one_lab(app):
     of the same lab and Dockerfile, not on two different labs' Dockerfiles."""
     import dataclasses
 
-    from dashboard.engine.history import History, default_path
+    from dashboard.engine.progress.history import History, default_path
     from tests.unit.test_history import recorded_build
 
     def build(lab: str, path: str, text: str):

@@ -11,8 +11,8 @@ import uuid
 import docker
 import pytest
 
-from dashboard.engine import runs
-from dashboard.engine.offline import BASE_IMAGE
+from dashboard.engine.offline.offline import BASE_IMAGE
+from dashboard.engine.ops import runs
 from tests.app.helpers import open_page, start_detached, wait_for
 from tests.lab_images import iris_image
 

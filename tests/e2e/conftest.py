@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import labels
+from dashboard.engine.base import labels
 from tests.e2e.browser import ARTIFACTS, VIEWPORT, app_env, serve, watched_page
 
 

@@ -12,7 +12,7 @@ import uuid
 import docker
 import pytest
 
-from dashboard.engine import runs
+from dashboard.engine.ops import runs
 from tests.e2e.browser import PAGE_MS, button, open_url, wait_idle
 from tests.lab_images import iris_image
 

@@ -19,7 +19,8 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.engine import cleanup, labels, owner
+from dashboard.engine.base import labels, owner
+from dashboard.engine.ops import cleanup
 from dashboard.ui import text as T
 from tests.e2e.browser import (
     ARTIFACTS,

@@ -18,7 +18,8 @@ import docker
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.engine import cleanup, owner
+from dashboard.engine.base import owner
+from dashboard.engine.ops import cleanup
 from dashboard.ui import text as T
 from tests.e2e.browser import (
     JOB_MS,

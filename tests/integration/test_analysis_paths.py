@@ -24,19 +24,21 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import analysis, labels, offline
-from dashboard.engine.analysis import dispatch, overlay2
-from dashboard.engine.analysis.docker_save import ImageArchive
-from dashboard.engine.analysis.efficiency import efficiency
-from dashboard.engine.analysis.layertar import Compression, compression_of
-from dashboard.engine.analysis.records import CONTAINERD, OVERLAY2, TarEntry
-from dashboard.engine.images import ImageGone
+from dashboard.engine.analysis import layerfiles
+from dashboard.engine.analysis.images import ImageGone
+from dashboard.engine.analysis.layerfiles import dispatch, overlay2
+from dashboard.engine.analysis.layerfiles.docker_save import ImageArchive
+from dashboard.engine.analysis.layerfiles.efficiency import efficiency
+from dashboard.engine.analysis.layerfiles.layertar import Compression, compression_of
+from dashboard.engine.analysis.layerfiles.records import CONTAINERD, OVERLAY2, TarEntry
+from dashboard.engine.base import labels
+from dashboard.engine.offline import offline
 from tests.lab_images import iris_image
 from tests.tcp_forward import TcpForward
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
 
-SOURCES = {OVERLAY2: analysis.SOURCE_OVERLAY2, CONTAINERD: analysis.SOURCE_CONTAINERD}
+SOURCES = {OVERLAY2: layerfiles.SOURCE_OVERLAY2, CONTAINERD: layerfiles.SOURCE_CONTAINERD}
 NO_PATH = {OVERLAY2: "no overlay2 layer store to read", CONTAINERD: "no containerd image store"}
 
 DOCKERFILE = """\
@@ -88,8 +90,8 @@ def fast(docker_client) -> str:
     return method
 
 
-def assert_same(saved: analysis.ImageFiles, other: analysis.ImageFiles) -> None:
-    assert saved.source == analysis.SOURCE_SAVE and saved.archive_bytes > 0
+def assert_same(saved: layerfiles.ImageFiles, other: layerfiles.ImageFiles) -> None:
+    assert saved.source == layerfiles.SOURCE_SAVE and saved.archive_bytes > 0
     assert (other.image_id, other.config_digest, other.repo_tags) == (
         saved.image_id,
         saved.config_digest,
@@ -106,24 +108,24 @@ def assert_same(saved: analysis.ImageFiles, other: analysis.ImageFiles) -> None:
 @pytest.mark.parametrize("image", ["whiteout_image", "lab_image"])
 def test_every_path_gives_the_records_of_docker_save(request, docker_client, fast, image):
     ref = request.getfixturevalue(image)
-    saved = analysis.image_files(docker_client, ref, method="save")
+    saved = layerfiles.image_files(docker_client, ref, method="save")
     assert saved.image_id == docker_client.api.inspect_image(ref)["Id"]
     assert saved.fallback_reason == ""
     for method in (OVERLAY2, CONTAINERD):
         if method == fast:
-            files = analysis.image_files(docker_client, ref, method=method)
+            files = layerfiles.image_files(docker_client, ref, method=method)
             assert files.source == SOURCES[method] and files.archive_bytes == 0
             assert_same(saved, files)
         else:
-            with pytest.raises(analysis.NotAvailable, match=NO_PATH[method]):
-                analysis.image_files(docker_client, ref, method=method)
-    auto = analysis.image_files(docker_client, ref)
+            with pytest.raises(layerfiles.NotAvailable, match=NO_PATH[method]):
+                layerfiles.image_files(docker_client, ref, method=method)
+    auto = layerfiles.image_files(docker_client, ref)
     assert auto.source == SOURCES[fast] and auto.fallback_reason == ""
     assert_same(saved, auto)
 
 
 def test_the_whiteout_image_has_what_its_dockerfile_did(docker_client, whiteout_image, fast):
-    files = analysis.image_files(docker_client, whiteout_image)
+    files = layerfiles.image_files(docker_client, whiteout_image)
     top = files.layers[-1]
     assert {c.path for c in top.removed} == {"/demo/gone.bin", "/demo/swap/old"}
     # The re-made directory: overlay2's differ marks it opaque, containerd's whites out what
@@ -148,12 +150,12 @@ def test_overlay2_reads_tar_split_and_its_folder_walk_agrees(docker_client, whit
     if fast == CONTAINERD:
         assert (inspect.get("GraphDriver") or {}).get("Name") != OVERLAY2
         assert not (root / "image" / OVERLAY2).exists()
-        with pytest.raises(analysis.NotAvailable, match="not overlay2"):
+        with pytest.raises(layerfiles.NotAvailable, match="not overlay2"):
             overlay2.manifest(inspect, root)
         return
     manifest, folders = overlay2.manifest(inspect, root)
     assert {layer.media_type for layer in manifest.layers} == {overlay2.TAR_SPLIT}
-    saved = analysis.image_files(docker_client, whiteout_image, method="save")
+    saved = layerfiles.image_files(docker_client, whiteout_image, method="save")
     base = len(docker_client.api.inspect_image(offline.BASE_IMAGE)["RootFS"]["Layers"])
     ours = list(zip(saved.layers, folders, strict=True))[base:]
     assert len(ours) == 3
@@ -164,21 +166,21 @@ def test_overlay2_reads_tar_split_and_its_folder_walk_agrees(docker_client, whit
 def test_a_missing_image_is_gone_on_every_path(docker_client, whiteout_image, fast):
     for method in ("auto", "save", fast):
         with pytest.raises(ImageGone):
-            analysis.image_files(docker_client, whiteout_image + "-missing", method=method)
+            layerfiles.image_files(docker_client, whiteout_image + "-missing", method=method)
 
 
 def test_a_daemon_over_tcp_falls_back_to_docker_save(docker_client, whiteout_image, fast):
     """Not on this machine as far as the dashboard can tell: its folders are not read."""
-    saved = analysis.image_files(docker_client, whiteout_image, method="save")
+    saved = layerfiles.image_files(docker_client, whiteout_image, method="save")
     with TcpForward() as forward:
         remote = docker.DockerClient(base_url=forward.url, version="auto", timeout=120)
         try:
-            files = analysis.image_files(remote, whiteout_image)
-            with pytest.raises(analysis.NotAvailable, match="not on this machine"):
-                analysis.image_files(remote, whiteout_image, method=fast)
+            files = layerfiles.image_files(remote, whiteout_image)
+            with pytest.raises(layerfiles.NotAvailable, match="not on this machine"):
+                layerfiles.image_files(remote, whiteout_image, method=fast)
         finally:
             remote.close()
-    assert files.source == analysis.SOURCE_SAVE
+    assert files.source == layerfiles.SOURCE_SAVE
     assert files.fallback_reason == "the daemon is not on this machine"
     assert_same(saved, files)
 
@@ -225,9 +227,9 @@ def test_zstd_layers_read_the_same_from_the_content_store_and_docker_save(
     assert set(kinds) == {Compression.ZSTD}, kinds  # force-compression: the base layer too
     assert all(layer.media_type.endswith("+zstd") for layer in layers)
     assert index["manifests"]
-    saved = analysis.image_files(docker_client, zstd_image, method="save")
-    files = analysis.image_files(docker_client, zstd_image)
-    assert files.source == analysis.SOURCE_CONTAINERD
+    saved = layerfiles.image_files(docker_client, zstd_image, method="save")
+    files = layerfiles.image_files(docker_client, zstd_image)
+    assert files.source == layerfiles.SOURCE_CONTAINERD
     assert_same(saved, files)
     for layer in files.layers:
         with open(layer.member, "rb") as blob:

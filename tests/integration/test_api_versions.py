@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine import api_versions, compose
-from dashboard.engine.connection import API_VERSION, DaemonUnavailable, connect
+from dashboard.engine.base import api_versions
+from dashboard.engine.base.connection import API_VERSION, DaemonUnavailable, connect
+from dashboard.engine.ops import compose
 from tests import engines, fault_daemon
 
 pytestmark = pytest.mark.docker

@@ -19,7 +19,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import builds, diskuse, labs
+from dashboard.engine.analysis import diskuse
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
 STEP = "echo {uid} > /stamp && head -c 2m /dev/urandom > /blob"  # a 2 MB layer of its own

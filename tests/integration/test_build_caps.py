@@ -17,8 +17,9 @@ import docker
 import pytest
 
 from dashboard import settings
-from dashboard.engine import builds, owner
-from dashboard.engine.builds import BuildFinished
+from dashboard.engine.base import owner
+from dashboard.engine.ops import builds
+from dashboard.engine.ops.builds import BuildFinished
 from tests import cgroups
 
 pytestmark = pytest.mark.docker

@@ -20,8 +20,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import builds, labs
-from dashboard.engine.build_stream import StepOutput
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds
+from dashboard.engine.ops.build_stream import StepOutput
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
 BASE = "python:3.11-slim"

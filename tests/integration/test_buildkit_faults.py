@@ -16,10 +16,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import builds, offline
-from dashboard.engine.build_stream import StepOutput
-from dashboard.engine.builds import BuildFinished
-from dashboard.engine.connection import connect
+from dashboard.engine.base.connection import connect
+from dashboard.engine.offline import offline
+from dashboard.engine.ops import builds
+from dashboard.engine.ops.build_stream import StepOutput
+from dashboard.engine.ops.builds import BuildFinished
 from tests import engines, fault_daemon
 
 pytestmark = pytest.mark.docker

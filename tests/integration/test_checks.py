@@ -16,8 +16,12 @@ import uuid
 import docker
 import pytest
 
-from dashboard.engine import builds, checks, images, labs, owner, runs
-from dashboard.engine.history import History
+from dashboard.engine.analysis import images
+from dashboard.engine.base import owner
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds, runs
+from dashboard.engine.progress import checks
+from dashboard.engine.progress.history import History
 
 pytestmark = pytest.mark.docker
 

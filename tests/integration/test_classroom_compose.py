@@ -17,7 +17,8 @@ import os
 import docker
 import pytest
 
-from dashboard.engine import cleanup, compose, labels, owner
+from dashboard.engine.base import labels, owner
+from dashboard.engine.ops import cleanup, compose
 from dashboard.ui.state import _as_owner
 from dashboard.work import tasks
 from dashboard.work.jobs import JobKey, JobRegistry, JobSnapshot

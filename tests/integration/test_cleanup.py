@@ -16,7 +16,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import cleanup, diskuse, images, labels, offline
+from dashboard.engine.analysis import diskuse, images
+from dashboard.engine.base import labels
+from dashboard.engine.offline import offline
+from dashboard.engine.ops import cleanup
 
 REC = Path(__file__).resolve().parents[1] / "recordings" / "diskuse"
 BASE = offline.BASE_IMAGE

@@ -69,7 +69,7 @@ def test_run_parses_the_report_into_data(docker_client):
 
 @pytest.mark.docker
 def test_cli_builds_and_runs_are_kept_in_the_history_the_app_shows(docker_client, tmp_path):
-    from dashboard.engine.history import History
+    from dashboard.engine.progress.history import History
 
     db = tmp_path / "history.sqlite3"
     env = {"DASHBOARD_HISTORY_DB": str(db)}
@@ -168,7 +168,7 @@ def test_json_after_the_verb_on_the_real_daemon(docker_client):
 
 @pytest.mark.docker
 def test_an_invalid_image_reference_is_the_pages_sentence_not_dockers_400(docker_client):
-    from dashboard.engine import validation
+    from dashboard.engine.base import validation
 
     with pytest.raises(validation.InvalidInput) as caught:
         validation.parse_image_ref("BAD IMAGE!!")
@@ -186,8 +186,8 @@ def test_an_invalid_image_reference_is_the_pages_sentence_not_dockers_400(docker
 @pytest.mark.docker
 def test_cli_compose_build_and_run_are_kept_per_service(docker_client, tmp_path):
     """`build wine` and `run wine`: one history row per image and per service's container."""
-    from dashboard.engine import compose
-    from dashboard.engine.history import SERVICE, History
+    from dashboard.engine.ops import compose
+    from dashboard.engine.progress.history import SERVICE, History
 
     db = tmp_path / "history.sqlite3"
     name = f"wine-cli-{uuid.uuid4().hex[:6]}"

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine import analysis
-from dashboard.engine.analysis import containerd, dispatch
-from dashboard.engine.analysis.efficiency import efficiency
+from dashboard.engine.analysis import layerfiles
+from dashboard.engine.analysis.layerfiles import containerd, dispatch
+from dashboard.engine.analysis.layerfiles.efficiency import efficiency
 from tests.lab_images import iris_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = {"overlay2": analysis.SOURCE_OVERLAY2, "containerd": analysis.SOURCE_CONTAINERD}
+SOURCES = {"overlay2": layerfiles.SOURCE_OVERLAY2, "containerd": layerfiles.SOURCE_CONTAINERD}
 
 
 def cli(*args: str, hide: Sequence[str] = (), timeout: int = 600) -> subprocess.CompletedProcess:
@@ -52,7 +52,7 @@ def image(docker_client) -> str:
 
 @pytest.fixture(scope="module")
 def expected(docker_client, image):
-    saved = analysis.image_files(docker_client, image, method="save")
+    saved = layerfiles.image_files(docker_client, image, method="save")
     return efficiency(saved.layers)
 
 
@@ -92,7 +92,7 @@ def test_without_the_daemons_folders_it_falls_back_to_docker_save(docker_client,
     data_root = docker_client.api.info()["DockerRootDir"]
     hide = [data_root] + [str(p) for p in [containerd.SYSTEM_ROOT] if p.is_dir()]
     record = efficiency_record(cli("--json", "layers", image, hide=hide))
-    assert record["source"] == analysis.SOURCE_SAVE
+    assert record["source"] == layerfiles.SOURCE_SAVE
     assert data_root in record["fallback_reason"] or "content store" in record["fallback_reason"]
     assert (record["score"], record["wasted_bytes"]) == (expected.score, expected.wasted_bytes)
     text = cli("layers", image, hide=hide).stdout.splitlines()[-1]

@@ -13,8 +13,9 @@ import uuid
 
 import pytest
 
-from dashboard.engine import compose, labels
-from dashboard.engine.compose import EventKind
+from dashboard.engine.base import labels
+from dashboard.engine.ops import compose
+from dashboard.engine.ops.compose import EventKind
 
 pytestmark = pytest.mark.docker
 

@@ -28,7 +28,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import cleanup, labels, runs
+from dashboard.engine.base import labels
+from dashboard.engine.ops import cleanup, runs
 from tests import engines
 from tests.e2e.browser import VIEWPORT, assert_clean, free_port, open_url, watched_page
 from tests.e2e.terminal_page import open_terminal, wait_text

@@ -7,7 +7,10 @@ import subprocess
 
 import pytest
 
-from dashboard.engine import builds, checks, images, labs
+from dashboard.engine.analysis import images
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds
+from dashboard.engine.progress import checks
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
 

@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from dashboard.engine import gpu, labels
+from dashboard.engine.base import labels
+from dashboard.engine.ops import gpu
 
 pytestmark = pytest.mark.docker
 

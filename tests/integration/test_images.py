@@ -13,9 +13,12 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import analysis, images, labels, labs, offline
-from dashboard.engine.analysis.efficiency import efficiency
-from dashboard.engine.analysis.records import LEGACY, OCI, ImageFiles, LayerFiles
+from dashboard.engine.analysis import images, layerfiles
+from dashboard.engine.analysis.layerfiles.efficiency import efficiency
+from dashboard.engine.analysis.layerfiles.records import LEGACY, OCI, ImageFiles, LayerFiles
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
+from dashboard.engine.offline import offline
 
 pytestmark = pytest.mark.docker
 
@@ -72,7 +75,7 @@ def demo_image(docker_client, session_id, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_files(docker_client, demo_image):
-    return analysis.image_files(docker_client, demo_image, method="save")
+    return layerfiles.image_files(docker_client, demo_image, method="save")
 
 
 def layer_running(files: ImageFiles, text: str) -> LayerFiles:
@@ -114,7 +117,7 @@ def test_missing_image_is_a_typed_error(docker_client, demo_image):
     with pytest.raises(images.ImageGone):
         images.image_layers(docker_client, demo_image + "-missing")
     with pytest.raises(images.ImageGone):
-        analysis.image_files(docker_client, demo_image + "-missing")
+        layerfiles.image_files(docker_client, demo_image + "-missing")
 
 
 def test_saved_layers_match_the_daemons_layers(docker_client, demo_image, demo_files):

@@ -12,7 +12,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import builds, images, labels, labs, offline
+from dashboard.engine.analysis import images
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
+from dashboard.engine.offline import offline
+from dashboard.engine.ops import builds
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
 LABS = labs.labs_dir()

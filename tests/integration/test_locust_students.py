@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from bench import locust_run
-from dashboard.engine import owner
+from dashboard.engine.base import owner
 from tests.lab_images import iris_image
 
 pytestmark = pytest.mark.docker

@@ -16,8 +16,10 @@ import uuid
 import docker
 import pytest
 
-from dashboard.engine import labels, labs, make, runs
-from dashboard.engine.offline import BASE_IMAGE as BASE
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
+from dashboard.engine.offline.offline import BASE_IMAGE as BASE
+from dashboard.engine.ops import make, runs
 from dashboard.work import tasks, workspace
 from dashboard.work.jobs import JobKey, JobRegistry, JobSnapshot
 

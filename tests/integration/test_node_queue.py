@@ -1,4 +1,4 @@
-"""The build queue of one machine on the real engine (dashboard/engine/node_queue.py): two
+"""The build queue of one machine on the real engine (dashboard/engine/ops/node_queue.py): two
 seats on one engine (each a running container, as a hub's seat is) wait for each other's
 builds in arrival order, a waiter is told its place, a cancelled waiter leaves the line, and a
 seat that dies holding the slot does not block the machine.
@@ -14,8 +14,9 @@ import uuid
 import docker.errors
 import pytest
 
-from dashboard.engine import node_queue, offline
-from dashboard.engine.connection import connect
+from dashboard.engine.base.connection import connect
+from dashboard.engine.offline import offline
+from dashboard.engine.ops import node_queue
 
 
 @pytest.fixture

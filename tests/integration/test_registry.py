@@ -22,7 +22,10 @@ import uuid
 import docker
 import pytest
 
-from dashboard.engine import checks, cleanup, labels, offline, registry, runs
+from dashboard.engine.base import labels
+from dashboard.engine.offline import offline
+from dashboard.engine.ops import cleanup, registry, runs
+from dashboard.engine.progress import checks
 from tests import engines
 from tests.lab_images import iris_image, lab_image, untag_pushed
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import builds, labels, labs, prune
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds, prune
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines]
 

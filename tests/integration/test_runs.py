@@ -14,9 +14,11 @@ import uuid
 import docker
 import pytest
 
-from dashboard.engine import labels, offline, runs
-from dashboard.engine.lab_output import ReportRow, parse_lab_output
-from dashboard.engine.paths import labs_dir
+from dashboard.engine.base import labels
+from dashboard.engine.base.paths import labs_dir
+from dashboard.engine.catalog.lab_output import ReportRow, parse_lab_output
+from dashboard.engine.offline import offline
+from dashboard.engine.ops import runs
 
 pytestmark = pytest.mark.docker
 

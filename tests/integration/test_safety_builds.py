@@ -19,7 +19,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import builds, images, labels, labs
+from dashboard.engine.analysis import images
+from dashboard.engine.base import labels
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds
 
 pytestmark = pytest.mark.docker
 

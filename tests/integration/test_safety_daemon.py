@@ -19,10 +19,12 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import builds, cleanup, labels, offline, runs
-from dashboard.engine.build_stream import StepOutput
-from dashboard.engine.builds import BuildFinished
-from dashboard.engine.connection import DaemonUnavailable, connect
+from dashboard.engine.base import labels
+from dashboard.engine.base.connection import DaemonUnavailable, connect
+from dashboard.engine.offline import offline
+from dashboard.engine.ops import builds, cleanup, runs
+from dashboard.engine.ops.build_stream import StepOutput
+from dashboard.engine.ops.builds import BuildFinished
 from tests import fault_daemon
 
 pytestmark = pytest.mark.docker

@@ -21,7 +21,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import analysis, cleanup, images, labels, runs
+from dashboard.engine.analysis import images, layerfiles
+from dashboard.engine.base import labels
+from dashboard.engine.ops import cleanup, runs
 
 pytestmark = pytest.mark.docker
 
@@ -176,7 +178,8 @@ def test_cli_reset_removes_ours_only_reports_in_use_and_can_run_twice(docker_cli
 
 CRASHING_DASHBOARD = """
 import sys
-from dashboard.engine import connection, runs
+from dashboard.engine.base import connection
+from dashboard.engine.ops import runs
 client = connection.connect()
 runs.run_container(client, sys.argv[1], lab="safety-crash", name=sys.argv[2],
                    command=sys.argv[3:], timeout=600,
@@ -253,7 +256,7 @@ def test_an_image_deleted_from_a_terminal_while_in_use(docker_client, made, uid)
     with pytest.raises(images.ImageGone, match="is gone.*Build it again"):
         images.image_layers(client, tag)
     with pytest.raises(images.ImageGone, match="is gone"):
-        analysis.image_files(client, tag)
+        layerfiles.image_files(client, tag)
     with pytest.raises(runs.RunFailed, match="no image .* build it again"):
         runs.run_container(client, tag, lab="safety", command="true")
     assert client.containers.get(user.id).status == "running"  # the running one is unharmed

@@ -16,7 +16,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import docker_text, labels, runs
+from dashboard.engine.base import docker_text, labels
+from dashboard.engine.ops import runs
 
 pytestmark = pytest.mark.docker
 

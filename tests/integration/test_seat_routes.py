@@ -17,7 +17,8 @@ import docker.errors
 import pytest
 
 from bench.st_client import Client
-from dashboard.engine import labels, offline, owner
+from dashboard.engine.base import labels, owner
+from dashboard.engine.offline import offline
 from tests.e2e.browser import app_env, serve
 
 

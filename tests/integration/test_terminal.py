@@ -16,7 +16,8 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from dashboard import settings
-from dashboard.engine import labels, owner, runs, terminal
+from dashboard.engine.base import labels, owner
+from dashboard.engine.ops import runs, terminal
 from dashboard.work import terminal_standalone, terminals
 
 pytestmark = pytest.mark.docker

@@ -25,7 +25,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import builds, doctor, labels, offline, wheelhouse
+from dashboard.engine import doctor
+from dashboard.engine.base import labels
+from dashboard.engine.offline import offline, wheelhouse
+from dashboard.engine.ops import builds
 from tests import engines
 from tests.integration.test_cli import cli, json_lines
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import zstandard
 
-from dashboard.engine.analysis.records import ChangeKind, FileChange, LayerFiles
+from dashboard.engine.analysis.layerfiles.records import ChangeKind, FileChange, LayerFiles
 
 TAR = "application/vnd.oci.image.layer.v1.tar"
 MEDIA_TYPES = {"tar": TAR, "gzip": TAR + "+gzip", "zstd": TAR + "+zstd"}

@@ -15,7 +15,7 @@ import docker
 import pytest
 import requests
 
-from dashboard.engine import api_versions, connection
+from dashboard.engine.base import api_versions, connection
 
 HERE = Path(__file__).resolve().parents[1] / "recordings" / "api"
 REFUSALS = json.loads((HERE / "refusals.json").read_text())

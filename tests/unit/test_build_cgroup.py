@@ -4,7 +4,8 @@ cgroupfs path or a systemd slice, and what a step killed there is said as."""
 from __future__ import annotations
 
 from dashboard import settings
-from dashboard.engine import builds, owner
+from dashboard.engine.base import owner
+from dashboard.engine.ops import builds
 
 KILLED = 'process "/bin/sh -c pip install -r requirements.txt" did not complete: exit code: 137'
 

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from dashboard.engine.build_stream import (
+from dashboard.engine.ops.build_stream import (
     ClassicStreamParser,
     StepFinished,
     StepOutput,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine.build_stream import StepFinished, StepOutput, StepStarted
-from dashboard.engine.buildkit_stream import (
+from dashboard.engine.ops.build_stream import StepFinished, StepOutput, StepStarted
+from dashboard.engine.ops.buildkit_stream import (
     BuildKitStreamParser,
     RawJsonDecoder,
     epoch,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dashboard.engine import build_context, builds
-from dashboard.engine.build_stream import BuildStep
-from dashboard.engine.buildkit_stream import BuildKitStreamParser
+from dashboard.engine.ops import build_context, builds
+from dashboard.engine.ops.build_stream import BuildStep
+from dashboard.engine.ops.buildkit_stream import BuildKitStreamParser
 
 RECORDINGS = Path(__file__).parents[1] / "recordings" / "builds" / "buildkit"
 IRIS = Path(__file__).parents[2] / "labs" / "iris"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dashboard.engine.images import HistoryLayer, ImageReport
+from dashboard.engine.analysis.images import HistoryLayer, ImageReport
 from dashboard.ui import charts
 
 SUM = "37d8401bce3902e1f38a135131663a36291facd59437657dc29b47e014c6d35b"

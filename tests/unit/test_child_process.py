@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from dashboard.engine import child_process
+from dashboard.engine.base import child_process
 
 IGNORES_SIGINT = (
     "import signal, sys, time\n"

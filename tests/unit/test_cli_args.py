@@ -12,7 +12,7 @@ import json
 import pytest
 
 from dashboard import cli
-from dashboard.engine import validation
+from dashboard.engine.base import validation
 
 VERBS = {
     "doctor": [],

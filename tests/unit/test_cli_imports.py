@@ -36,19 +36,19 @@ def test_help_needs_no_docker_sdk():
         "from dashboard import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass"
     )
     assert "dashboard.cli" in loaded
-    assert not loaded & {"docker", "requests", "urllib3", "dashboard.engine.connection"}
+    assert not loaded & {"docker", "requests", "urllib3", "dashboard.engine.base.connection"}
 
 
 def test_the_build_verbs_modules_load_no_app_and_no_other_verbs_engine():
     loaded = modules_after(
-        "import dashboard.cli, dashboard.engine.connection, dashboard.engine.builds, "
+        "import dashboard.cli, dashboard.engine.base.connection, dashboard.engine.ops.builds, "
         "dashboard.work.recording"
     )
-    assert {"docker", "dashboard.engine.builds", "dashboard.engine.history"} <= loaded
+    assert {"docker", "dashboard.engine.ops.builds", "dashboard.engine.progress.history"} <= loaded
     others = {
-        "dashboard.engine.compose",
-        "dashboard.engine.runs",
-        "dashboard.engine.lab_output",
+        "dashboard.engine.ops.compose",
+        "dashboard.engine.ops.runs",
+        "dashboard.engine.catalog.lab_output",
         "dashboard.work.tasks",
         "packaging",  # the wheelhouse check imports it when a build on the stand-in needs it
     }
@@ -57,7 +57,7 @@ def test_the_build_verbs_modules_load_no_app_and_no_other_verbs_engine():
 
 def test_the_image_verbs_load_no_packaging():
     loaded = modules_after(
-        "import dashboard.cli, dashboard.engine.images, dashboard.engine.cleanup, "
-        "dashboard.engine.registry"
+        "import dashboard.cli, dashboard.engine.analysis.images, dashboard.engine.ops.cleanup, "
+        "dashboard.engine.ops.registry"
     )
     assert not loaded & (APP | {"packaging", "dashboard.work.tasks"})

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dashboard.engine import compose
-from dashboard.engine.buildkit_stream import BuildKitStreamParser
+from dashboard.engine.ops import compose
+from dashboard.engine.ops.buildkit_stream import BuildKitStreamParser
 
 RECORDING = (
     Path(__file__).resolve().parents[1] / "recordings/compose/wine-build-progress-json.jsonl"

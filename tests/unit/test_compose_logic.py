@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine import compose, labels
-from dashboard.engine.compose import EventKind
+from dashboard.engine.base import labels
+from dashboard.engine.ops import compose
+from dashboard.engine.ops.compose import EventKind
 
 REC = Path(__file__).resolve().parents[1] / "recordings" / "compose"
 

@@ -4,7 +4,7 @@ import docker
 import pytest
 import requests
 
-from dashboard.engine import connection
+from dashboard.engine.base import connection
 
 
 def wrapped(cause: BaseException) -> docker.errors.DockerException:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine.analysis import containerd
-from dashboard.engine.analysis.docker_save import ImageArchive
-from dashboard.engine.analysis.filetree import stack_layers
-from dashboard.engine.analysis.records import CONTAINERD, LayerFileMissing, NotAvailable
+from dashboard.engine.analysis.layerfiles import containerd
+from dashboard.engine.analysis.layerfiles.docker_save import ImageArchive
+from dashboard.engine.analysis.layerfiles.filetree import stack_layers
+from dashboard.engine.analysis.layerfiles.records import CONTAINERD, LayerFileMissing, NotAvailable
 from tests.unit.archives import (
     INDEX,
     MANIFEST,

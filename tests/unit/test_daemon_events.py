@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from dashboard.engine.daemon_events import DaemonWatch
+from dashboard.engine.base.daemon_events import DaemonWatch
 
 
 class FakeStream:

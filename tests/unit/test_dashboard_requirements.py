@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dashboard.engine import offline
+from dashboard.engine.offline import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 

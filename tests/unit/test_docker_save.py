@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from dashboard.engine.analysis.docker_save import ImageArchive
-from dashboard.engine.analysis.layertar import Compression, compression_of
-from dashboard.engine.analysis.records import LEGACY, OCI, ArchiveError
-from dashboard.engine.images import clean_created_by, report_from_api
+from dashboard.engine.analysis.images import clean_created_by, report_from_api
+from dashboard.engine.analysis.layerfiles.docker_save import ImageArchive
+from dashboard.engine.analysis.layerfiles.layertar import Compression, compression_of
+from dashboard.engine.analysis.layerfiles.records import LEGACY, OCI, ArchiveError
 from tests.unit.archives import (
     LAYERS,
     MEDIA_TYPES,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.engine import dockerfile_lint as dl
-from dashboard.engine import hadolint, labs
-from dashboard.engine.paths import labs_dir
+from dashboard.engine.analysis import dockerfile_lint as dl
+from dashboard.engine.analysis import hadolint
+from dashboard.engine.base.paths import labs_dir
+from dashboard.engine.catalog import labs
 
 CACHE_ORDER = labs_dir() / "cache-order"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.engine.analysis.efficiency import efficiency
-from dashboard.engine.analysis.records import LayerFiles
-from dashboard.engine.analysis.records import TarEntry as T
+from dashboard.engine.analysis.layerfiles.efficiency import efficiency
+from dashboard.engine.analysis.layerfiles.records import LayerFiles
+from dashboard.engine.analysis.layerfiles.records import TarEntry as T
 
 
 def d(path: str) -> T:

@@ -12,11 +12,11 @@ from types import SimpleNamespace
 import plotly.graph_objects as go
 import pytest
 
-from dashboard.engine import runs
-from dashboard.engine.gpu import DeviceRun
-from dashboard.engine.history import History
-from dashboard.engine.lab_output import parse_lab_output
-from dashboard.engine.paths import labs_dir
+from dashboard.engine.base.paths import labs_dir
+from dashboard.engine.catalog.lab_output import parse_lab_output
+from dashboard.engine.ops import runs
+from dashboard.engine.ops.gpu import DeviceRun
+from dashboard.engine.progress.history import History
 from dashboard.ui import charts, exports
 from dashboard.work import recording, tasks
 from tests.unit.test_history import recorded_build, recorded_run

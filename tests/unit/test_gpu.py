@@ -14,7 +14,7 @@ import docker
 import pytest
 import requests
 
-from dashboard.engine import gpu
+from dashboard.engine.ops import gpu
 
 REC = Path(__file__).resolve().parents[1] / "recordings" / "gpu"
 INFO = json.loads((REC / "docker-info.json").read_text())

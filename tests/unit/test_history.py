@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine import history as hist
-from dashboard.engine.build_stream import BuildStep, ClassicStreamParser
-from dashboard.engine.builds import BuildResult
-from dashboard.engine.compose import ServiceState
-from dashboard.engine.history import History
-from dashboard.engine.lab_output import parse_lab_output
-from dashboard.engine.paths import labs_dir
-from dashboard.engine.runs import RunResult
+from dashboard.engine.base.paths import labs_dir
+from dashboard.engine.catalog.lab_output import parse_lab_output
+from dashboard.engine.ops.build_stream import BuildStep, ClassicStreamParser
+from dashboard.engine.ops.builds import BuildResult
+from dashboard.engine.ops.compose import ServiceState
+from dashboard.engine.ops.runs import RunResult
+from dashboard.engine.progress import history as hist
+from dashboard.engine.progress.history import History
 
 RECORDINGS = Path(__file__).parents[1] / "recordings"
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dashboard.engine import compose, images
+from dashboard.engine.analysis import images
+from dashboard.engine.ops import compose
 
 RECORDINGS = Path(__file__).parents[1] / "recordings" / "images"
 

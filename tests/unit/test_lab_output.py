@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine.lab_output import (
+from dashboard.engine.catalog.lab_output import (
     ClassificationReport,
     LabOutput,
     Prediction,

@@ -77,8 +77,8 @@ def test_no_module_imports_a_layer_above_its_own():
 
 def engine_imports() -> dict[str, set[str]]:
     """Each engine module and the engine modules it imports (at the top or inside a function);
-    `from dashboard.engine.analysis import records` is an import of the module records, not of
-    the package."""
+    `from dashboard.engine.analysis.layerfiles import records` is an import of the module records,
+    not of the package."""
     known = set(modules("engine"))
     graph: dict[str, set[str]] = {}
     for name in known:
@@ -104,4 +104,38 @@ def test_the_engine_has_no_import_circle():
     except graphlib.CycleError as circle:
         knot = " -> ".join(circle.args[1])
         raise AssertionError(f"an import circle in the engine: {knot}") from None
-    assert "dashboard.engine.lessons" in order
+    assert "dashboard.engine.catalog.lessons" in order
+
+
+# The engine's wings, bottom up: a wing imports itself and the wings below it; analysis and
+# offline stand side by side and never import each other. doctor.py sits on top of them all.
+WINGS = ("base", "catalog", ("analysis", "offline"), "ops", "progress")
+
+
+def _floor(module: str) -> tuple[int, str]:
+    """A module's floor and wing: dashboard.engine.ops.builds -> (3, "ops")."""
+    parts = module.split(".")
+    wing = parts[2] if len(parts) > 2 else ""
+    for floor, wings in enumerate(WINGS):
+        if wing == wings or wing in wings:
+            return floor, wing
+    return len(WINGS), wing  # doctor and the package itself
+
+
+def test_every_import_in_the_engine_goes_down_its_wings():
+    wrong = []
+    for module, imported in engine_imports().items():
+        floor, wing = _floor(module)
+        for other in imported:
+            other_floor, other_wing = _floor(other)
+            if other_wing != wing and other_floor >= floor:
+                wrong.append(f"{module} ({wing}) imports {other} ({other_wing})")
+    assert wrong == []
+    assert {p.name for p in (PACKAGE / "engine").iterdir() if p.is_dir()} - {"__pycache__"} == {
+        "base",
+        "catalog",
+        "analysis",
+        "offline",
+        "ops",
+        "progress",
+    }

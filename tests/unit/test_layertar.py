@@ -11,13 +11,13 @@ import tarfile
 import pytest
 import zstandard
 
-from dashboard.engine.analysis.layertar import (
+from dashboard.engine.analysis.layerfiles.layertar import (
     Compression,
     compression_of,
     entry_from_tarinfo,
     layer_entries,
 )
-from dashboard.engine.analysis.records import ArchiveError, TarEntry
+from dashboard.engine.analysis.layerfiles.records import ArchiveError, TarEntry
 
 
 def small_tar() -> bytes:

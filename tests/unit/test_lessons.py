@@ -1,4 +1,5 @@
-"""The one lesson catalog (engine/lessons.py): what navigation, checks, hints and labs read."""
+"""The one lesson catalog (engine/catalog/lessons.py): what navigation, checks, hints and labs
+read."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine import checks, labs, lessons
-from dashboard.engine import dockerfile_lint as dl
+from dashboard.engine.analysis import dockerfile_lint as dl
+from dashboard.engine.catalog import labs, lessons
+from dashboard.engine.progress import checks
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "dashboard" / "pages"
@@ -42,7 +44,7 @@ def test_a_lesson_without_its_page_or_lab_folder_is_refused(tmp_path):
 def test_the_app_does_not_start_with_a_lesson_that_has_no_page():
     script = (
         "import dataclasses\n"
-        "from dashboard.engine import lessons\n"
+        "from dashboard.engine.catalog import lessons\n"
         "extra = dataclasses.replace(lessons.LESSONS[0], id='lesson5', page='lesson5.py')\n"
         "lessons.LESSONS = (*lessons.LESSONS, extra)\n"
         "import dashboard.ui.shell\n"

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.engine import labels, labs, make, owner
-from dashboard.engine.paths import labs_dir
-from dashboard.engine.validation import InvalidInput
+from dashboard.engine.base import labels, owner
+from dashboard.engine.base.paths import labs_dir
+from dashboard.engine.base.validation import InvalidInput
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import make
 from dashboard.work import workspace
 
 LAB_MAKEFILES = [labs_dir() / "iris" / "Makefile", labs_dir() / "iris-multistage" / "Makefile"]

@@ -13,9 +13,9 @@ import tarfile
 
 import pytest
 
-from dashboard.engine.analysis import dispatch, overlay2
-from dashboard.engine.analysis.layertar import entry_from_tarinfo
-from dashboard.engine.analysis.records import NotAvailable, TarEntry
+from dashboard.engine.analysis.layerfiles import dispatch, overlay2
+from dashboard.engine.analysis.layerfiles.layertar import entry_from_tarinfo
+from dashboard.engine.analysis.layerfiles.records import NotAvailable, TarEntry
 
 
 def make_tar(members: list[tuple[str, bytes | None, dict]]) -> bytes:

@@ -10,7 +10,9 @@ import threading
 
 import pytest
 
-from dashboard.engine import classroom, history, labels, labs, owner, paths
+from dashboard.engine.base import labels, owner, paths
+from dashboard.engine.catalog import labs
+from dashboard.engine.progress import classroom, history
 from dashboard.work import workspace
 
 # Docker's grammar for one path component of a repository name, and Compose's project name.

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dashboard import settings
-from dashboard.engine import paths
-from dashboard.engine.history import History
+from dashboard.engine.base import paths
+from dashboard.engine.progress.history import History
 from tests.unit.test_history import recorded_build
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,8 @@ on the host. BuildKit's plain progress prefixes each line with the step and the 
 
 from __future__ import annotations
 
-from dashboard.engine import builds, pip_errors
+from dashboard.engine.analysis import pip_errors
+from dashboard.engine.ops import builds
 
 STANDIN_NONE = """\
 Looking in links: http://127.0.0.1:3141/

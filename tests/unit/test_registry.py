@@ -12,7 +12,8 @@ from __future__ import annotations
 import docker
 import pytest
 
-from dashboard.engine import registry, validation
+from dashboard.engine.base import validation
+from dashboard.engine.ops import registry
 
 D = "sha256:" + "ab" * 32
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import docker_text, labels, runs
+from dashboard.engine.base import docker_text, labels
+from dashboard.engine.ops import runs
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings" / "runs"
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import builds, cleanup, labels, runs
-from dashboard.engine.validation import InvalidInput
+from dashboard.engine.base import labels
+from dashboard.engine.base.validation import InvalidInput
+from dashboard.engine.ops import builds, cleanup, runs
 
 BASE = "python:3.11-slim"
 

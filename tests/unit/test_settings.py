@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from dashboard import settings
-from dashboard.engine import paths
+from dashboard.engine.base import paths
 from dashboard.work import slots
 
 ROOT = Path(__file__).resolve().parents[2]

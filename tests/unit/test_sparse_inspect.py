@@ -16,7 +16,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from dashboard.engine import images, labels, offline, runs
+from dashboard.engine.analysis import images
+from dashboard.engine.base import labels
+from dashboard.engine.offline import offline
+from dashboard.engine.ops import runs
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
 IMAGE = json.loads((RECORDINGS / "images" / "iris-inspect.json").read_text())

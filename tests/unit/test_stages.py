@@ -1,4 +1,5 @@
-"""The stages of a multi-stage build, worked out from recorded steps (dashboard/engine/stages.py).
+"""The stages of a multi-stage build, worked out from recorded steps
+(dashboard/engine/analysis/stages.py).
 
 `buildkit-multistage-nocache-steps.json` and `buildkit-onnx-nocache-steps.json` hold the steps of
 real `--no-cache` BuildKit builds of labs/iris-multistage (as taught: both stages install the same
@@ -15,9 +16,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from dashboard.engine import builds, labs, stages
-from dashboard.engine.build_stream import BuildStep, ClassicStreamParser
-from dashboard.engine.validation import InvalidInput
+from dashboard.engine.analysis import stages
+from dashboard.engine.base.validation import InvalidInput
+from dashboard.engine.catalog import labs
+from dashboard.engine.ops import builds
+from dashboard.engine.ops.build_stream import BuildStep, ClassicStreamParser
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDINGS = ROOT / "tests/recordings/builds"

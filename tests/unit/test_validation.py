@@ -2,7 +2,7 @@
 
 import pytest
 
-from dashboard.engine.validation import (
+from dashboard.engine.base.validation import (
     ImageRef,
     InvalidInput,
     check_container_name,

@@ -10,7 +10,9 @@ from dashboard.work import warm_up
 
 def test_it_loads_what_the_pages_import_and_not_the_dashboards_streamlit_side(tmp_path):
     names = warm_up.page_modules()
-    assert {"pandas", "plotly.graph_objects", "streamlit", "dashboard.engine.labs"} <= set(names)
+    assert {"pandas", "plotly.graph_objects", "streamlit", "dashboard.engine.catalog.labs"} <= set(
+        names
+    )
     # Streamlit registers the terminal's component only when a page run imports it.
     assert not [n for n in names if n.startswith(("dashboard.pages", "dashboard.ui"))]
     page = tmp_path / "page.py"

@@ -12,8 +12,8 @@ import pytest
 from packaging.requirements import Requirement
 
 from dashboard import settings
-from dashboard.engine import offline, wheelhouse
-from dashboard.engine.wheelhouse import Fetched
+from dashboard.engine.offline import offline, wheelhouse
+from dashboard.engine.offline.wheelhouse import Fetched
 
 OURS = Path("/home/me/.cache/docker-ml-dashboard/wheelhouse")
 URL = "http://127.0.0.1:3141/"

@@ -24,8 +24,9 @@ sys.path.insert(0, str(HERE.parents[2]))
 
 import docker  # noqa: E402
 
-from dashboard.engine import labels, labs  # noqa: E402
-from dashboard.engine.buildkit_stream import BuildKitStreamParser, stage_names  # noqa: E402
+from dashboard.engine.base import labels  # noqa: E402
+from dashboard.engine.catalog import labs  # noqa: E402
+from dashboard.engine.ops.buildkit_stream import BuildKitStreamParser, stage_names  # noqa: E402
 
 FIELDS = ("index", "total", "instruction", "stage", "stage_name", "status", "seconds")
 

@@ -27,9 +27,11 @@ os.environ.setdefault("DASHBOARD_SESSION", "record-runs")
 
 import docker  # noqa: E402
 
-from dashboard.engine import docker_text, labels, offline, runs  # noqa: E402
-from dashboard.engine.connection import connect  # noqa: E402
-from dashboard.engine.paths import labs_dir  # noqa: E402
+from dashboard.engine.base import docker_text, labels  # noqa: E402
+from dashboard.engine.base.connection import connect  # noqa: E402
+from dashboard.engine.base.paths import labs_dir  # noqa: E402
+from dashboard.engine.offline import offline  # noqa: E402
+from dashboard.engine.ops import runs  # noqa: E402
 
 BASE = "python:3.11-slim"
 
