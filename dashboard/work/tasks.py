@@ -326,24 +326,22 @@ def start_detached(image: str, lab: str, command: str, name: str | None) -> Targ
 
 
 def stop_container(container_id: str) -> Target:
-    def target(job: Job):
-        from dashboard.engine.ops import runs
-
-        with docker_client() as client:
-            action = runs.stop_container(client, container_id)
-        what = "was already gone" if action.already_gone else "stopped"
-        return ActionOutcome(f"Container {action.name or container_id[:12]} {what}.", action.cli)
-
-    return target
+    return _on_container(container_id, "stop_container", "stopped")
 
 
 def remove_container(container_id: str, force: bool = False) -> Target:
+    return _on_container(container_id, "remove_container", "removed", force=force)
+
+
+def _on_container(container_id: str, function: str, done: str, **kwargs) -> Target:
+    """`docker stop` or `docker rm` of one container of ours (runs.FUNCTION), said in a line."""
+
     def target(job: Job):
         from dashboard.engine.ops import runs
 
         with docker_client() as client:
-            action = runs.remove_container(client, container_id, force=force)
-        what = "was already gone" if action.already_gone else "removed"
+            action = getattr(runs, function)(client, container_id, **kwargs)
+        what = "was already gone" if action.already_gone else done
         return ActionOutcome(f"Container {action.name or container_id[:12]} {what}.", action.cli)
 
     return target

@@ -530,13 +530,12 @@ class ComposeProject:
             raise ComposeFailed(cmd, done.returncode, lines)
         return result, done.stdout
 
-    def _stream(self, cmd: CliCommand) -> Iterator[str]:
-        start = time.monotonic()
-        tail: deque[str] = deque(maxlen=_OUTPUT_TAIL)
-        proc = subprocess.Popen(
+    def _popen(self, cmd: CliCommand, *, stderr: int) -> subprocess.Popen:
+        """The Compose CLI in the lab's folder, its output read line by line as text."""
+        return subprocess.Popen(
             cmd.argv,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=stderr,
             stdin=subprocess.DEVNULL,
             text=True,
             errors="replace",
@@ -544,6 +543,11 @@ class ComposeProject:
             env=self._environ(),
             cwd=self.lab_dir,
         )
+
+    def _stream(self, cmd: CliCommand) -> Iterator[str]:
+        start = time.monotonic()
+        tail: deque[str] = deque(maxlen=_OUTPUT_TAIL)
+        proc = self._popen(cmd, stderr=subprocess.STDOUT)
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -652,17 +656,7 @@ class ComposeProject:
         parser = BuildKitStreamParser(services, per_stage=True)
         said: deque[str] = deque(maxlen=_OUTPUT_TAIL)  # Compose's own messages (stderr)
         try:
-            proc = subprocess.Popen(
-                cmd.argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                errors="replace",
-                bufsize=1,
-                env=self._environ(),
-                cwd=self.lab_dir,
-            )
+            proc = self._popen(cmd, stderr=subprocess.PIPE)
         except OSError as exc:
             result.error = f"Could not start `docker compose build`: {exc}"
             yield BuildFinished(result)
