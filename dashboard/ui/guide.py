@@ -1,16 +1,15 @@
 """Guided checks, Dockerfile hints and the history notice, as panels the pages call in one line.
 
 - `progress(lesson)`: "Your progress", the lesson's checks (engine/progress/checks.py) ticked from
-what
-  the daemon and the history really show, or with the hint of what to do. It is a parallel
-  fragment: it runs beside the page's own script, so a slow daemon answer never holds the page
-  up, and its "Check again" button reruns only the panel. Results are cached, keyed by how many
-  jobs have finished and by the daemon's events (ui/state.py), so a build or run that just ended,
-  or a `docker rm` typed in a terminal, is seen at once, and a plain rerun asks the daemon nothing.
+  what the daemon and the history really show, or with the hint of what to do. It is a parallel
+  fragment: it runs beside the page's own script, so a slow daemon answer never holds the page up,
+  and its "Check again" button reruns only the panel. Results are cached, keyed by how many jobs
+  have finished and by the daemon's events (ui/state.py), so a build or run that just ended, or a
+  `docker rm` typed in a terminal, is seen at once, and a plain rerun asks the daemon nothing.
 - `dockerfile_hints(path)` / `hints_for_text(text)`: what engine/analysis/dockerfile_lint.py
-(hadolint and
-  the dashboard's own rules) says about a Dockerfile, each hint with a link to the lesson page
-  that explains it and, for hadolint's, to its page on the rule; a note when hadolint is off.
+  (hadolint and the dashboard's own rules) says about a Dockerfile, each hint with a link to the
+  lesson page that explains it and, for hadolint's, to its page on the rule; a note when hadolint is
+  off.
 - `history_notice()`: one line in the sidebar when the history database is off (damaged,
   locked, newer), and `history_status()`, the full story with a way out, on the history page.
 """

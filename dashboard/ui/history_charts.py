@@ -1,5 +1,5 @@
-"""Charts of the build and run history (engine/progress/history.py records). Pure: no Streamlit, no
-Docker.
+"""Charts of the build and run history (engine/progress/history.py records). Pure: no Streamlit,
+no Docker.
 
 Each function returns the figure and the table it was drawn from, so the page's CSV export is
 exactly what the chart shows.

@@ -7,9 +7,8 @@ only with the hub's OAuth for this seat: the student's own browser, or a token t
 their server (the roster service's). So the instructor reads progress without root on any
 node: each seat reads its own student's history and its own node's engine.
 
-- `GET  .../_dashboard/seat/progress`: the student's `StudentRecord` (engine/progress/classroom.py)
-as
-  JSON, with the node's name.
+- `GET  .../_dashboard/seat/progress`: the student's `StudentRecord`
+  (engine/progress/classroom.py) as JSON, with the node's name.
 - `GET  .../_dashboard/seat/ready`: answers once the modules the pages import are loaded
   (dashboard/work/warm_up.py), so the student's first page is not the one that loads them. The
   seat's proxy checks readiness there, and counts any answer as ready: this one holds its

