@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import tarfile
 from pathlib import Path
 
 import docker
@@ -27,7 +28,7 @@ import pytest
 from dashboard.engine.analysis import layerfiles
 from dashboard.engine.analysis.images import ImageGone
 from dashboard.engine.analysis.layerfiles import dispatch, overlay2
-from dashboard.engine.analysis.layerfiles.docker_save import ImageArchive
+from dashboard.engine.analysis.layerfiles.docker_save import read_file
 from dashboard.engine.analysis.layerfiles.efficiency import efficiency
 from dashboard.engine.analysis.layerfiles.layertar import Compression, compression_of
 from dashboard.engine.analysis.layerfiles.records import CONTAINERD, OVERLAY2, TarEntry
@@ -124,6 +125,20 @@ def test_every_path_gives_the_records_of_docker_save(request, docker_client, fas
     assert_same(saved, auto)
 
 
+def test_the_streamed_save_reads_what_docker_save_o_writes(docker_client, whiteout_image, tmp_path):
+    """The dashboard reads the daemon's answer as it arrives; the student's `docker save -o`
+    writes the same bytes to a file: both give the same records, and the same byte count."""
+    archive = tmp_path / "whiteout.tar"
+    subprocess.run(["docker", "save", "-o", str(archive), whiteout_image], check=True, timeout=300)
+    on_disk = read_file(archive, ref=whiteout_image)
+    streamed = layerfiles.image_files(docker_client, whiteout_image, method="save")
+    assert streamed.archive_bytes == archive.stat().st_size == on_disk.archive_bytes
+    assert streamed.config_digest == on_disk.manifest.config_digest
+    assert [(x.member, x.entries, x.changes) for x in streamed.layers] == [
+        (x.member, x.entries, x.changes) for x in on_disk.layers
+    ]
+
+
 def test_the_whiteout_image_has_what_its_dockerfile_did(docker_client, whiteout_image, fast):
     files = layerfiles.image_files(docker_client, whiteout_image)
     top = files.layers[-1]
@@ -217,17 +232,21 @@ def zstd_image(docker_client, session_id, tmp_path):
 def test_zstd_layers_read_the_same_from_the_content_store_and_docker_save(
     docker_client, zstd_image, tmp_path
 ):
-    with ImageArchive.save(docker_client, zstd_image, tmp_dir=tmp_path) as archive:
-        layers = archive.manifest.layers
+    archive = tmp_path / "zstd.tar"  # what the student's `docker save -o` writes
+    subprocess.run(["docker", "save", "-o", str(archive), zstd_image], check=True, timeout=300)
+    on_disk = read_file(archive)
+    layers = on_disk.manifest.layers
+    with tarfile.open(archive) as tar:
         kinds = []
         for layer in layers:
-            with archive._tar.extractfile(layer.member) as blob:
+            with tar.extractfile(layer.member) as blob:
                 kinds.append(compression_of(blob.read(6)))
-        index = json.load(archive._tar.extractfile("index.json"))
+        index = json.load(tar.extractfile("index.json"))
     assert set(kinds) == {Compression.ZSTD}, kinds  # force-compression: the base layer too
     assert all(layer.media_type.endswith("+zstd") for layer in layers)
     assert index["manifests"]
     saved = layerfiles.image_files(docker_client, zstd_image, method="save")
+    assert [layer.entries for layer in saved.layers] == [layer.entries for layer in on_disk.layers]
     files = layerfiles.image_files(docker_client, zstd_image)
     assert files.source == layerfiles.SOURCE_CONTAINERD
     assert_same(saved, files)

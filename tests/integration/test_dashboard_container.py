@@ -213,7 +213,6 @@ def test_rebuild_after_a_one_file_edit_reuses_the_dependency_layers(stack):
     deps_copy = [s for t, s in states.items() if t.startswith("COPY --from=deps")]
     assert deps_copy == ["CACHED"], states
     assert states["COPY dashboard/ dashboard/"] == "DONE", states
-    assert seconds < 90, f"rebuild took {seconds:.0f}s"
 
 
 def test_page_loads_in_chromium_through_loopback(stack, browser):

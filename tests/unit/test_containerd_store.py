@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.engine.analysis.layerfiles import containerd
-from dashboard.engine.analysis.layerfiles.docker_save import ImageArchive
+from dashboard.engine.analysis.layerfiles.docker_save import read_file
 from dashboard.engine.analysis.layerfiles.filetree import stack_layers
 from dashboard.engine.analysis.layerfiles.records import CONTAINERD, LayerFileMissing, NotAvailable
 from tests.unit.archives import (
@@ -43,10 +43,9 @@ def test_content_store_gives_the_records_of_docker_save(tmp_path, nested):
     assert manifest.repo_tags == ("demo:1",)
     assert all(layer.member.startswith(str(blobs_of(root))) for layer in manifest.layers)
     check_layers(layers)
-    with ImageArchive(oci_archive(tmp_path, image, with_manifest_json=False)) as archive:
-        saved = archive.layer_files()
-        assert archive.manifest.history == manifest.history
-    for a, b in zip(saved, layers, strict=True):
+    saved = read_file(oci_archive(tmp_path, image, with_manifest_json=False))
+    assert saved.manifest.history == manifest.history
+    for a, b in zip(saved.layers, layers, strict=True):
         assert (a.index, a.diff_id, a.history, a.entries, a.changes) == (
             b.index,
             b.diff_id,

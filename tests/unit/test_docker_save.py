@@ -10,16 +10,21 @@ The history parsing of images.py is tested here too, since the archive maps laye
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import tarfile
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import urllib3
 import zstandard
 
 from dashboard.engine.analysis.images import clean_created_by, report_from_api
-from dashboard.engine.analysis.layerfiles.docker_save import ImageArchive
+from dashboard.engine.analysis.layerfiles import docker_save
+from dashboard.engine.analysis.layerfiles.docker_save import read_file
 from dashboard.engine.analysis.layerfiles.layertar import Compression, compression_of
 from dashboard.engine.analysis.layerfiles.records import LEGACY, OCI, ArchiveError
 from tests.unit.archives import (
@@ -41,14 +46,14 @@ RECORDINGS = Path(__file__).resolve().parents[1] / "recordings" / "images"
 
 
 def test_legacy_layout(tmp_path):
-    with ImageArchive(legacy_archive(tmp_path)) as archive:
-        manifest = archive.manifest
-        assert manifest.layout == LEGACY
-        assert manifest.repo_tags == ("demo:1",)
-        assert manifest.image_id == "sha256:cafe"
-        assert manifest.config_digest.startswith("sha256:") and len(manifest.config_digest) == 71
-        assert manifest.layers[1].member.endswith("/layer.tar")
-        check_layers(archive.layer_files())
+    saved = read_file(legacy_archive(tmp_path))
+    manifest = saved.manifest
+    assert manifest.layout == LEGACY
+    assert manifest.repo_tags == ("demo:1",)
+    assert manifest.image_id == "sha256:cafe"
+    assert manifest.config_digest.startswith("sha256:") and len(manifest.config_digest) == 71
+    assert manifest.layers[1].member.endswith("/layer.tar")
+    check_layers(list(saved.layers))
 
 
 MIXES = [("tar", "gzip", "tar"), ("zstd", "zstd", "zstd"), ("gzip", "zstd", "tar")]
@@ -58,30 +63,32 @@ MIXES = [("tar", "gzip", "tar"), ("zstd", "zstd", "zstd"), ("gzip", "zstd", "tar
 @pytest.mark.parametrize("with_manifest_json", [True, False], ids=["manifest.json", "index.json"])
 def test_oci_layout_with_plain_gzip_and_zstd_layers(tmp_path, compressions, with_manifest_json):
     image = oci_image(tmp_path, compressions)
-    with ImageArchive(oci_archive(tmp_path, image, with_manifest_json)) as archive:
-        manifest = archive.manifest
-        assert manifest.layout == OCI
-        assert manifest.config_digest == image.config_digest
-        assert all(layer.member.startswith("blobs/sha256/") for layer in manifest.layers)
-        # manifest.json without LayerSources (the containerd store's): types from the OCI one
-        assert [layer.media_type for layer in manifest.layers] == [
-            MEDIA_TYPES[kind] for kind in compressions
-        ]
-        if not with_manifest_json:
-            assert manifest.repo_tags == ("docker.io/library/demo:1",)
+    path = oci_archive(tmp_path, image, with_manifest_json)
+    saved = read_file(path)
+    manifest = saved.manifest
+    assert manifest.layout == OCI
+    assert manifest.config_digest == image.config_digest
+    assert all(layer.member.startswith("blobs/sha256/") for layer in manifest.layers)
+    # manifest.json without LayerSources (the containerd store's): types from the OCI one
+    assert [layer.media_type for layer in manifest.layers] == [
+        MEDIA_TYPES[kind] for kind in compressions
+    ]
+    if not with_manifest_json:
+        assert manifest.repo_tags == ("docker.io/library/demo:1",)
+    with tarfile.open(path) as tar:
         for layer, kind in zip(manifest.layers, compressions, strict=True):
-            with archive._tar.extractfile(layer.member) as blob:
+            with tar.extractfile(layer.member) as blob:
                 assert compression_of(blob.read(6)) == Compression(kind)  # really compressed
-        check_layers(archive.layer_files())
+    check_layers(list(saved.layers))
 
 
 def test_media_types_that_lie_are_not_believed(tmp_path):
     """gzip said to be zstd, zstd said to be a plain tar, a plain tar said to be gzip."""
     lies = (MEDIA_TYPES["zstd"], MEDIA_TYPES["tar"], MEDIA_TYPES["gzip"])
     image = oci_image(tmp_path, ("gzip", "zstd", "tar"), media_types=lies)
-    with ImageArchive(oci_archive(tmp_path, image, with_manifest_json=False)) as archive:
-        assert [layer.media_type for layer in archive.manifest.layers] == list(lies)
-        check_layers(archive.layer_files())
+    saved = read_file(oci_archive(tmp_path, image, with_manifest_json=False))
+    assert [layer.media_type for layer in saved.manifest.layers] == list(lies)
+    check_layers(list(saved.layers))
 
 
 def test_engine_25_manifest_json_names_the_media_types(tmp_path):
@@ -101,36 +108,28 @@ def test_engine_25_manifest_json_names_the_media_types(tmp_path):
     }
     with tarfile.open(path, "a") as tar:  # a second manifest.json wins over the first
         add_bytes(tar, "manifest.json", json.dumps([entry]).encode())
-    with ImageArchive(path) as archive:
-        assert [layer.media_type for layer in archive.manifest.layers] == [
-            MEDIA_TYPES[k] for k in ("tar", "zstd", "gzip")
-        ]
-        check_layers(archive.layer_files())
+    saved = read_file(path)
+    assert [layer.media_type for layer in saved.manifest.layers] == [
+        MEDIA_TYPES[k] for k in ("tar", "zstd", "gzip")
+    ]
+    check_layers(list(saved.layers))
 
 
 def test_oci_nested_index_skips_attestations(tmp_path):
     image = oci_image(tmp_path, ("zstd", "gzip", "tar"), nested=True)
-    with ImageArchive(oci_archive(tmp_path, image, with_manifest_json=False)) as archive:
-        check_layers(archive.layer_files())
-
-
-def test_temporary_archive_is_deleted_on_close(tmp_path):
-    path = legacy_archive(tmp_path)
-    with ImageArchive(path, delete=True) as archive:
-        archive.layer_files()
-    assert not path.exists()
+    check_layers(list(read_file(oci_archive(tmp_path, image, with_manifest_json=False)).layers))
 
 
 def test_not_an_archive(tmp_path):
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"not a tar at all" * 100)
     with pytest.raises(ArchiveError):
-        ImageArchive(junk)
+        read_file(junk)
     empty = tmp_path / "empty.tar"
     with tarfile.open(empty, "w") as tar:
         add_bytes(tar, "hello.txt", b"hi")
-    with ImageArchive(empty) as archive, pytest.raises(ArchiveError, match="manifest"):
-        _ = archive.manifest
+    with pytest.raises(ArchiveError, match="manifest"):
+        read_file(empty)
 
 
 def _replace_layer(path: Path, suffix: str, data: Path | bytes, out: Path) -> Path:
@@ -159,8 +158,8 @@ def test_unreadable_layer_is_an_archive_error(tmp_path, damage):
             whole = zstandard.ZstdCompressor(level=1).compress(big.read_bytes())
         bad = whole[: len(whole) // 2]
     repacked = _replace_layer(path, "2/layer.tar", bad, tmp_path / "bad.tar")
-    with ImageArchive(repacked) as archive, pytest.raises(ArchiveError, match="cannot read"):
-        archive.layer_files()
+    with pytest.raises(ArchiveError, match="cannot read"):
+        read_file(repacked)
 
 
 def test_layer_count_must_match_config(tmp_path):
@@ -169,12 +168,89 @@ def test_layer_count_must_match_config(tmp_path):
         add_bytes(
             tar, "manifest.json", json.dumps([{"Config": "cafe.json", "Layers": []}]).encode()
         )
-    with ImageArchive(path) as archive, pytest.raises(ArchiveError, match="diff ids"):
-        _ = archive.manifest
+    with pytest.raises(ArchiveError, match="diff ids"):
+        read_file(path)
+
+
+# --- the daemon's stream: read as it arrives ---------------------------------------------------
+
+
+def chunks_of(path: Path, size: int) -> Iterator[bytes]:
+    """The file at `path` as the daemon's answer arrives: chunks of `size` bytes."""
+    with path.open("rb") as f:
+        while block := f.read(size):
+            yield block
+
+
+def records(layers) -> list[tuple]:
+    return [(x.index, x.diff_id, x.member, x.history, x.entries, x.changes) for x in layers]
+
+
+@pytest.mark.parametrize("ahead", [0, 3], ids=["in-turn", "read-ahead"])
+@pytest.mark.parametrize("size", [7, 512, 4097], ids=lambda n: f"{n}B-chunks")
+@pytest.mark.parametrize("layout", ["legacy", "oci-gzip-zstd-tar"])
+def test_a_stream_in_any_chunks_gives_the_records_of_the_file(tmp_path, layout, size, ahead):
+    """Chunks that cut headers, blobs and JSON anywhere, read in turn or by the read-ahead
+    thread: the records are those of the archive read from disk, and every byte is counted."""
+    if layout == "legacy":
+        path = legacy_archive(tmp_path)
+    else:
+        path = oci_archive(tmp_path, oci_image(tmp_path, ("gzip", "zstd", "tar")), False)
+    on_disk = read_file(path)
+    with docker_save.ChunkReader(chunks_of(path, size), ahead=ahead) as reader:
+        manifest, layers = docker_save.read_stream(reader)
+        assert reader.bytes_read == path.stat().st_size == on_disk.archive_bytes
+    assert manifest == on_disk.manifest
+    assert records(layers) == records(on_disk.layers)
+    check_layers(layers)
+
+
+def test_the_stream_is_read_front_to_back_only():
+    reader = docker_save.ChunkReader([b"abc", b"defg", b"h"])
+    assert reader.read(2) == b"ab" and reader.read(4) == b"cdef"  # across chunks, in full
+    assert reader.seek(7) == 7 and reader.tell() == 7
+    with pytest.raises(io.UnsupportedOperation):
+        reader.seek(3)
+    assert reader.read() == b"h" and reader.read(5) == b"" and reader.bytes_read == 8
+
+
+def test_a_stream_that_breaks_off_stops_its_reader_thread():
+    """A daemon's answer that fails halfway: the error reaches the caller, no thread is left."""
+
+    def breaks_off():
+        yield b"\0" * 100
+        raise ConnectionResetError("the daemon went away")
+
+    with pytest.raises(ConnectionResetError), docker_save.ChunkReader(breaks_off(), ahead=2) as r:
+        docker_save.read_stream(r)
+    assert not r._thread.is_alive()
+
+    def endless_junk():
+        while True:
+            yield b"not a tar " * 1000
+
+    with pytest.raises(ArchiveError), docker_save.ChunkReader(endless_junk(), ahead=2) as r:
+        docker_save.read_stream(r)
+    assert not r._thread.is_alive()
+
+
+def test_save_says_when_the_daemons_answer_breaks_off(tmp_path):
+    """`save` over a stand-in API whose answer stops halfway (urllib3's error, as docker-py's
+    raw stream raises it): an ArchiveError naming the command, not a socket error."""
+    whole = legacy_archive(tmp_path).read_bytes()
+
+    def get_image(ref, chunk_size):
+        yield whole[: len(whole) // 2]
+        raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+
+    client = SimpleNamespace(api=SimpleNamespace(get_image=get_image))
+    with pytest.raises(ArchiveError, match=r"`docker save demo:1` broke off: .*IncompleteRead"):
+        docker_save.save(client, "demo:1")
 
 
 @pytest.mark.parametrize("kind", ["tar", "gzip", "zstd"])
-def test_file_contents_are_never_held_in_memory(tmp_path, kind):
+@pytest.mark.parametrize("streamed", [False, True], ids=["file", "stream"])
+def test_file_contents_are_never_held_in_memory(tmp_path, kind, streamed):
     big = 48 << 20
     layers = [[F("data/", kind="dir"), F("data/big.bin", big)], [F("data/.wh.big.bin")]]
     history = [{"created_by": "/bin/sh -c #(nop) ADD big"}, {"created_by": "/bin/sh -c rm big"}]
@@ -184,8 +260,11 @@ def test_file_contents_are_never_held_in_memory(tmp_path, kind):
         path = _replace_layer(path, "1/layer.tar", blob, tmp_path / f"{kind}.tar")
     tracemalloc.start()
     try:
-        with ImageArchive(path) as archive:
-            files = archive.layer_files()
+        if streamed:  # 256 KiB chunks, 4 of them ahead at most
+            with docker_save.ChunkReader(chunks_of(path, 1 << 18), ahead=4) as reader:
+                _, files = docker_save.read_stream(reader)
+        else:
+            files = read_file(path).layers
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -212,10 +291,10 @@ def test_recorded_save_maps_layers_to_history(tmp_path):
             add_file(tar, member, layer_tar([F(f"layer{i}.txt", i + 1)], tmp_path / f"{i}.tar"))
         add_bytes(tar, entry["Config"], json.dumps(config).encode())
         add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
-    with ImageArchive(out, ref="iris-model:1.0") as archive:
-        assert archive.manifest.layout == LEGACY
-        assert archive.manifest.image_id == "sha256:" + entry["Config"].removesuffix(".json")
-        commands = [layer.created_by for layer in archive.layer_files()]
+    saved = read_file(out, ref="iris-model:1.0")
+    assert saved.manifest.layout == LEGACY
+    assert saved.manifest.image_id == "sha256:" + entry["Config"].removesuffix(".json")
+    commands = [layer.created_by for layer in saved.layers]
     assert commands[0] == "Imported from -"
     assert commands[1] == "WORKDIR /app"  # a real (empty) layer on the classic builder
     assert commands[2].startswith("COPY file:")

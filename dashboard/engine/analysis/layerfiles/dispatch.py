@@ -6,7 +6,7 @@ every engine of the matrix):
 - `overlay2`: the daemon's overlay2 layer store (graph-driver engines: 20.10, Engine 26 with
   overlay2), read in place;
 - `containerd`: containerd's content store (the containerd image store), read in place;
-- `save`: `docker save` streamed to a temporary file: any engine, local or remote.
+- `save`: `docker save`, read as the daemon sends it: any engine, local or remote.
 
 "auto" picks the fast path of the daemon's image store when the daemon is on this machine (a
 unix socket) and falls back to `docker save` when that path does not apply or cannot be read
@@ -17,7 +17,6 @@ raises `images.ImageGone` on every path.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -25,8 +24,7 @@ from pathlib import Path
 import docker
 
 from dashboard.engine.analysis import images
-from dashboard.engine.analysis.layerfiles import containerd, overlay2
-from dashboard.engine.analysis.layerfiles.docker_save import ImageArchive
+from dashboard.engine.analysis.layerfiles import containerd, docker_save, overlay2
 from dashboard.engine.analysis.layerfiles.filetree import stack_layers
 from dashboard.engine.analysis.layerfiles.records import (
     CONTAINERD,
@@ -78,7 +76,6 @@ def image_files(
     client: docker.DockerClient,
     ref: str,
     *,
-    tmp_dir: str | os.PathLike | None = None,
     method: str = AUTO,
 ) -> ImageFiles:
     """Every layer's files of image `ref`; `ImageGone` if it is missing (see the module doc)."""
@@ -92,7 +89,7 @@ def image_files(
             if method != AUTO:
                 raise
             reason = str(exc)
-    return _saved(client, ref, tmp_dir, reason)
+    return _saved(client, ref, reason)
 
 
 def _fast(client: docker.DockerClient, ref: str, method: str) -> ImageFiles:
@@ -140,26 +137,21 @@ def _files(ref: str, inspect: dict, manifest, layers, **how) -> ImageFiles:
     )
 
 
-def _saved(
-    client: docker.DockerClient, ref: str, tmp_dir: str | os.PathLike | None, reason: str
-) -> ImageFiles:
+def _saved(client: docker.DockerClient, ref: str, reason: str) -> ImageFiles:
     inspect = _inspect(client, ref)
     diff_ids = list((inspect.get("RootFS") or {}).get("Layers") or [])
-    with ImageArchive.save(client, ref, tmp_dir=tmp_dir) as archive:
-        started = time.monotonic()
-        manifest = archive.manifest
-        # The ids and tags are the daemon's: they must describe the image that was saved.
-        if [layer.diff_id for layer in manifest.layers] != diff_ids:
-            raise ArchiveError(f"{ref} changed while it was saved: analyse it again")
-        layers = archive.layer_files()
-        return _files(
-            ref,
-            inspect,
-            manifest,
-            layers,
-            archive_bytes=archive.path.stat().st_size,
-            save_seconds=archive.save_seconds,
-            read_seconds=time.monotonic() - started,
-            source=SOURCE_SAVE,
-            fallback_reason=reason,
-        )
+    saved = docker_save.save(client, ref)
+    # The ids and tags are the daemon's: they must describe the image that was saved.
+    if [layer.diff_id for layer in saved.manifest.layers] != diff_ids:
+        raise ArchiveError(f"{ref} changed while it was saved: analyse it again")
+    return _files(
+        ref,
+        inspect,
+        saved.manifest,
+        saved.layers,
+        archive_bytes=saved.archive_bytes,
+        save_seconds=saved.seconds,
+        read_seconds=0.0,
+        source=SOURCE_SAVE,
+        fallback_reason=reason,
+    )

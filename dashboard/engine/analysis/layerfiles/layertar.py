@@ -3,24 +3,28 @@
 A layer blob is a plain tar or a compressed one: gzip (Docker's default), zstd (BuildKit's
 `compression=zstd`, the containerd image store keeps it as is), and, for `docker load` input,
 bzip2 or xz. The compression is decided by the blob's magic bytes, not by its media type, which
-can be wrong (a `+zstd` type on a gzip blob, or none at all in `manifest.json`). A plain tar is
-read with random access (contents are skipped by seeking); a compressed one as a stream,
-decompressed once, front to back, in bounded memory.
+can be wrong (a `+zstd` type on a gzip blob, or none at all in `manifest.json`). A plain tar in
+a file is read with random access (contents are skipped by seeking); a compressed one, or any
+blob passing by in a `docker save` stream, front to back, once, in bounded memory.
+
+gzip is decompressed by ISA-L (`isal`'s igzip, 2.5x zlib's speed here on a 275 MB layer: the
+decompression is most of the time a gzip layer costs).
 """
 
 from __future__ import annotations
 
 import bz2
-import gzip
 import lzma
 import posixpath
 import tarfile
 import zlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
 from typing import IO
 
 import zstandard
+from isal import igzip, isal_zlib
 
 from dashboard.engine.analysis.layerfiles.records import ArchiveError, TarEntry
 
@@ -90,9 +94,11 @@ def tar_entries(archive: tarfile.TarFile) -> Iterator[TarEntry]:
             yield entry
 
 
-def _decompressed(handle: IO[bytes], kind: Compression) -> IO[bytes]:
+def _decompressed(handle: IO[bytes], kind: Compression) -> AbstractContextManager[IO[bytes]]:
+    if kind is Compression.NONE:
+        return nullcontext(handle)  # the caller's to close
     if kind is Compression.GZIP:
-        return gzip.GzipFile(fileobj=handle, mode="rb")
+        return igzip.GzipFile(fileobj=handle, mode="rb")
     if kind is Compression.ZSTD:
         # BuildKit and containerd write one frame, but a blob may hold several.
         return zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
@@ -106,18 +112,30 @@ _READ_ERRORS = (
     EOFError,
     OSError,
     zlib.error,
+    isal_zlib.error,
     zstandard.ZstdError,
     lzma.LZMAError,
 )
 
 
+def _head(handle: IO[bytes]) -> bytes:
+    peek = getattr(handle, "peek", None)
+    if peek is not None:  # a buffered reader (a member of a `docker save` stream): no going back
+        head = peek(6)[:6]
+        if len(head) == 6:
+            return head
+    head = handle.read(6)
+    handle.seek(0)
+    return head
+
+
 def layer_entries(handle: IO[bytes], name: str, media_type: str = "") -> Iterator[TarEntry]:
-    """The entries of the layer blob `handle` (seekable, at its start); `ArchiveError` if it
-    is not a readable tar. `name` and `media_type` only go into the error message."""
+    """The entries of the layer blob `handle` (at its start; it may seek forward only);
+    `ArchiveError` if it is not a readable tar. `name` and `media_type` only go into the error
+    message."""
     kind = Compression.NONE
     try:
-        kind = compression_of(handle.read(6))
-        handle.seek(0)
+        kind = compression_of(_head(handle))
         if kind is Compression.NONE:
             with tarfile.open(fileobj=handle, mode="r:") as archive:
                 yield from tar_entries(archive)

@@ -171,7 +171,7 @@ class ImageFiles:
     repo_tags: tuple[str, ...]  # the daemon's tags of the image
     layers: tuple[LayerFiles, ...]
     archive_bytes: int  # size of the `docker save` stream (0 when not saved)
-    save_seconds: float
-    read_seconds: float
+    save_seconds: float  # `docker save` read and listed as it arrives (0 when not saved)
+    read_seconds: float  # the layers read in place (0 when saved)
     source: str = SOURCE_SAVE  # SOURCE_SAVE, SOURCE_OVERLAY2 or SOURCE_CONTAINERD
     fallback_reason: str = ""  # why no fast path was read, when `docker save` was
