@@ -6,6 +6,7 @@ each, a later one overwrites OVERWRITE of them and deletes DELETE others, so the
 modified and removed files to find. Each analysis runs in its own process (bench.layer_probe),
 both ways: through `docker save` and by the dashboard's choice (analysis.image_files "auto": the
 daemon's overlay2 layer store or containerd's content store, read in place, where it applies).
+Then every path on every engine here against its floor and dive (bench.layer_paths).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import docker
 
-from bench import stats
+from bench import layer_paths, stats
 from bench.overhead import BenchFailure
 from bench.workspace import BIG_IMAGE, BIG_LAB, Workspace
 from dashboard.engine.base import labels
@@ -182,8 +183,9 @@ def measure(ws: Workspace, ref: str, repeats: int) -> dict:
     }
 
 
-def run(ws: Workspace, *, repeats: int, big_repeats: int, spec: BigSpec) -> dict:
+def run(ws: Workspace, *, repeats: int, big_repeats: int, spec: BigSpec, log=print) -> dict:
     lab = measure(ws, "iris-model:1.0", repeats)
     big = ensure_big_image(ws, spec)
     big_figures = measure(ws, big["image"], big_repeats)
-    return {"lab_image": lab, "big": {**big, "spec": asdict(spec), **big_figures}}
+    paths = layer_paths.run(repeats, log=log)
+    return {"lab_image": lab, "big": {**big, "spec": asdict(spec), **big_figures}, "paths": paths}

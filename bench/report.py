@@ -323,11 +323,12 @@ def layers_section(r: dict) -> list[str]:
         "",
         f"The big image: {spec['files']:,} random files of {spec['file_kb']} KiB in one layer, "
         f"a later layer overwriting {spec['overwrite']} of them and deleting {spec['delete']}; "
-        f"{how}. Each analysis runs in its own process: `docker save` streamed to a temporary "
-        "file, every layer's tar headers read, then dive's efficiency; peak memory is that "
-        "process's maximum resident set. Total is save + read + efficiency; Process adds the "
-        "Python start-up. Each analysis alternates with a plain `docker save -o FILE` of the "
-        "same image by the CLI, the floor for anything (dive too) that reads a saved image.",
+        f"{how}. Each analysis runs in its own process: `docker save` read as the daemon sends "
+        "it, every layer's tar headers listed as it passes, then dive's efficiency; peak memory "
+        "is that process's maximum resident set. `docker save` is that read (the save and the "
+        "listing overlap); Total adds the efficiency; Process adds the Python start-up. Each "
+        "analysis alternates with a plain `docker save -o FILE` of the same image by the CLI, "
+        "the floor for anything (dive too) that reads a saved image.",
         "",
         markdown_table(
             [
@@ -367,6 +368,61 @@ def layers_section(r: dict) -> list[str]:
                 "Peak memory",
             ],
             fast_rows,
+        ),
+        *paths_table(r.get("paths")),
+    ]
+
+
+def paths_table(paths: dict | None) -> list[str]:
+    """Every path a student's Docker gives, each against its floor and dive (layer_paths)."""
+    if not paths:
+        return []
+    rows = []
+    for row in paths["rows"]:
+        rows.append(
+            (
+                row["engine"],
+                row["daemon"],
+                row["source"],
+                _range(row["analysis_s"]),
+                row["floor"] or "-",
+                _range(row.get("floor_s")),
+                _range(row.get("over_floor"), _ratio),
+                _range(row.get("dive_s")),
+                _range(row.get("over_dive"), _ratio),
+                {True: "yes", False: "**no**", None: "-"}[row.get("same_as_dive")],
+                f"{row['peak_rss_bytes'] / MIB:.0f} MiB",
+            )
+        )
+    skipped = "".join(f" Not measured: {s}." for s in paths["skipped"])
+    return [
+        "",
+        f"### Every path, against its floor and against dive ({paths['image']})",
+        "",
+        f"{paths['runs']} runs of each, in rotating order, one engine after the other "
+        "(bench/layer_paths.py). The `docker save` path reads the daemon's answer as it arrives "
+        "(layers listed while the daemon still sends the archive, no temporary file); its floor "
+        "is the CLI's `docker save IMAGE > /dev/null`. The containerd content store's floor is "
+        "GNU tar listing the same layer blobs (`tar -tf`, `gzip -dc | tar -t`). dive 0.13.1 "
+        "reads `docker save` too. The dashboard's time is the analysis in a running process "
+        "(file lists and efficiency); the others are whole processes. Ratios are pairwise "
+        "medians." + skipped,
+        "",
+        markdown_table(
+            [
+                "Engine",
+                "Daemon",
+                "Read from",
+                "Dashboard",
+                "Floor",
+                "Floor time",
+                "Dashboard / floor",
+                "dive",
+                "Dashboard / dive",
+                "Same efficiency and waste as dive",
+                "Peak memory",
+            ],
+            rows,
         ),
     ]
 

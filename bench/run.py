@@ -201,6 +201,24 @@ def judge(results: dict) -> list[stats.Goal]:
             note=_save_note(results, "lab_image"),
         ),
         stats.goal(
+            "layers_save_over_floor",
+            "Layer analysis through `docker save` / the plain `docker save` (the worst engine)",
+            _worst_path(results, "docker save"),
+            "<=",
+            1.10,
+            "x",
+            note=_paths_note(results, "docker save"),
+        ),
+        stats.goal(
+            "layers_store_over_floor",
+            "Layer analysis from containerd's content store / GNU tar listing its blobs",
+            _worst_path(results, "containerd content store"),
+            "<=",
+            1.10,
+            "x",
+            note=_paths_note(results, "containerd content store"),
+        ),
+        stats.goal(
             "layers_lab_memory",
             "Peak memory of that analysis (either path)",
             _scaled(_peak(results, "lab_image"), mib),
@@ -746,6 +764,25 @@ def _save_note(results: dict, image: str) -> str:
     )
 
 
+def _path_rows(results: dict, source: str) -> list[dict]:
+    rows = _getter(results)("layers", "paths", "rows") or []
+    return [r for r in rows if r["source"] == source and r.get("over_floor")]
+
+
+def _worst_path(results: dict, source: str) -> float | None:
+    """The largest pairwise-median ratio to its floor among the engines read from `source`."""
+    rows = _path_rows(results, source)
+    return max(r["over_floor"]["median"] for r in rows) if rows else None
+
+
+def _paths_note(results: dict, source: str) -> str:
+    return "; ".join(
+        f"{r['engine']} {r['over_floor']['median']:.2f}x"
+        + (f" (dive {r['over_dive']['median']:.2f}x)" if r.get("over_dive") else "")
+        for r in _path_rows(results, source)
+    )
+
+
 def _peak(results: dict, image: str) -> float | None:
     get = _getter(results)
     peaks = [
@@ -805,7 +842,7 @@ def run_sections(ws: Workspace, plan: Plan, only: set[str], ci_log: Path | None)
     section(
         "layers",
         lambda: layers.run(
-            ws, repeats=plan.layer_repeats, big_repeats=plan.big_repeats, spec=plan.big
+            ws, repeats=plan.layer_repeats, big_repeats=plan.big_repeats, spec=plan.big, log=log
         ),
     )
     section(

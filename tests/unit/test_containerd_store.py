@@ -12,7 +12,12 @@ import pytest
 from dashboard.engine.analysis.layerfiles import containerd
 from dashboard.engine.analysis.layerfiles.docker_save import read_file
 from dashboard.engine.analysis.layerfiles.filetree import stack_layers
-from dashboard.engine.analysis.layerfiles.records import CONTAINERD, LayerFileMissing, NotAvailable
+from dashboard.engine.analysis.layerfiles.records import (
+    CONTAINERD,
+    ArchiveError,
+    LayerFileMissing,
+    NotAvailable,
+)
 from tests.unit.archives import (
     INDEX,
     MANIFEST,
@@ -112,3 +117,20 @@ def test_no_content_store_here(tmp_path):
     assert containerd.content_roots(tmp_path)[1] == (
         containerd.SYSTEM_ROOT / containerd.CONTENT_PLUGIN
     )
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_layers_listed_at_once_give_the_records_listed_in_turn(tmp_path, workers):
+    """The dispatcher lists layers on several threads (gzip lets go of the GIL); the stacking
+    stays in order, so the records are the same, and a bad layer's error still surfaces."""
+    image = oci_image(tmp_path, ("gzip", "zstd", "gzip"))
+    root = tmp_path / "docker"
+    inspect = content_store(root, image)
+    manifest, entries_of = containerd.open_image(inspect, root)
+    in_turn = stack_layers(manifest, entries_of)
+    at_once = stack_layers(manifest, entries_of, workers=workers)
+    assert at_once == in_turn
+    check_layers(at_once)
+    (blobs_of(root) / image.layer_digests[1].split(":")[1]).write_bytes(b"\x28\xb5\x2f\xfd junk")
+    with pytest.raises(ArchiveError, match="cannot read layer"):
+        stack_layers(manifest, entries_of, workers=workers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 from dashboard.engine.analysis import images
 from dashboard.engine.ops import compose
@@ -64,6 +65,26 @@ def test_the_image_store_is_read_from_docker_info():
         "DriverStatus": [["Backing Filesystem", "extfs"]],
     }
     assert images.image_store(Client()) == images.GRAPH_DRIVER
+
+
+def test_two_daemons_on_unix_sockets_keep_their_own_image_store():
+    """docker-py gives every unix socket the base_url "http+docker://localhost": the socket,
+    not the URL, tells the daemons apart (the host's graph driver, Engine 26's containerd)."""
+
+    def client(socket_path: str, status: list) -> SimpleNamespace:
+        api = SimpleNamespace(
+            base_url="http+docker://localhost",
+            _custom_adapter=SimpleNamespace(socket_path=socket_path),
+            info=lambda: {"DriverStatus": status},
+        )
+        return SimpleNamespace(api=api)
+
+    images._stores.clear()
+    host = client("/var/run/docker.sock", [["Backing Filesystem", "extfs"]])
+    engine26 = client("/run/e26.sock", _load("containerd-iris.json")["driver_status"])
+    assert images.image_store(host) == images.GRAPH_DRIVER
+    assert images.image_store(engine26) == images.CONTAINERD
+    assert images.image_store(host) == images.GRAPH_DRIVER
 
 
 def test_compose_builds_without_bake_when_buildx_is_older_than_it_needs(monkeypatch):

@@ -107,12 +107,14 @@ SIZE_MEANING = (
     "layers, what a push or pull moves)."
 )
 
-_stores: dict[str, str] = {}
+_stores: dict[tuple[str, str | None], str] = {}
 
 
 def image_store(client: docker.DockerClient) -> str:
     """GRAPH_DRIVER or CONTAINERD, from `docker info` (asked once per daemon)."""
-    key = client.api.base_url
+    # Every unix socket's base_url is "http+docker://localhost": the socket names the daemon.
+    adapter = getattr(client.api, "_custom_adapter", None)
+    key = (client.api.base_url, getattr(adapter, "socket_path", None))
     if key not in _stores:
         info = client.api.info()
         status = dict(tuple(pair) for pair in info.get("DriverStatus") or [] if len(pair) == 2)

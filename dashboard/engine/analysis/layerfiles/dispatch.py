@@ -17,6 +17,7 @@ raises `images.ImageGone` on every path.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -108,7 +109,7 @@ def _fast(client: docker.DockerClient, ref: str, method: str) -> ImageFiles:
     opener: Opener = containerd.open_image if applies == CONTAINERD else overlay2.open_image
     try:
         manifest, entries_of = opener(inspect, root)
-        layers = stack_layers(manifest, entries_of)
+        layers = stack_layers(manifest, entries_of, workers=os.cpu_count() or 1)
     except LayerFileMissing as exc:
         _inspect(client, ref)  # ImageGone if that is why
         raise NotAvailable(str(exc)) from exc

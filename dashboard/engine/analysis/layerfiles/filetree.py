@@ -9,7 +9,8 @@ below (added, modified, removed by a whiteout or an opaque directory) before sta
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from dashboard.engine.analysis.layerfiles.records import (
     ChangeKind,
@@ -124,14 +125,39 @@ def layer_changes(lower: FileTree, entries: list[TarEntry]) -> list[FileChange]:
     return changes
 
 
+def _listed(
+    layers: tuple[LayerRef, ...], entries_of: Callable[[LayerRef], Iterable[TarEntry]], workers: int
+) -> Iterator[list[TarEntry]]:
+    """Every layer's entries in order, `workers` layers listed at a time."""
+    if workers <= 1 or len(layers) <= 1:
+        yield from (list(entries_of(ref)) for ref in layers)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="layer") as pool:
+        futures = [pool.submit(lambda ref: list(entries_of(ref)), ref) for ref in layers]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
 def stack_layers(
-    manifest: ImageManifest, entries_of: Callable[[LayerRef], Iterable[TarEntry]]
+    manifest: ImageManifest,
+    entries_of: Callable[[LayerRef], Iterable[TarEntry]],
+    *,
+    workers: int = 1,
 ) -> list[LayerFiles]:
-    """`LayerFiles` of every layer of `manifest`, base first; `entries_of(LayerRef)` lists one."""
+    """`LayerFiles` of every layer of `manifest`, base first; `entries_of(LayerRef)` lists one.
+
+    With `workers` > 1, that many layers are listed at once (threads): decompression lets go
+    of the GIL, so a gzip layer decompresses while another layer's headers are parsed."""
     stack = FileTree()
     result = []
-    for ref, history in zip(manifest.layers, manifest.history_for_layers(), strict=True):
-        entries = list(entries_of(ref))
+    listed = _listed(manifest.layers, entries_of, workers)
+    for ref, history, entries in zip(
+        manifest.layers, manifest.history_for_layers(), listed, strict=True
+    ):
         changes = layer_changes(stack, entries)
         result.append(
             LayerFiles(

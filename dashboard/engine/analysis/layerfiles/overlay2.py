@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import bisect
 import errno
-import gzip
 import hashlib
 import io
 import json
@@ -36,6 +35,8 @@ import stat
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from isal import igzip
 
 from dashboard.engine.analysis.layerfiles.layertar import tar_entries
 from dashboard.engine.analysis.layerfiles.records import (
@@ -232,7 +233,7 @@ class _SplitStream(io.RawIOBase):
 
 def tar_split_entries(path: str) -> list[TarEntry]:
     """The entries of one layer from its tar-split.json.gz, exactly as `docker save` has them."""
-    with gzip.open(path, "rt") as handle:
+    with igzip.open(path, "rt") as handle:
         records = [json.loads(line) for line in handle if line.strip()]
     with tarfile.open(fileobj=_SplitStream(records), mode="r:") as archive:
         return list(tar_entries(archive))
