@@ -34,8 +34,8 @@ from pathlib import Path
 import docker
 
 from bench import stats
+from bench.layers import probe
 from bench.overhead import BenchFailure
-from dashboard.engine.base.paths import REPO_ROOT
 
 IMAGE = "iris-model:1.0"
 TCP = "host over TCP"
@@ -64,20 +64,6 @@ def _timed(cmd: list[str] | str, env: dict, timeout: float = 900) -> float:
     if done.returncode != 0:
         raise BenchFailure(f"{cmd} failed: {done.stderr.decode()[-600:]}")
     return elapsed
-
-
-def probe(ref: str, method: str, env: dict) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.layer_probe", ref, method],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env=env,
-        timeout=900,
-    )
-    if done.returncode != 0:
-        raise BenchFailure(f"layer analysis of {ref} ({method}) failed: {done.stderr[-800:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def dive(ref: str, env: dict, binary: str) -> dict:

@@ -10,9 +10,18 @@ the time of each part, the path used and the process's peak resident memory.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
+
+
+def peak_rss_bytes() -> int:
+    """This process's resident high-water mark (VmHWM). Not getrusage's ru_maxrss: Linux keeps
+    that across exec, so a probe started by a large process (the bench) reported the bench's."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def probe(ref: str, method: str = "auto") -> dict:
@@ -38,7 +47,7 @@ def probe(ref: str, method: str = "auto") -> dict:
         "efficiency_s": done - listed,
         "analysis_s": (listed - ready) + (done - listed),
         "analysis_without_save_s": files.read_seconds + (done - listed),
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss_bytes(),
         "archive_bytes": files.archive_bytes,
         "layers": len(files.layers),
         "entries": sum(len(layer.entries) for layer in files.layers),

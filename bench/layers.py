@@ -20,7 +20,7 @@ from pathlib import Path
 
 import docker
 
-from bench import layer_paths, stats
+from bench import stats
 from bench.overhead import BenchFailure
 from bench.workspace import BIG_IMAGE, BIG_LAB, Workspace
 from dashboard.engine.base import labels
@@ -103,18 +103,20 @@ def built_from(image, recipe: str) -> bool:
     return all(run in history for run in runs)
 
 
-def probe(ref: str, method: str = "save") -> dict:
+def probe(ref: str, method: str = "save", env: dict | None = None) -> dict:
+    """One analysis in a process of its own (bench.layer_probe), on the daemon `env` names."""
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "bench.layer_probe", ref, method],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
-        timeout=600,
+        env=env,
+        timeout=900,
     )
     wall = time.perf_counter() - started
     if done.returncode != 0:
-        raise BenchFailure(f"layer analysis of {ref} failed: {done.stderr[-800:]}")
+        raise BenchFailure(f"layer analysis of {ref} ({method}) failed: {done.stderr[-800:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     figures["process_s"] = wall
     return figures
@@ -187,5 +189,7 @@ def run(ws: Workspace, *, repeats: int, big_repeats: int, spec: BigSpec, log=pri
     lab = measure(ws, "iris-model:1.0", repeats)
     big = ensure_big_image(ws, spec)
     big_figures = measure(ws, big["image"], big_repeats)
+    from bench import layer_paths  # it measures with probe() from here
+
     paths = layer_paths.run(repeats, log=log)
     return {"lab_image": lab, "big": {**big, "spec": asdict(spec), **big_figures}, "paths": paths}

@@ -6,7 +6,8 @@ blobs out of containerd's content store: `<root>/io.containerd.content.v1.conten
 <hex>`, where root is `<DockerRootDir>/containerd/daemon` for the containerd that dockerd
 starts itself, or `/var/lib/containerd` for the system's. This reader opens the same blobs in
 place, so its records are those of `docker save` byte for byte, without the copy through the
-API and a temporary file:
+API (the dispatcher lists several layers at once: a gzip layer inflates on one core while
+another layer's headers are parsed on the other):
 
 - the image's id (`docker image inspect`) is the digest of its target: an OCI index (BuildKit:
   one manifest per platform plus attestations) or a single manifest;

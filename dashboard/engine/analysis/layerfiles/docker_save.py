@@ -61,7 +61,7 @@ ATTESTATION = "attestation-manifest"  # vnd.docker.reference.type of BuildKit's 
 MAX_DOCUMENT = 16 << 20  # a JSON member larger than this is not a manifest or config we read
 # What the daemon's answer raises when it ends halfway (the daemon stopped, the network broke).
 BROKEN_OFF = (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError)
-READ_AHEAD = 32  # chunks (of 1 MiB) the daemon may be ahead of the listing
+READ_AHEAD = 32  # chunks the daemon may be ahead of the listing (1 MiB each at most)
 
 
 def blob_member(digest: str) -> str:
