@@ -28,6 +28,7 @@ import json
 import os
 import posixpath
 import queue
+import sys
 import tarfile
 import threading
 import time
@@ -164,14 +165,11 @@ class ChunkReader:
     def read(self, size: int = -1) -> bytes:
         """`size` bytes (all that is left when fewer), as a file would: tarfile counts on it."""
         parts = []
-        wanted = size if size >= 0 else float("inf")
+        wanted = size if size >= 0 else sys.maxsize
         got = 0
         while got < wanted and (self._pending or self._fill()):
-            if wanted - got >= len(self._pending):
-                part, self._pending = self._pending, memoryview(b"")
-            else:
-                part = self._pending[: int(wanted - got)]
-                self._pending = self._pending[len(part) :]
+            part = self._pending[: wanted - got]
+            self._pending = self._pending[len(part) :]
             parts.append(part)
             got += len(part)
         self._position += got
