@@ -3,18 +3,27 @@
 `main()` is the whole of app.py. Each page file ends with `run_page(render, __file__)`.
 
 Why pages also know the frame: the page files live in dashboard/pages/, which Streamlit also
-reads as a legacy "pages" folder. On the first run of a server process (and on every AppTest
-run), a URL that names a page file makes Streamlit run that file directly, without app.py. The
-page files are named after their URL paths so that this finds them (instead of showing a "Page
-not found" dialog that blocks the page), and `run_page` then builds the frame itself and runs
-the page through st.navigation, so it renders inside the same frame and error boundary, with
-the same widget ids, as in every later run.
+reads as a legacy "pages" folder. Until the server process's first st.navigation call (and on
+every AppTest run), a script run that starts for a URL naming a page file runs that file
+directly, without app.py. The page files are named after their URL paths so that this finds them
+(instead of showing a "Page not found" dialog that blocks the page), and `run_page` then builds
+the frame itself and runs the page through st.navigation, so it renders inside the same frame
+and error boundary, with the same widget ids, and for the same owner, as in every later run.
+
+Whether this run went through the frame is known per script run (a thread-local that `main`
+sets), not from Streamlit's process-wide flag: on a fresh server two sessions start at once (a
+hub's seat: the page the login lands on, and the lesson the student opens), and the first one's
+st.navigation turns the flag off while the other is still in its direct run, which then
+rendered its lesson with no owner bound (a student's seat showed and built `iris-model:1.0`,
+not `ada/iris-model:1.0`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,8 +145,31 @@ def run(page) -> None:
             page.run()
 
 
+_FRAMED = threading.local()  # `on` while this thread's script run is inside frame() and run()
+
+
+@contextlib.contextmanager
+def _framing() -> Iterator[None]:
+    before = getattr(_FRAMED, "on", False)
+    _FRAMED.on = True
+    try:
+        yield
+    finally:
+        _FRAMED.on = before
+
+
+def _framed() -> bool:
+    """This script run went through the frame (app.py, or run_page's own direct-run branch)."""
+    return getattr(_FRAMED, "on", False)
+
+
 def main() -> None:
     """app.py: the frame, then the page."""
+    with _framing():
+        _main()
+
+
+def _main() -> None:
     times = settings.script_times()
     if times is None:
         run(frame())
@@ -152,20 +184,15 @@ def main() -> None:
             out.write(f"{name}\t{(time.perf_counter() - started) * 1000:.1f}\n")
 
 
-def _legacy_direct_run() -> bool:
-    from streamlit.runtime.pages_manager import PagesManager
-
-    # True until this process's first st.navigation call (and on every AppTest run).
-    return bool(PagesManager.uses_pages_directory)
-
-
 def run_page(render: Callable[[], None], file: str) -> None:
     """The last line of every page file: render inside the frame and the error boundary."""
-    if _legacy_direct_run():
+    if not _framed():
         # Streamlit ran this file without app.py. Build the frame, then run the page the way
         # app.py would (page.run() executes this file again, now under st.navigation): its
-        # widgets get the same ids as in every later run, so the first click is not lost.
-        run(frame())
+        # widgets get the same ids as in every later run, so the first click is not lost, and
+        # it runs for this browser's student (frame() binds the owner first).
+        with _framing():
+            run(frame())
         return
     name = Path(file).name
     if name != DOWN.file and name not in OFFLINE_READING and not state.facts().ok:

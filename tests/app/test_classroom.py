@@ -210,3 +210,30 @@ def test_a_hub_seat_is_its_students_without_a_name_to_pick(isolated, monkeypatch
     at = at.switch_page("pages/lesson1.py").run()
     assert_clean(at)
     assert at.button(key="build-iris").label.endswith(f"{name}/iris-model:1.0")
+
+
+def test_a_seat_lesson_that_starts_beside_another_session_is_still_its_students(
+    isolated, monkeypatch, session_id
+):
+    """A fresh seat, as its student opens it through the hub: the login lands on one page while
+    the lesson opens in another session. Until a server's first st.navigation, Streamlit runs a
+    page file directly (its legacy pages folder); here the other session's st.navigation comes
+    while the lesson's direct run is under way, as it did in the hub test (CI). The lesson still
+    renders inside the frame, for the seat's student: her image name on the build button."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import script_runner
+
+    name = f"di-{session_id.lower().removeprefix('test-')}"
+    monkeypatch.setenv("DASHBOARD_SEAT", name)
+    direct_run = script_runner._mpa_v1
+
+    def beside_another_session(main_script_path):
+        PagesManager.uses_pages_directory = False  # the other session's st.navigation
+        direct_run(main_script_path)
+
+    monkeypatch.setattr(script_runner, "_mpa_v1", beside_another_session)
+    at = new_app()
+    at.switch_page("pages/lesson1.py").run()
+    assert_clean(at)
+    assert at.button(key="build-iris").label == f"Build {name}/iris-model:1.0"
+    assert any("Your own seat" in c.value for c in at.sidebar.caption)  # the frame is there

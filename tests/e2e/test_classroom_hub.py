@@ -134,6 +134,18 @@ def _wait_for_seat(page, manager, name: str) -> None:
         ) from error
 
 
+def _keep_seat_log(name: str) -> None:
+    """The seat's own log (jhsingle-native-proxy's and Streamlit's) beside the screenshots, from
+    whichever machine holds it: what a failing page looked like from the inside."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for node in swarm.NODES:
+        client = docker.DockerClient(base_url=swarm.docker_host(node), version="auto")
+        for container in client.containers.list(all=True, filters={"name": f"dml-seat-{name}"}):
+            log = container.logs(timestamps=True)
+            (ARTIFACTS / f"hub-seat-{name}-{node}.log").write_bytes(log)
+        client.close()
+
+
 def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(
     hub, manager, browser, build_cgroup
 ):
@@ -183,6 +195,10 @@ def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(
         page.keyboard.type("python -c 'print(6*7)'\n")
         wait_text(frame, r"^42\s*$")
         screenshot(page, "hub-ada-terminal")
+    except Exception:
+        screenshot(page, "hub-ada-failed")
+        _keep_seat_log("ada")
+        raise
     finally:
         context.close()
     node = _seat_node(manager, "ada")
