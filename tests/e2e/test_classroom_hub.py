@@ -1,6 +1,6 @@
 """A class on many machines, for real: JupyterHub on a Swarm of three namespaced engines
 (tests/swarm.py), a seat per student placed by the Swarm, and a Chromium student who signs up
-through the hub, builds and runs lesson 1 to setosa on the machine their seat landed on.
+through the hub, builds and runs lesson 1 to setosa on the worker machine their seat landed on.
 
 The hub is started as the README's classroom guide says (`python -m dashboard classroom up`),
 inside the manager's network namespace, and reached from the host through a loopback forward.
@@ -134,6 +134,19 @@ def _wait_for_seat(page, manager, name: str) -> None:
         ) from error
 
 
+@contextlib.contextmanager
+def _drained(manager, host: str):
+    """Machine `host` takes no new seat for the body (what the instructor's
+    `docker node update --availability drain` does), then takes them again."""
+    node = next(n for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == host)
+    node.update(dict(node.attrs["Spec"], Availability="drain"))
+    try:
+        yield
+    finally:
+        node.reload()
+        node.update(dict(node.attrs["Spec"], Availability="active"))
+
+
 def _keep_seat_log(name: str) -> None:
     """The seat's own log (jhsingle-native-proxy's and Streamlit's) beside the screenshots, from
     whichever machine holds it: what a failing page looked like from the inside."""
@@ -162,8 +175,11 @@ def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(
         page.fill("input[name=username]", "ada")
         page.fill("input[name=password]", PASSWORD)
         page.click("input[type=submit], button[type=submit]")
-        page.goto(base + "/hub/spawn/ada", timeout=PAGE_MS)
-        _wait_for_seat(page, manager, "ada")
+        # Her seat lands on a worker, as most of a class's do: the hub on the manager reaches
+        # it at that machine's address, and her builds run on that machine's engine.
+        with _drained(manager, swarm.MANAGER):
+            page.goto(base + "/hub/spawn/ada", timeout=PAGE_MS)
+            _wait_for_seat(page, manager, "ada")
         page.goto(base + "/user/ada/lesson1", timeout=PAGE_MS)
         wait_idle(page)
         expect(button(page, "build-iris")).to_contain_text(f"ada/{IRIS}", timeout=PAGE_MS)
@@ -202,6 +218,7 @@ def test_a_student_builds_and_runs_lesson_1_on_the_machine_of_their_seat(
     finally:
         context.close()
     node = _seat_node(manager, "ada")
+    assert node != swarm.MANAGER
     # The build landed on the seat's machine, and on no other.
     for other in swarm.NODES:
         client = docker.DockerClient(base_url=swarm.docker_host(other), version="auto")
@@ -377,16 +394,11 @@ def test_a_machine_that_goes_down_is_said_and_its_student_comes_back_with_it(hub
     and the roster say so; once it is back, the student's seat starts there again."""
     base, _ = hub
     gus = HttpStudent(base, "gus")
-    first = next(n for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == "node1")
     # gus's first seat lands on a worker (the manager cannot go down: the Swarm lives there).
-    first.update(dict(first.attrs["Spec"], Availability="drain"))
-    try:
+    with _drained(manager, swarm.MANAGER):
         gus.sign_up_and_log_in()
         assert gus.start().get("ready")
         node = _seat_node(manager, "gus")
-    finally:
-        first.reload()
-        first.update(dict(first.attrs["Spec"], Availability="active"))
     assert node != swarm.MANAGER
     gus.stop()
     swarm.stop_node(node)
