@@ -25,13 +25,9 @@ class HubStudent:
     def _xsrf(self, path: str) -> str:
         page = self.http.get(self.base + path, timeout=self.timeout).text
         found = re.search(r'name="_xsrf" value="([^"]+)"', page)
-        if found:
-            return found.group(1)
-        # The hub's own cookie: the roster service sets an _xsrf of its own (another path), and
+        # The hub's own cookie (path /hub/): the roster service sets an _xsrf of its own, and
         # requests refuses a lookup by name alone when two match.
-        cookies = [c for c in self.http.cookies if c.name == "_xsrf"]
-        hub = [c for c in cookies if (c.path or "/").startswith("/hub")]
-        return (hub or cookies)[0].value if cookies else ""
+        return found.group(1) if found else self.http.cookies.get("_xsrf", "", path="/hub/")
 
     def _headers(self) -> dict:
         token = self._xsrf("/hub/home")
