@@ -301,6 +301,24 @@ def copy_image(image: str, say=_say) -> None:
         save.wait()
 
 
+CACHE_KEPT = "2GB"  # a node's build cache: the seat image's and the hub tests' lab builds
+
+
+def trim(node: str) -> str:
+    """Keep a node's disk in bounds between CI runs: every run whose source differs rebuilds
+    the seat image and leaves the last one dangling on each node (seven of 1 GB each, and 7 GB
+    of build cache on the manager, after a day's runs here). A node's engine is the tests'
+    alone: its dangling images go, and its build cache beyond CACHE_KEPT."""
+    env = {**os.environ, **env_for(node)}
+    return f"{node}: " + "; ".join(
+        engines.docker_said(args, env)
+        for args in (
+            ["image", "prune", "--force"],
+            ["builder", "prune", "--force", "--keep-storage", CACHE_KEPT],
+        )
+    )
+
+
 @contextlib.contextmanager
 def _one_at_a_time() -> Iterator[None]:
     """One `up` at a time on this machine: CI starts the Swarm beside the suite, whose hub
@@ -330,6 +348,8 @@ def _up() -> None:
         engines.serve_wheelhouse(engine(node))
         engines.copy_base_image(engine(node))
     seat_image()
+    for node in NODES:
+        _say(trim(node))
     _say(f"swarm: up in {time.monotonic() - started:.1f} s")
     status()
 

@@ -123,6 +123,13 @@ def serve(
             proc.wait(10)
 
 
+def lost_to_network_change(text: str, aborted: set[str]) -> bool:
+    """Whether `text` is a lazily loaded script chunk's failed import whose load Chromium
+    aborted for a network change (the URL is in `aborted`)."""
+    found = re.search(r"Failed to fetch dynamically imported module: (\S+)", text)
+    return bool(found) and found.group(1) in aborted
+
+
 def wait_idle(page, timeout_ms: int = PAGE_MS) -> None:
     """Wait until the app is connected and its script (and fragments) finished running."""
     page.wait_for_selector(IDLE, timeout=timeout_ms, state="attached")
@@ -287,14 +294,25 @@ def watched_page(context):
     errors: list[str] = []
     flakes: list[str] = []
 
+    aborted: set[str] = set()  # the URLs whose loads a network change aborted
+
+    def note(kind: str, text: str, url: str = "") -> None:
+        # Docker adding or removing a container's veth makes Chromium abort requests in
+        # flight: the machine's doing, not the app's. open_url() loads the page again. A
+        # lazily loaded script chunk that such an abort took fails its import too.
+        if NETWORK_CHANGED in text:
+            aborted.add(url)
+        elif not lost_to_network_change(text, aborted):
+            errors.append(f"{kind}: {text}")
+            return
+        flakes.append(f"{kind}: {text}")
+
     def console(message) -> None:
         if message.type != "error" or streamlit_probe(message):
             return
-        # Docker adding or removing a container's veth makes Chromium abort requests in
-        # flight: the machine's doing, not the app's. open_url() loads the page again.
-        (flakes if NETWORK_CHANGED in message.text else errors).append(f"console: {message.text}")
+        note("console", message.text, (message.location or {}).get("url", ""))
 
-    pg.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    pg.on("pageerror", lambda exc: note("uncaught", str(exc)))
     pg.on("console", console)
     pg.js_errors = errors
     pg.network_flakes = flakes
