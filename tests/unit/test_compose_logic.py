@@ -125,6 +125,31 @@ def test_find_compose_without_docker_at_all():
     assert "cli-plugins" in err.value.hint
 
 
+def _fake_docker(folder: Path) -> Path:
+    """A `docker` program that answers `docker compose version` as Compose v2.40.3 does."""
+    folder.mkdir()
+    program = folder / "docker"
+    program.write_text(f"#!/bin/sh\nexec /bin/cat <<'EOF'\n{V2.strip()}\nEOF\n")
+    program.chmod(0o755)
+    return program
+
+
+def test_the_default_cli_is_asked_again_when_path_changes_or_the_program_goes(
+    tmp_path, monkeypatch
+):
+    # The failed CI run: a test put a docker of its own first on PATH and removed it after;
+    # the dashboard kept its path, and every Compose button said "No such file or directory".
+    compose._cli_on.cache_clear()
+    first, second = _fake_docker(tmp_path / "a"), _fake_docker(tmp_path / "b")
+    monkeypatch.setenv("PATH", str(first.parent))
+    assert compose.default_cli().argv == (str(first), "compose")
+    monkeypatch.setenv("PATH", f"{second.parent}:{first.parent}")
+    assert compose.default_cli().argv == (str(second), "compose")
+    second.unlink()
+    assert compose.default_cli().argv == (str(first), "compose")
+    compose._cli_on.cache_clear()
+
+
 # -- log lines and the timeline ------------------------------------------------------------
 
 

@@ -195,9 +195,23 @@ def find_compose(run: Runner = subprocess.run, which: Callable = shutil.which) -
     raise ComposeUnavailable("`docker compose version` does not answer.", INSTALL_HINT)
 
 
-@functools.cache
 def default_cli() -> ComposeCli:
-    """`find_compose()`, asked once per process (a failure is not cached: it asks again)."""
+    """`find_compose()`, asked once per PATH (a failure is not kept: it asks again).
+
+    Asked again when PATH changes or the program found has gone (Docker upgraded or removed
+    while the dashboard runs): a kept path to a program that is no longer there would fail
+    every Compose button until a restart.
+    """
+    path = os.environ.get("PATH", "")
+    cli = _cli_on(path)
+    if not os.path.exists(cli.argv[0]):
+        _cli_on.cache_clear()
+        cli = _cli_on(path)
+    return cli
+
+
+@functools.lru_cache(maxsize=4)
+def _cli_on(path: str) -> ComposeCli:
     return find_compose()
 
 
