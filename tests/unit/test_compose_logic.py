@@ -139,7 +139,7 @@ def test_the_default_cli_is_asked_again_when_path_changes_or_the_program_goes(
 ):
     # The failed CI run: a test put a docker of its own first on PATH and removed it after;
     # the dashboard kept its path, and every Compose button said "No such file or directory".
-    compose._cli_on.cache_clear()
+    compose._cli_of.cache_clear()
     first, second = _fake_docker(tmp_path / "a"), _fake_docker(tmp_path / "b")
     monkeypatch.setenv("PATH", str(first.parent))
     assert compose.default_cli().argv == (str(first), "compose")
@@ -147,7 +147,7 @@ def test_the_default_cli_is_asked_again_when_path_changes_or_the_program_goes(
     assert compose.default_cli().argv == (str(second), "compose")
     second.unlink()
     assert compose.default_cli().argv == (str(first), "compose")
-    compose._cli_on.cache_clear()
+    compose._cli_of.cache_clear()
 
 
 # -- log lines and the timeline ------------------------------------------------------------

@@ -196,23 +196,18 @@ def find_compose(run: Runner = subprocess.run, which: Callable = shutil.which) -
 
 
 def default_cli() -> ComposeCli:
-    """`find_compose()`, asked once per PATH (a failure is not kept: it asks again).
+    """`find_compose()`, asked once per pair of programs on PATH (a failure is not kept).
 
-    Asked again when PATH changes or the program found has gone (Docker upgraded or removed
-    while the dashboard runs): a kept path to a program that is no longer there would fail
-    every Compose button until a restart.
+    Asked again when the `docker` or `docker-compose` that PATH finds is at another path or
+    has gone (Docker moved or removed while the dashboard runs): a kept path to a program that
+    is no longer there would fail every Compose button until a restart.
     """
-    path = os.environ.get("PATH", "")
-    cli = _cli_on(path)
-    if not os.path.exists(cli.argv[0]):
-        _cli_on.cache_clear()
-        cli = _cli_on(path)
-    return cli
+    return _cli_of(shutil.which("docker"), shutil.which("docker-compose"))
 
 
 @functools.lru_cache(maxsize=4)
-def _cli_on(path: str) -> ComposeCli:
-    return find_compose()
+def _cli_of(docker_bin: str | None, standalone: str | None) -> ComposeCli:
+    return find_compose(which={"docker": docker_bin, "docker-compose": standalone}.get)
 
 
 @dataclass(frozen=True)
