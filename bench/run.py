@@ -919,6 +919,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all; quick: all but fresh)",
     )
     parser.add_argument("--keep", action="store_true", help="keep bench-big:1 for the next run")
+    parser.add_argument(
+        "--layer-repeats", type=int, help="runs of each layer-analysis path (default 3, quick: 1)"
+    )
     parser.add_argument("--ci-log", type=Path, help="a .ci/run log, for the fresh-machine figure")
     parser.add_argument(
         "--load-students",
@@ -962,6 +965,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, hub_idle_seconds=args.hub_idle)
     if args.load_idle is not None:
         plan = replace(plan, load_idle_seconds=args.load_idle)
+    if args.layer_repeats is not None:
+        plan = replace(plan, layer_repeats=args.layer_repeats)
     if args.load_sizes:
         plan = replace(plan, load_class_sizes=tuple(int(x) for x in args.load_sizes.split(",")))
     if args.load_scenarios:

@@ -14,7 +14,7 @@ import tarfile
 import pytest
 
 from dashboard.engine.analysis.layerfiles import dispatch, overlay2
-from dashboard.engine.analysis.layerfiles.layertar import entry_from_tarinfo
+from dashboard.engine.analysis.layerfiles.layertar import layer_entries
 from dashboard.engine.analysis.layerfiles.records import NotAvailable, TarEntry
 
 
@@ -60,8 +60,7 @@ MEMBERS = [
 
 
 def entries_from_tar(raw: bytes) -> list[TarEntry]:
-    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-        return [e for e in map(entry_from_tarinfo, tar.getmembers()) if e is not None]
+    return list(layer_entries(io.BytesIO(raw), "layer.tar"))
 
 
 def test_tar_split_gives_the_same_records_as_the_tar(tmp_path):

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from isal import igzip
 
-from dashboard.engine.analysis.layerfiles.layertar import tar_entries
+from dashboard.engine.analysis.layerfiles.layertar import header_entries
 from dashboard.engine.analysis.layerfiles.records import (
     OVERLAY2,
     ImageManifest,
@@ -235,8 +235,7 @@ def tar_split_entries(path: str) -> list[TarEntry]:
     """The entries of one layer from its tar-split.json.gz, exactly as `docker save` has them."""
     with igzip.open(path, "rt") as handle:
         records = [json.loads(line) for line in handle if line.strip()]
-    with tarfile.open(fileobj=_SplitStream(records), mode="r:") as archive:
-        return list(tar_entries(archive))
+    return list(header_entries(_SplitStream(records), seekable=True))
 
 
 def read_entries(layer: LayerRef) -> list[TarEntry]:
