@@ -186,20 +186,19 @@ def records(layers) -> list[tuple]:
     return [(x.index, x.diff_id, x.member, x.history, x.entries, x.changes) for x in layers]
 
 
-@pytest.mark.parametrize("ahead", [0, 3], ids=["in-turn", "read-ahead"])
 @pytest.mark.parametrize("size", [7, 512, 4097], ids=lambda n: f"{n}B-chunks")
 @pytest.mark.parametrize("layout", ["legacy", "oci-gzip-zstd-tar"])
-def test_a_stream_in_any_chunks_gives_the_records_of_the_file(tmp_path, layout, size, ahead):
-    """Chunks that cut headers, blobs and JSON anywhere, read in turn or by the read-ahead
-    thread: the records are those of the archive read from disk, and every byte is counted."""
+def test_a_stream_in_any_chunks_gives_the_records_of_the_file(tmp_path, layout, size):
+    """Chunks that cut headers, blobs and JSON anywhere: the records are those of the archive
+    read from disk, and every byte is counted."""
     if layout == "legacy":
         path = legacy_archive(tmp_path)
     else:
         path = oci_archive(tmp_path, oci_image(tmp_path, ("gzip", "zstd", "tar")), False)
     on_disk = read_file(path)
-    with docker_save.ChunkReader(chunks_of(path, size), ahead=ahead) as reader:
-        manifest, layers = docker_save.read_stream(reader)
-        assert reader.bytes_read == path.stat().st_size == on_disk.archive_bytes
+    reader = docker_save.ChunkReader(chunks_of(path, size))
+    manifest, layers = docker_save.read_stream(reader)
+    assert reader.bytes_read == path.stat().st_size == on_disk.archive_bytes
     assert manifest == on_disk.manifest
     assert records(layers) == records(on_disk.layers)
     check_layers(layers)
@@ -214,24 +213,22 @@ def test_the_stream_is_read_front_to_back_only():
     assert reader.read() == b"h" and reader.read(5) == b"" and reader.bytes_read == 8
 
 
-def test_a_stream_that_breaks_off_stops_its_reader_thread():
-    """A daemon's answer that fails halfway: the error reaches the caller, no thread is left."""
+def test_a_stream_that_breaks_off_or_is_no_tar_says_so():
+    """A daemon's answer that fails halfway: the error reaches the caller; junk is no archive."""
 
     def breaks_off():
         yield b"\0" * 100
         raise ConnectionResetError("the daemon went away")
 
-    with pytest.raises(ConnectionResetError), docker_save.ChunkReader(breaks_off(), ahead=2) as r:
-        docker_save.read_stream(r)
-    assert not r._thread.is_alive()
+    with pytest.raises(ConnectionResetError):
+        docker_save.read_stream(docker_save.ChunkReader(breaks_off()))
 
     def endless_junk():
         while True:
             yield b"not a tar " * 1000
 
-    with pytest.raises(ArchiveError), docker_save.ChunkReader(endless_junk(), ahead=2) as r:
-        docker_save.read_stream(r)
-    assert not r._thread.is_alive()
+    with pytest.raises(ArchiveError):
+        docker_save.read_stream(docker_save.ChunkReader(endless_junk()))
 
 
 def test_save_says_when_the_daemons_answer_breaks_off(tmp_path):
@@ -260,9 +257,8 @@ def test_file_contents_are_never_held_in_memory(tmp_path, kind, streamed):
         path = _replace_layer(path, "1/layer.tar", blob, tmp_path / f"{kind}.tar")
     tracemalloc.start()
     try:
-        if streamed:  # 256 KiB chunks, 4 of them ahead at most
-            with docker_save.ChunkReader(chunks_of(path, 1 << 18), ahead=4) as reader:
-                _, files = docker_save.read_stream(reader)
+        if streamed:  # 256 KiB chunks
+            _, files = docker_save.read_stream(docker_save.ChunkReader(chunks_of(path, 1 << 18)))
         else:
             files = read_file(path).layers
         _, peak = tracemalloc.get_traced_memory()

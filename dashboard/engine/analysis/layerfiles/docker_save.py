@@ -27,10 +27,8 @@ import io
 import json
 import os
 import posixpath
-import queue
 import sys
 import tarfile
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,7 +60,6 @@ ATTESTATION = "attestation-manifest"  # vnd.docker.reference.type of BuildKit's 
 MAX_DOCUMENT = 16 << 20  # a JSON member larger than this is not a manifest or config we read
 # What the daemon's answer raises when it ends halfway (the daemon stopped, the network broke).
 BROKEN_OFF = (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError)
-READ_AHEAD = 32  # chunks the daemon may be ahead of the listing (1 MiB each at most)
 
 
 def blob_member(digest: str) -> str:
@@ -94,55 +91,16 @@ class ChunkReader:
     what passed. It seeks forward, so tarfile reads it with random access: a plain layer tar's
     file contents are skipped by dropping the chunks that hold them, never copied.
 
-    With `ahead` > 0 a thread pulls up to that many chunks ahead of the reader: the daemon
-    writes the archive while this process lists what it already sent, instead of waiting on a
-    full socket (the save and the listing take the machine's two cores, not one after the
-    other). Use as a context manager, so the thread stops with a read that stops early.
+    Read in turn, in the caller's thread. A thread reading ahead (the daemon sending while this
+    process lists) was slower, measured: the two threads take turns at the GIL (iris-model:1.0
+    on Engine 20.10: 2.74 s with the thread, 2.51 s in turn, `docker save > /dev/null` 2.40 s).
     """
 
-    _END = object()
-
-    def __init__(self, chunks: Iterable[bytes], *, ahead: int = 0):
+    def __init__(self, chunks: Iterable[bytes]):
         self._chunks = iter(chunks)
         self._pending = memoryview(b"")
         self._position = 0
         self.bytes_read = 0
-        self._queue: queue.Queue | None = None
-        self._stop = threading.Event()
-        if ahead > 0:
-            self._queue = queue.Queue(ahead)
-            self._thread = threading.Thread(target=self._pull, daemon=True, name="docker-save")
-            self._thread.start()
-
-    def _pull(self) -> None:
-        item: object = self._END
-        try:
-            for chunk in self._chunks:
-                if not self._put(chunk):
-                    return
-        except BaseException as exc:  # handed to the reader, raised there
-            item = exc
-        self._put(item)
-
-    def _put(self, item: object) -> bool:
-        assert self._queue is not None
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _next(self) -> bytes | None:
-        if self._queue is None:
-            return next(self._chunks, None)
-        item = self._queue.get()
-        if item is self._END or isinstance(item, BaseException):
-            self._queue.put(item)  # every later read ends, or fails, the same way
-        if isinstance(item, BaseException):
-            raise item
-        return None if item is self._END else item  # type: ignore[return-value]
 
     def readable(self) -> bool:
         return True
@@ -155,7 +113,7 @@ class ChunkReader:
 
     def _fill(self) -> bool:
         """The next chunk as the pending one; False at the end of the stream."""
-        chunk = self._next()
+        chunk = next(self._chunks, None)
         if chunk is None:
             return False
         self._pending = memoryview(chunk)
@@ -189,17 +147,6 @@ class ChunkReader:
             self._pending = self._pending[step:]
             self._position += step
         return self._position
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._queue is not None:
-            self._thread.join()
-
-    def __enter__(self) -> ChunkReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -296,8 +243,8 @@ def save(client: docker.DockerClient, ref: str, *, chunk_size: int = 1 << 20) ->
     except docker.errors.NotFound as exc:
         raise ImageGone(ref) from exc
     try:
-        with ChunkReader(chunks, ahead=READ_AHEAD) as reader:
-            manifest, layers = read_stream(reader, ref)  # type: ignore[arg-type] (read() is enough)
+        reader = ChunkReader(chunks)
+        manifest, layers = read_stream(reader, ref)  # type: ignore[arg-type] (read() is enough)
     except BROKEN_OFF as exc:
         raise ArchiveError(f"the daemon's `docker save {ref}` broke off: {exc}") from exc
     finally:
