@@ -787,7 +787,9 @@ def _save_why(results: dict) -> str:
     worst = _worst_path(results, "docker save")
     if worst is None or worst <= 1.10:
         return ""
-    efficiency = _getter(results)("layers", "lab_image", "efficiency_s", "median")
+    get = _getter(results)
+    efficiency = get("layers", "lab_image", "efficiency_s", "median")
+    headers = get("layers", "lab_image", "entries")
     dive = [
         r["dive_s"]["median"] / r["floor_s"]["median"]
         for r in _path_rows(results, "docker save")
@@ -795,9 +797,10 @@ def _save_why(results: dict) -> str:
     ]
     return (
         ". Why not met: the daemon's answer comes faster than Python lists it; what is left is "
-        "the listing's own work per tar header (15,716 in iris-model:1.0, about 11 us each, "
-        "done in turn with the reading: a thread reading ahead was slower, the two took turns "
-        "at the GIL) and the efficiency after the last byte"
+        "the listing's own work per tar header ("
+        + (f"{headers:,} in iris-model:1.0, " if headers else "")
+        + "about 11 us each, done in turn with the reading: a thread reading ahead was slower, "
+        "the two took turns at the GIL) and the efficiency after the last byte"
         + (f" ({efficiency * 1000:.0f} ms)" if efficiency else "")
         + (f". dive, in Go, is {min(dive):.2f}x to {max(dive):.2f}x the floor" if dive else "")
     )
